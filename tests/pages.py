@@ -1,0 +1,81 @@
+"""Reading the pages the way MkDocs and Sybil do, for the tests that check them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+
+# An opening fence: optional indent (pages put solutions inside admonitions), then
+# three or more backticks or tildes, then the info string.
+_FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^\n]*)$", re.M)
+_PYTHON = re.compile(r"^(python3?|py|pycon|ipython|py3)\b", re.I)
+_INCLUDE = re.compile(r'^--8<-- "(?P<path>[^":]+)(?::(?P<section>[\w-]+))?"$')
+_SECTION = re.compile(r"^[ \t]*# --8<-- \[(?P<kind>start|end):(?P<name>[\w-]+)\][ \t]*$", re.M)
+
+
+@dataclass
+class Fence:
+    page: Path
+    start: int  # offsets of the opening and closing lines, as Sybil's regions count them
+    end: int
+    line: int
+    info: str
+    body: str
+
+    @property
+    def is_python(self) -> bool:
+        return bool(_PYTHON.match(self.info.strip()))
+
+    @property
+    def includes(self) -> list[tuple[str, str | None]]:
+        """(path, section) for each --8<-- line, if the block holds only includes."""
+        lines = [ln.strip() for ln in self.body.splitlines() if ln.strip()]
+        found = [_INCLUDE.match(ln) for ln in lines]
+        if not lines or not all(found):
+            return []
+        return [(m["path"], m["section"]) for m in found]
+
+    def __str__(self) -> str:
+        return f"{self.page.relative_to(ROOT)}:{self.line} ```{self.info}"
+
+
+def pages() -> list[Path]:
+    return sorted(DOCS.rglob("*.md"))
+
+
+def fences(page: Path) -> list[Fence]:
+    text = page.read_text(encoding="utf-8")
+    out = []
+    pos = 0
+    while m := _FENCE.search(text, pos):
+        close = re.compile(rf"^{re.escape(m['indent'])}{m['fence'][0]}{{{len(m['fence'])},}}[ \t]*$", re.M)
+        end = close.search(text, m.end())
+        stop = end.start() if end else len(text)
+        body = "\n".join(
+            ln[len(m["indent"]) :] if ln.startswith(m["indent"]) else ln
+            for ln in text[m.end() + 1 : stop].splitlines()
+        )
+        out.append(Fence(page, m.start(), stop, text.count("\n", 0, m.start()) + 1, m["info"].strip(), body))
+        pos = end.end() if end else len(text)
+    return out
+
+
+def section(path: str, name: str | None) -> str:
+    """The text that pymdownx.snippets includes for `path[:name]`."""
+    text = (ROOT / path).read_text(encoding="utf-8")
+    if name is None:
+        return _SECTION.sub("", text)
+    start = re.search(rf"^[ \t]*# --8<-- \[start:{re.escape(name)}\][ \t]*\n", text, re.M)
+    end = re.search(rf"^[ \t]*# --8<-- \[end:{re.escape(name)}\]", text, re.M)
+    if not start or not end or end.start() < start.end():
+        raise LookupError(f"{path}: no section {name!r}")
+    return _SECTION.sub("", text[start.end() : end.start()])
+
+
+def expand(fence: Fence) -> str:
+    """What a reader sees (and copies) in an include-only block."""
+    return "".join(section(p, s) for p, s in fence.includes)

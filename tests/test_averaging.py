@@ -1,0 +1,155 @@
+"""The four prefix means and the weights: agreement, gradients, contracts, bad input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from snippets.averaging import (
+    causal_mean_weights,
+    prefix_mean_cumsum,
+    prefix_mean_loop,
+    prefix_mean_matmul,
+    prefix_mean_softmax,
+)
+
+METHODS = [prefix_mean_loop, prefix_mean_matmul, prefix_mean_softmax, prefix_mean_cumsum]
+# Each output is a mean of at most 64 standard-normal values; the versions sum in
+# different orders, so they may differ by a few units in the last place.
+TOL = {torch.float32: dict(rtol=1e-5, atol=1e-6), torch.float64: dict(rtol=1e-12, atol=1e-13)}
+
+
+@st.composite
+def batches(draw, dtypes=(torch.float32, torch.float64)):
+    B = draw(st.integers(1, 8))
+    T = draw(st.integers(1, 64))
+    C = draw(st.integers(1, 16))
+    dtype = draw(st.sampled_from(dtypes))
+    g = torch.Generator().manual_seed(draw(st.integers(0, 2**32 - 1)))
+    x = torch.randn(B, T, C, generator=g, dtype=dtype)
+    return x if draw(st.booleans()) else x[0]  # also (T, C)
+
+
+def reference(x):
+    # The definition, written as differently from the implementations as possible.
+    xd = x.double()
+    T = x.shape[-2]
+    rows = [xd[..., : t + 1, :].sum(dim=-2) / (t + 1) for t in range(T)]
+    return torch.stack(rows, dim=-2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(batches())
+def test_all_versions_agree_with_the_definition(x):
+    want = reference(x).to(x.dtype)
+    for f in METHODS:
+        got = f(x)
+        assert got.shape == x.shape and got.dtype == x.dtype, f.__name__
+        torch.testing.assert_close(got, want, **TOL[x.dtype], msg=f.__name__)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 64), st.sampled_from([torch.float32, torch.float64]))
+def test_weights_are_causal_rows_of_equal_shares(T, dtype):
+    W = causal_mean_weights(T, dtype=dtype)
+    assert W.shape == (T, T) and W.dtype == dtype
+    assert torch.equal(W.triu(diagonal=1), torch.zeros_like(W))
+    counts = torch.arange(1, T + 1, dtype=torch.float64)
+    want = torch.tril(torch.ones(T, T, dtype=torch.float64)) / counts[:, None]
+    torch.testing.assert_close(W.double(), want, rtol=0, atol=torch.finfo(dtype).eps)
+    torch.testing.assert_close(W.sum(dim=1).double(), torch.ones(T, dtype=torch.float64),
+                               rtol=0, atol=4 * torch.finfo(dtype).eps)
+
+
+@settings(max_examples=20, deadline=None)
+@given(batches())
+def test_weights_times_x_is_the_prefix_mean(x):
+    W = causal_mean_weights(x.shape[-2], dtype=x.dtype)
+    torch.testing.assert_close(W @ x, prefix_mean_loop(x), **TOL[x.dtype])
+
+
+@pytest.mark.parametrize("f", METHODS, ids=lambda f: f.__name__)
+def test_gradcheck(f):
+    x = torch.randn(2, 5, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(f, (x,))
+
+
+@pytest.mark.parametrize("f", METHODS, ids=lambda f: f.__name__)
+def test_input_is_not_modified_and_output_is_new(f):
+    x = torch.randn(3, 6, 4)
+    before = x.clone()
+    out = f(x)
+    assert torch.equal(x, before)
+    assert out.data_ptr() != x.data_ptr()
+
+
+@pytest.mark.parametrize("f", METHODS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_low_precision_keeps_dtype_and_stays_close(f, dtype):
+    x = torch.randn(2, 40, 8)
+    got = f(x.to(dtype))
+    assert got.dtype == dtype and got.device == x.device
+    # bfloat16 keeps 8 significant bits, float16 11: compare at that resolution.
+    torch.testing.assert_close(got.float(), reference(x).float(), rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize("f", METHODS, ids=lambda f: f.__name__)
+def test_works_on_a_non_contiguous_view(f):
+    x = torch.randn(4, 6, 5).transpose(0, 2)  # (5, 6, 4), strided
+    torch.testing.assert_close(f(x), reference(x).float())
+
+
+def test_cumsum_keeps_bfloat16_totals_exact_for_long_sequences():
+    # Every running mean of 3.0 is 3.0, however long the sequence, if the
+    # running total is not rounded to bfloat16 along the way.
+    x = torch.full((1, 4096, 2), 3.0, dtype=torch.bfloat16)
+    assert torch.equal(prefix_mean_cumsum(x), x)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("f", METHODS, ids=lambda f: f.__name__)
+def test_runs_on_the_device_of_x(f):
+    x = torch.randn(2, 9, 3, device="cuda")
+    out = f(x)
+    assert out.device == x.device
+    torch.testing.assert_close(out.cpu(), reference(x.cpu()).float())
+
+
+# ---- bad input: the function names the argument, what it got and what it expects ----
+
+BAD_X = [
+    ([1.0, 2.0], TypeError, r"x must be a torch\.Tensor, got list"),
+    (torch.ones(4), ValueError, r"x must have shape \(B, T, C\) or \(T, C\) with T >= 1, got shape \(4,\)"),
+    (torch.ones(1, 2, 3, 4), ValueError, r"got shape \(1, 2, 3, 4\)"),
+    (torch.ones(2, 0, 3), ValueError, r"with T >= 1, got shape \(2, 0, 3\)"),
+    (torch.ones(0, 3), ValueError, r"with T >= 1, got shape \(0, 3\)"),
+    (torch.ones(2, 3, dtype=torch.int64), TypeError, r"x must have a floating dtype, got torch\.int64"),
+    (torch.ones(2, 3, dtype=torch.bool), TypeError, r"x must have a floating dtype, got torch\.bool"),
+    (torch.ones(2, 3, dtype=torch.complex64), TypeError, r"x must have a floating dtype, got torch\.complex64"),
+]
+
+
+@pytest.mark.parametrize("f", METHODS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize(("x", "error", "message"), BAD_X, ids=[m for *_, m in BAD_X])
+def test_bad_x_is_refused_clearly(f, x, error, message):
+    with pytest.raises(error, match=rf"^{f.__name__}: .*{message}"):
+        f(x)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "message"),
+    [
+        ((0,), {}, ValueError, r"T must be >= 1, got 0"),
+        ((-3,), {}, ValueError, r"T must be >= 1, got -3"),
+        ((2.0,), {}, TypeError, r"T must be an int, got float"),
+        ((True,), {}, TypeError, r"T must be an int, got bool"),
+        ((torch.tensor(3),), {}, TypeError, r"T must be an int, got Tensor"),
+        ((3,), {"dtype": torch.int64}, TypeError, r"dtype must be a floating dtype, got torch\.int64"),
+        ((3,), {"dtype": "float32"}, TypeError, r"dtype must be a floating dtype, got float32"),
+    ],
+)
+def test_bad_weights_arguments_are_refused_clearly(args, kwargs, error, message):
+    with pytest.raises(error, match=rf"^causal_mean_weights: {message}$"):
+        causal_mean_weights(*args, **kwargs)

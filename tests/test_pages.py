@@ -1,0 +1,96 @@
+"""Guards around the executable pages: nothing silently skipped, every shown block copyable."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import pytest
+import torch
+
+import conftest
+from tests.pages import ROOT, expand, fences, pages, section
+
+ALL_FENCES = [f for p in pages() for f in fences(p)]
+INCLUDE_FENCES = [f for f in ALL_FENCES if f.includes]
+
+
+def test_sybil_collects_every_page():
+    # PurePath.match quirks have hidden top-level pages before; check each file.
+    missing = [p for p in pages() if not conftest.DOCS.should_parse(p)]
+    assert not missing and pages(), f"Sybil would not collect: {missing}"
+
+
+@pytest.mark.parametrize("page", pages(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_python_block_runs_or_is_skipped_on_purpose(page):
+    """Sybil ignores ```pycon and fences with attributes without a word; we don't."""
+    # A doctest block becomes one region per >>> example, so look for any region inside.
+    starts = [region.start for region in conftest.DOCS.parse(page)]
+    silent = [
+        str(f)
+        for f in fences(page)
+        if f.is_python and not f.includes and not any(f.start <= s < f.end for s in starts)
+    ]
+    assert not silent, (
+        "Python blocks that Sybil would not run: use a plain ```python fence, "
+        "or put <!-- skip: next --> before it with a reason:\n" + "\n".join(silent)
+    )
+
+
+@pytest.mark.parametrize("fence", ALL_FENCES, ids=str)
+def test_include_blocks_are_never_run_by_sybil(fence):
+    # A --8<-- line is not Python: such a block must carry a title (which Sybil skips).
+    if any(line.lstrip().startswith("--8<--") for line in fence.body.splitlines()):
+        assert fence.includes, f"{fence}: mixes --8<-- includes with other lines"
+        assert fence.info != "python", f"{fence}: Sybil would try to run the include line"
+
+
+def _make_inputs(name):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 7, 3, generator=g, dtype=torch.float64)
+    return (x,), {}
+
+
+# For every function or class that a page shows, how to call it; both the copied
+# definition and the package's must give the same result.
+CALLS = {
+    "causal_mean_weights": lambda f: f(5, dtype=torch.float64),
+    "prefix_mean_loop": lambda f: f(*_make_inputs("x")[0]),
+    "prefix_mean_matmul": lambda f: f(*_make_inputs("x")[0]),
+    "prefix_mean_softmax": lambda f: f(*_make_inputs("x")[0]),
+    "prefix_mean_cumsum": lambda f: f(*_make_inputs("x")[0]),
+}
+
+
+def _shown_definitions():
+    for fence in INCLUDE_FENCES:
+        for path, name in fence.includes:
+            if name not in (None, "imports"):
+                yield pytest.param(fence, path, name, id=f"{fence.page.name}:{name}")
+
+
+@pytest.mark.parametrize(("fence", "path", "name"), list(_shown_definitions()))
+def test_shown_block_works_alone(fence, path, name):
+    """Exec exactly the text of the block, in a fresh namespace, as a reader who copies it."""
+    code = expand(fence)
+    assert "snippets" not in code.replace("snippets/", ""), f"{fence}: shown code imports the package"
+    namespace = {"__name__": "copied"}
+    exec(compile(code, str(fence), "exec"), namespace)
+    copied = namespace[name]
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    original = getattr(module, name)
+    assert name in CALLS, f"add a call for {name} to CALLS so its copied form is checked"
+    torch.manual_seed(0)
+    expected = CALLS[name](original)
+    torch.manual_seed(0)
+    got = CALLS[name](copied)
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    # The shown text is the package's own source, not a look-alike.
+    assert inspect.getsource(original).strip() in section(path, name)
+
+
+def test_every_public_function_is_shown_on_a_page():
+    import snippets
+
+    shown = {name for f in INCLUDE_FENCES for _, name in f.includes}
+    assert set(snippets.__all__) <= shown, set(snippets.__all__) - shown

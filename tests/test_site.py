@@ -1,0 +1,90 @@
+"""The strict build passes, and each kind of breakage fails it."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.pages import ROOT
+
+MKDOCS = [sys.executable, "-m", "mkdocs", "build", "--strict"]
+# What a build needs besides the pages; anything else in the repo is left behind.
+PROJECT = ["mkdocs.yml", "docs", "hooks", "overrides", "snippets"]
+
+
+def build(root: Path, site: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": str(root)}
+    return subprocess.run(
+        [*MKDOCS, "-f", str(root / "mkdocs.yml"), "-d", str(site)],
+        cwd=root, env=env, capture_output=True, text=True, timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def built_site(tmp_path_factory) -> Path:
+    site = tmp_path_factory.mktemp("site")
+    result = build(ROOT, site)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return site
+
+
+@pytest.fixture
+def project_copy(tmp_path) -> Path:
+    for name in PROJECT:
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, tmp_path / name)
+    return tmp_path
+
+
+def test_strict_build_passes(built_site):
+    assert (built_site / "index.html").is_file()
+    assert (built_site / "02-matrix-trick" / "index.html").is_file()
+
+
+def test_no_raw_tex_and_math_is_mathml(built_site):
+    for page in built_site.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert 'class="arithmatex"' not in text, page
+        assert "\\frac" not in text and "\\sum" not in text, page
+    assert "<math" in (built_site / "03-softmax" / "index.html").read_text(encoding="utf-8")
+
+
+def test_included_source_is_on_the_page(built_site):
+    text = (built_site / "01-by-hand" / "index.html").read_text(encoding="utf-8")
+    assert "prefix_mean_loop" in text and "--8&lt;--" not in text and "--8<--" not in text
+
+
+def test_pages_reference_no_other_host(built_site):
+    # Tags whose src/href the browser fetches: not <a> links, not rel="canonical".
+    tag = re.compile(r"<(script|link|img|iframe|source|video|audio)\b[^>]*>", re.I)
+    remote = re.compile(r'\b(?:src|href)="(?:https?:)?//', re.I)
+    for page in built_site.rglob("*.html"):
+        for m in tag.finditer(page.read_text(encoding="utf-8")):
+            if 'rel="canonical"' in m.group(0):
+                continue
+            assert not remote.search(m.group(0)), f"{page}: {m.group(0)}"
+
+
+BREAKAGES = {
+    "link to a missing page": ("01-by-hand.md", "\n[gone](no-such-page.md)\n", "no-such-page.md"),
+    "link to a missing anchor": ("01-by-hand.md", "\n[gone](02-matrix-trick.md#no-such-anchor)\n", "no-such-anchor"),
+    "include of a missing file": ("02-matrix-trick.md", '\n```py title="x"\n--8<-- "snippets/missing.py"\n```\n', "missing.py"),
+    "include of a missing section": ("02-matrix-trick.md", '\n```py title="x"\n--8<-- "snippets/averaging.py:missing"\n```\n', "missing"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("what", BREAKAGES)
+def test_a_breakage_fails_the_strict_build(project_copy, tmp_path, what):
+    page, addition, needle = BREAKAGES[what]
+    path = project_copy / "docs" / page
+    path.write_text(path.read_text(encoding="utf-8") + addition, encoding="utf-8")
+    result = build(project_copy, tmp_path / "out")
+    assert result.returncode != 0, f"{what} did not fail the build"
+    assert needle in result.stderr + result.stdout
