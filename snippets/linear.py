@@ -1,0 +1,182 @@
+"""Chapter 5: the prefix mean and causal attention in time linear in T.
+
+``prefix_mean_fast`` computes the same prefix mean as the chapter 2 functions
+(same contract: ``(B, T, C)`` or ``(T, C)`` in, same shape, dtype and device
+out, input untouched, differentiable), close to the speed of copying ``x``.
+
+``causal_linear_attention`` replaces the softmax of causal attention by a
+positive feature map, which turns the weighted average into two running sums;
+``causal_linear_attention_quadratic`` is the same formula with a (T, T) matrix,
+for checking.
+
+Each function is self-contained (it needs ``import torch`` and nothing else).
+"""
+
+__all__ = [
+    "prefix_mean_fast",
+    "causal_linear_attention",
+    "causal_linear_attention_quadratic",
+]
+
+# --8<-- [start:imports]
+import torch
+
+# --8<-- [end:imports]
+
+
+# --8<-- [start:prefix_mean_fast]
+def prefix_mean_fast(x: torch.Tensor) -> torch.Tensor:
+    """Prefix mean in O(T) as a blocked scan: small matmuls inside blocks, a carry between them.
+
+    Time is cut into blocks of ``L`` rows. Inside a block one ``(L, L)``
+    triangular matmul gives the running sums (already divided by the counts);
+    the sum of all earlier blocks, the *carry*, is then added to every row.
+    Sums are accumulated in at least float32.
+
+    >>> x = torch.tensor([[2.0, 0.0], [4.0, 6.0], [6.0, 3.0]])
+    >>> prefix_mean_fast(x)
+    tensor([[2., 0.],
+            [3., 3.],
+            [4., 3.]])
+
+    Raises:
+        TypeError: ``x`` is not a floating-point tensor.
+        ValueError: ``x`` is not of shape (B, T, C) or (T, C), or T is 0.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"prefix_mean_fast: x must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() not in (2, 3) or x.shape[-2] == 0:
+        raise ValueError(
+            f"prefix_mean_fast: x must have shape (B, T, C) or (T, C) with T >= 1, "
+            f"got shape {tuple(x.shape)}"
+        )
+    if not x.is_floating_point():
+        raise TypeError(f"prefix_mean_fast: x must have a floating dtype, got {x.dtype}")
+    xb = x if x.dim() == 3 else x.unsqueeze(0)  # (B, T, C)
+    B, T, C = xb.shape
+    acc = torch.promote_types(x.dtype, torch.float32)
+    L = min(16, T)  # block length
+    n, r = divmod(T, L)  # n full blocks, then r rows left over
+    G = max(1, 2**18 // (T * C))  # sequences per step: about 1 MB, so a step stays in cache
+    inv = 1 / torch.arange(1, T + 1, dtype=acc, device=x.device).unsqueeze(-1)  # (T, 1)
+    tril = torch.tril(torch.ones(L, L, dtype=acc, device=x.device))
+    W = tril * inv[: n * L].view(n, L, 1)  # (n, L, L): running means inside each block
+    out = torch.empty(B, T, C, dtype=acc, device=x.device)
+    for b in range(0, B, G):
+        xs = xb[b : b + G].to(acc)  # (G, T, C)
+        g = xs.shape[0]
+        blocks = xs[:, : n * L].reshape(g, n, L, C)
+        y = W @ blocks  # (g, n, L, C)
+        tot = blocks.sum(dim=2, keepdim=True)  # (g, n, 1, C) block totals
+        before = torch.cat([torch.zeros_like(tot[:, :1]), tot[:, :-1]], dim=1)  # shift by one block
+        carry = before.cumsum(dim=1)  # (g, n, 1, C) sum of all earlier blocks
+        y.addcmul_(carry, inv[: n * L].view(n, L, 1))
+        out[b : b + g, : n * L] = y.view(g, n * L, C)
+        if r:  # the short last block
+            rest = tril[:r, :r] @ xs[:, n * L :] + tot.sum(dim=1)  # (g, r, C)
+            out[b : b + g, n * L :] = rest * inv[n * L :]
+    out = out.to(x.dtype)
+    return out if x.dim() == 3 else out.squeeze(0)
+# --8<-- [end:prefix_mean_fast]
+
+
+# --8<-- [start:causal_linear_attention]
+def causal_linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Causal attention with scores phi(q) . phi(k), phi = elu + 1, in O(T) time.
+
+    Output ``t`` is the average of ``v[0..t]`` weighted by ``phi(q_t) . phi(k_s)``.
+    Both sums over ``s <= t`` are running sums: of ``phi(k_s) v_s^T`` (a
+    ``(D, Dv)`` matrix) and of ``phi(k_s)``. Accumulates in at least float32.
+
+    >>> q = k = torch.zeros(3, 2)                     # phi = 1 everywhere: equal weights
+    >>> v = torch.tensor([[2.0], [4.0], [6.0]])
+    >>> causal_linear_attention(q, k, v)
+    tensor([[2.],
+            [3.],
+            [4.]])
+
+    Raises:
+        TypeError: an argument is not a floating-point tensor, or the dtypes differ.
+        ValueError: the shapes are not (..., T, D), (..., T, D), (..., T, Dv) with
+            T, D, Dv >= 1, or the tensors are on different devices.
+    """
+    for name, a in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(a, torch.Tensor):
+            raise TypeError(f"causal_linear_attention: {name} must be a torch.Tensor, got {type(a).__name__}")
+        if not a.is_floating_point():
+            raise TypeError(f"causal_linear_attention: {name} must have a floating dtype, got {a.dtype}")
+        if a.dim() < 2 or 0 in a.shape[-2:]:
+            raise ValueError(
+                f"causal_linear_attention: {name} must have shape (..., T, D) with T, D >= 1, "
+                f"got shape {tuple(a.shape)}"
+            )
+    if k.shape != q.shape or v.shape[:-1] != q.shape[:-1]:
+        raise ValueError(
+            f"causal_linear_attention: expected q, k of shape (..., T, D) and v of shape (..., T, Dv), "
+            f"got q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
+        )
+    if not q.dtype == k.dtype == v.dtype:
+        raise TypeError(f"causal_linear_attention: q, k, v must share a dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
+    if not q.device == k.device == v.device:
+        raise ValueError(
+            f"causal_linear_attention: q, k, v must be on one device, got {q.device}, {k.device}, {v.device}"
+        )
+    acc = torch.promote_types(q.dtype, torch.float32)
+    phi_q = torch.nn.functional.elu(q.to(acc)) + 1  # (..., T, D), every entry > 0
+    phi_k = torch.nn.functional.elu(k.to(acc)) + 1
+    S = torch.cumsum(phi_k.unsqueeze(-1) * v.to(acc).unsqueeze(-2), dim=-3)  # (..., T, D, Dv)
+    z = torch.cumsum(phi_k, dim=-2)  # (..., T, D)
+    num = (phi_q.unsqueeze(-2) @ S).squeeze(-2)  # (..., T, Dv)
+    den = (phi_q * z).sum(dim=-1, keepdim=True)  # (..., T, 1), > 0
+    return (num / den).to(q.dtype)
+# --8<-- [end:causal_linear_attention]
+
+
+# --8<-- [start:causal_linear_attention_quadratic]
+def causal_linear_attention_quadratic(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """The same attention as ``causal_linear_attention``, written with a (T, T) weight matrix.
+
+    >>> q = k = torch.zeros(3, 2)
+    >>> v = torch.tensor([[2.0], [4.0], [6.0]])
+    >>> causal_linear_attention_quadratic(q, k, v)
+    tensor([[2.],
+            [3.],
+            [4.]])
+
+    Raises:
+        TypeError: an argument is not a floating-point tensor, or the dtypes differ.
+        ValueError: the shapes are not (..., T, D), (..., T, D), (..., T, Dv) with
+            T, D, Dv >= 1, or the tensors are on different devices.
+    """
+    for name, a in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(a, torch.Tensor):
+            raise TypeError(
+                f"causal_linear_attention_quadratic: {name} must be a torch.Tensor, got {type(a).__name__}"
+            )
+        if not a.is_floating_point():
+            raise TypeError(f"causal_linear_attention_quadratic: {name} must have a floating dtype, got {a.dtype}")
+        if a.dim() < 2 or 0 in a.shape[-2:]:
+            raise ValueError(
+                f"causal_linear_attention_quadratic: {name} must have shape (..., T, D) with T, D >= 1, "
+                f"got shape {tuple(a.shape)}"
+            )
+    if k.shape != q.shape or v.shape[:-1] != q.shape[:-1]:
+        raise ValueError(
+            f"causal_linear_attention_quadratic: expected q, k of shape (..., T, D) and v of shape (..., T, Dv), "
+            f"got q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
+        )
+    if not q.dtype == k.dtype == v.dtype:
+        raise TypeError(
+            f"causal_linear_attention_quadratic: q, k, v must share a dtype, got {q.dtype}, {k.dtype}, {v.dtype}"
+        )
+    if not q.device == k.device == v.device:
+        raise ValueError(
+            f"causal_linear_attention_quadratic: q, k, v must be on one device, "
+            f"got {q.device}, {k.device}, {v.device}"
+        )
+    acc = torch.promote_types(q.dtype, torch.float32)
+    phi_q = torch.nn.functional.elu(q.to(acc)) + 1  # (..., T, D)
+    phi_k = torch.nn.functional.elu(k.to(acc)) + 1
+    A = (phi_q @ phi_k.transpose(-2, -1)).tril()  # (..., T, T) scores, 0 for the future
+    return (A @ v.to(acc) / A.sum(dim=-1, keepdim=True)).to(q.dtype)
+# --8<-- [end:causal_linear_attention_quadratic]

@@ -1,0 +1,285 @@
+"""Self-attention: equal to PyTorch's own attention, causal, the prefix mean in disguise, bad input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from snippets.attention import Head, MultiHeadAttention, causal_attention
+from snippets.averaging import causal_mean_weights, prefix_mean_loop
+
+TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float64: dict(rtol=1e-10, atol=1e-12)}
+
+
+@st.composite
+def qkvs(draw, dtypes=(torch.float32, torch.float64)):
+    lead = draw(st.lists(st.integers(1, 3), max_size=2))
+    T, D, Dv = draw(st.integers(1, 24)), draw(st.integers(1, 8)), draw(st.integers(1, 8))
+    dtype = draw(st.sampled_from(dtypes))
+    g = torch.Generator().manual_seed(draw(st.integers(0, 2**32 - 1)))
+    q = torch.randn(*lead, T, D, generator=g, dtype=dtype)
+    k = torch.randn(*lead, T, D, generator=g, dtype=dtype)
+    v = torch.randn(*lead, T, Dv, generator=g, dtype=dtype)
+    return q, k, v
+
+
+def attention_reference(q, k, v):
+    # Row by row, in float64: softmax over the scores of positions 0..t only.
+    qd, kd, vd = q.double(), k.double(), v.double()
+    rows = []
+    for t in range(q.shape[-2]):
+        s = (qd[..., t : t + 1, :] * kd[..., : t + 1, :]).sum(-1) / q.shape[-1] ** 0.5  # (..., t+1)
+        w = torch.exp(s - s.amax(-1, keepdim=True))
+        rows.append((w.unsqueeze(-1) * vd[..., : t + 1, :]).sum(-2) / w.sum(-1, keepdim=True))
+    return torch.stack(rows, dim=-2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(qkvs())
+def test_causal_attention_matches_definition_and_sdpa(qkv):
+    q, k, v = qkv
+    got = causal_attention(q, k, v)
+    assert got.shape == v.shape and got.dtype == q.dtype
+    torch.testing.assert_close(got, attention_reference(q, k, v).to(q.dtype), **TOL[q.dtype])
+    torch.testing.assert_close(got, F.scaled_dot_product_attention(q, k, v, is_causal=True), **TOL[q.dtype])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_causal_attention_low_precision_close_to_float64(dtype):
+    q, k, v = torch.randn(3, 2, 4, 16, 8).unbind(0)
+    got = causal_attention(q.to(dtype), k.to(dtype), v.to(dtype))
+    assert got.dtype == dtype and not got.isnan().any()
+    torch.testing.assert_close(got.double(), attention_reference(q, k, v), rtol=5e-2, atol=5e-2)
+
+
+def test_causal_attention_gradcheck():
+    q, k, v = (torch.randn(2, 5, 3, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    assert torch.autograd.gradcheck(causal_attention, (q, k, v))
+
+
+def test_causal_attention_does_not_modify_inputs():
+    q, k, v = torch.randn(3, 2, 6, 4).unbind(0)
+    before = [a.clone() for a in (q, k, v)]
+    causal_attention(q, k, v)
+    assert all(torch.equal(a, b) for a, b in zip((q, k, v), before))
+
+
+@pytest.mark.parametrize("t", [0, 3, 7])
+def test_causal_attention_is_causal(t):
+    q, k, v = torch.randn(3, 2, 8, 4).unbind(0)
+    q2, k2, v2 = q.clone(), k.clone(), v.clone()
+    q2[:, t:] += 1.0
+    k2[:, t:] -= 2.0
+    v2[:, t:] *= 3.0
+    a, b = causal_attention(q, k, v), causal_attention(q2, k2, v2)
+    assert torch.equal(a[:, :t], b[:, :t])
+    assert not torch.allclose(a[:, t:], b[:, t:])
+
+
+# ---- Head ----
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 12), st.integers(1, 8), st.integers(1, 6), st.integers(0, 2**16))
+def test_head_is_causal_attention_of_its_projections(B, T, n_embd, head_size, seed):
+    torch.manual_seed(seed)
+    head = Head(n_embd, head_size, block_size=12)
+    x = torch.randn(B, T, n_embd)
+    want = causal_attention(head.query(x), head.key(x), head.value(x))
+    got = head(x)
+    assert got.shape == (B, T, head_size)
+    torch.testing.assert_close(got, want)
+
+
+def test_head_with_zero_queries_and_keys_is_exactly_the_prefix_mean_of_its_values():
+    torch.manual_seed(0)
+    head = Head(n_embd=5, head_size=3, block_size=10)
+    with torch.no_grad():
+        head.query.weight.zero_()
+        head.key.weight.zero_()
+    x = torch.randn(2, 7, 5)
+    v = head.value(x)
+    assert torch.equal(head(x), causal_mean_weights(7) @ v)
+    torch.testing.assert_close(head(x), prefix_mean_loop(v))
+
+
+def test_head_gradcheck():
+    torch.manual_seed(0)
+    head = Head(4, 3, 8).double()
+    x = torch.randn(2, 6, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(head, (x,))
+
+
+@pytest.mark.parametrize("t", [0, 4, 8])
+def test_head_is_causal(t):
+    torch.manual_seed(0)
+    head = Head(4, 3, 9)
+    x = torch.randn(2, 9, 4)
+    y = x.clone()
+    y[:, t:] = torch.randn(2, 9 - t, 4)
+    assert torch.equal(head(x)[:, :t], head(y)[:, :t])
+
+
+def test_head_dropout_train_and_eval():
+    torch.manual_seed(0)
+    head = Head(4, 3, 8, dropout=0.5)
+    x = torch.randn(2, 8, 4)
+    head.eval()
+    a, b = head(x), head(x)
+    assert torch.equal(a, b)  # eval: dropout is off, deterministic
+    head.train()
+    assert not torch.allclose(head(x), a)
+
+
+def test_head_sees_shorter_sequences_through_a_slice_of_its_mask():
+    torch.manual_seed(0)
+    head = Head(4, 3, block_size=16)
+    x = torch.randn(1, 16, 4)
+    # The first 5 outputs of a long sequence equal the outputs of its first 5 tokens alone.
+    torch.testing.assert_close(head(x[:, :5]), head(x)[:, :5])
+
+
+# ---- MultiHeadAttention ----
+
+def heads_of(mha):
+    """The n_head Heads whose concatenation, projected, is mha."""
+    C, nh = mha.n_embd, mha.n_head
+    hs = C // nh
+    Wq, Wk, Wv = mha.qkv.weight.split(C, dim=0)
+    heads = []
+    for h in range(nh):
+        head = Head(C, hs, mha.block_size)
+        rows = slice(h * hs, (h + 1) * hs)
+        with torch.no_grad():
+            head.query.weight.copy_(Wq[rows])
+            head.key.weight.copy_(Wk[rows])
+            head.value.weight.copy_(Wv[rows])
+        heads.append(head)
+    return heads
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 10), st.sampled_from([(4, 1), (4, 2), (6, 3), (8, 4), (12, 3)]),
+       st.integers(0, 2**16))
+def test_multihead_is_concatenated_heads_and_torch_multihead(B, T, sizes, seed):
+    C, nh = sizes
+    torch.manual_seed(seed)
+    mha = MultiHeadAttention(C, nh, block_size=10)
+    x = torch.randn(B, T, C)
+    got = mha(x)
+    assert got.shape == (B, T, C)
+    cat = torch.cat([head(x) for head in heads_of(mha)], dim=-1)  # (B, T, C)
+    torch.testing.assert_close(got, mha.proj(cat))
+    ref = nn.MultiheadAttention(C, nh, batch_first=True)
+    with torch.no_grad():
+        ref.in_proj_weight.copy_(mha.qkv.weight)
+        ref.in_proj_bias.zero_()
+        ref.out_proj.weight.copy_(mha.proj.weight)
+        ref.out_proj.bias.copy_(mha.proj.bias)
+    future = torch.ones(T, T, dtype=torch.bool).triu(diagonal=1)  # True = not allowed
+    want, _ = ref(x, x, x, attn_mask=future, need_weights=False)
+    torch.testing.assert_close(got, want)
+
+
+def test_multihead_gradcheck():
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(6, 2, 8).double()
+    x = torch.randn(2, 5, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(mha, (x,))
+
+
+@pytest.mark.parametrize("t", [0, 3, 6])
+def test_multihead_is_causal(t):
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(6, 3, 7)
+    x = torch.randn(2, 7, 6)
+    y = x.clone()
+    y[:, t:] = torch.randn(2, 7 - t, 6)
+    assert torch.equal(mha(x)[:, :t], mha(y)[:, :t])
+
+
+def test_modules_do_not_modify_input():
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 6)
+    before = x.clone()
+    Head(6, 2, 8)(x)
+    MultiHeadAttention(6, 2, 8)(x)
+    assert torch.equal(x, before)
+
+
+# ---- bad input ----
+
+@pytest.mark.parametrize(
+    ("args", "error", "message"),
+    [
+        (([1.0], torch.ones(2, 2), torch.ones(2, 2)), TypeError, r"q must be a torch\.Tensor, got list"),
+        ((torch.ones(2, 2), torch.ones(2, 2), torch.ones(2, 2, dtype=torch.int32)), TypeError,
+         r"v must have a floating dtype, got torch\.int32"),
+        ((torch.ones(3), torch.ones(3), torch.ones(3)), ValueError, r"q must have shape \(\.\.\., T, D\) .*got shape \(3,\)"),
+        ((torch.ones(2, 0), torch.ones(2, 0), torch.ones(2, 2)), ValueError, r"T, D >= 1, got shape \(2, 0\)"),
+        ((torch.ones(4, 2), torch.ones(5, 2), torch.ones(4, 2)), ValueError, r"got q \(4, 2\), k \(5, 2\), v \(4, 2\)"),
+        ((torch.ones(2, 4, 2), torch.ones(2, 4, 2), torch.ones(3, 4, 2)), ValueError, r"v \(3, 4, 2\)"),
+        ((torch.ones(4, 2).half(), torch.ones(4, 2), torch.ones(4, 2)), TypeError,
+         r"must share a dtype, got torch\.float16, torch\.float32, torch\.float32"),
+    ],
+)
+def test_causal_attention_bad_input(args, error, message):
+    with pytest.raises(error, match=rf"^causal_attention: .*{message}"):
+        causal_attention(*args)
+
+
+@pytest.mark.parametrize("cls", [Head, MultiHeadAttention], ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "message"),
+    [
+        ((4.0, 2, 8), {}, TypeError, r"n_embd must be an int, got float"),
+        ((4, True, 8), {}, TypeError, r"must be an int, got bool"),
+        ((4, 2, 0), {}, ValueError, r"block_size must be >= 1, got 0"),
+        ((0, 2, 8), {}, ValueError, r"n_embd must be >= 1, got 0"),
+        ((4, 2, 8), {"dropout": 1.0}, ValueError, r"dropout must be in \[0, 1\), got 1\.0"),
+        ((4, 2, 8), {"dropout": -0.1}, ValueError, r"dropout must be in \[0, 1\), got -0\.1"),
+        ((4, 2, 8), {"dropout": "0.1"}, TypeError, r"dropout must be a float, got str"),
+    ],
+)
+def test_bad_constructor_arguments(cls, args, kwargs, error, message):
+    with pytest.raises(error, match=rf"^{cls.__name__}: .*{message}$"):
+        cls(*args, **kwargs)
+
+
+def test_multihead_n_head_must_divide_n_embd():
+    with pytest.raises(ValueError, match=r"^MultiHeadAttention: n_head=4 must divide n_embd=6$"):
+        MultiHeadAttention(6, 4, 8)
+
+
+@pytest.mark.parametrize("cls", [Head, MultiHeadAttention], ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    ("x", "error", "message"),
+    [
+        ([[1.0]], TypeError, r"x must be a torch\.Tensor, got list"),
+        (torch.ones(5, 4), ValueError, r"x must have shape \(B, T, n_embd=4\) with 1 <= T <= block_size=8, got shape \(5, 4\)"),
+        (torch.ones(1, 5, 3), ValueError, r"got shape \(1, 5, 3\)"),
+        (torch.ones(1, 9, 4), ValueError, r"block_size=8, got shape \(1, 9, 4\)"),
+        (torch.ones(1, 0, 4), ValueError, r"got shape \(1, 0, 4\)"),
+        (torch.ones(1, 5, 4, dtype=torch.float64), TypeError,
+         r"x has dtype torch\.float64 but the weights have torch\.float32"),
+        (torch.ones(1, 5, 4, dtype=torch.long), TypeError, r"x has dtype torch\.int64"),
+    ],
+)
+def test_bad_x_is_refused_clearly(cls, x, error, message):
+    torch.manual_seed(0)
+    module = cls(4, 2, 8)
+    with pytest.raises(error, match=rf"^{cls.__name__}: .*{message}"):
+        module(x)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_on_cuda_matches_cpu_and_refuses_a_cpu_input():
+    torch.manual_seed(0)
+    head = Head(4, 3, 8)
+    x = torch.randn(2, 6, 4)
+    torch.testing.assert_close(head.cuda()(x.cuda()).cpu(), head.cpu()(x), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match=r"^Head: x is on cpu but the weights are on cuda"):
+        head.cuda()(x)
