@@ -215,6 +215,9 @@ def section(doc: dict, stem: str) -> tuple[str, dict[str, str]]:
             parts += [f"![Log-log line chart of the {alt} against {span}, one line per method, on "
                       f"{env['device_name']} in {dtype}; the table below holds the same numbers]"
                       f"(plots/{stem}-{dtype}-{what}.svg)", ""]
+        parts += ["Solid lines: methods that build a T × T matrix, so their memory grows with T²; dashed: "
+                  "memory linear in T; dotted grey: `clone`, the bandwidth reference. Points that were not "
+                  "measured are missing from the lines; the tables say why.", ""]
         parts += ["Median milliseconds per call:", "", _grid(doc, dtype, "ms"), ""]
         parts += ["Peak memory per call, MiB:", "", _grid(doc, dtype, "peak_bytes", 2.0**-20, floor), ""]
         if d := _derived(doc, dtype):
