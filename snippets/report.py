@@ -184,8 +184,10 @@ def _meta(doc: dict, stem: str) -> str:
                       f"Python {env['python']}"),
         ("date (UTC)", env["date"]),
         ("command", f"`{env['command']}`"),
-        ("git commit", f"`{env['git_commit'] or 'n/a'}`" + (" (with uncommitted changes)" if env.get("git_dirty") else "")),
+        ("git commit", f"`{env['git_commit'] or 'n/a'}`" + (" (snippets/ had uncommitted changes)" if env.get("git_dirty") else "")),
         ("load average (1, 5, 15 min)", f"start {load(env.get('loadavg_start'))}; end {load(env.get('loadavg_end'))}"),
+        ("other processes during the run", "n/a" if env.get("other_processes_cores") is None else
+         f"{env['other_processes_cores']:.2g} cores busy on average"),
         ("shapes", f"B = {cfg['B']}, C = {cfg['C']}, heads = {cfg['heads']}, head size = {cfg['head_size']}"),
         ("timing", f"median of up to {cfg['repeats']} samples after {cfg['warmup']} warm-up calls; "
                    f"budget {cfg['time_budget']:g} s per point; TF32 {'on' if cfg['tf32'] else 'off'}"),

@@ -461,6 +461,18 @@ def _loadavg() -> list[float] | None:
         return None
 
 
+def _cpu_seconds() -> tuple[float, float] | None:
+    """(busy CPU seconds of the whole machine, CPU seconds of this process and its children)."""
+    try:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, idle, iowait, irq, softirq, steal = ticks
+    t = os.times()
+    own = t.user + t.system + t.children_user + t.children_system
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK"), own
+
+
 def _git(*args: str) -> str | None:
     try:
         out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10)
@@ -490,7 +502,7 @@ def environment(cfg: Config, argv: list[str]) -> dict:
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": shlex.join(["python", "-m", "snippets.timing", *argv]),
         "git_commit": commit,
-        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")) if commit else None,
+        "git_dirty": bool(_git("status", "--porcelain", "--", "snippets")) if commit else None,  # measured code
         "loadavg_start": _loadavg(),
         "memory_method": ("torch.cuda.max_memory_allocated after reset_peak_memory_stats" if cuda else
                           f"peak resident set growth (VmHWM) in a worker process; allocations under "
@@ -534,7 +546,7 @@ class Progress:
 
 def run(cfg: Config, argv: list[str], progress: Progress | None = None) -> dict:
     """Measure every (dtype, T, method) point of `cfg` and return the results document."""
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), _cpu_seconds()
     torch.set_num_threads(cfg.threads)
     cuda = cfg.device.startswith("cuda")
     if cuda:
@@ -591,18 +603,24 @@ def run(cfg: Config, argv: list[str], progress: Progress | None = None) -> dict:
     if cfg.memory and not cuda:
         reason = cpu_memory_reason()
         mem = CpuMemory(cfg) if reason is None else None
+        todo = [r for r in results if r["status"] == "ok"]
+        step = Progress(len(todo)).step if mem else (lambda label: None)
         try:
-            for r in results:
-                if r["status"] == "ok":
-                    r["peak_bytes"], r["memory_note"] = mem(r["method"], r["dtype"], r["T"]) if mem else (None, reason)
+            for r in todo:
+                r["peak_bytes"], r["memory_note"] = mem(r["method"], r["dtype"], r["T"]) if mem else (None, reason)
+                step(f"peak memory {r['dtype']} T={r['T']} {r['method']}: " +
+                     (f"{r['peak_bytes'] / 2**20:.3g} MiB" if r["peak_bytes"] is not None else "n/a"))
         finally:
             if mem:
                 mem.close()
     _derive(results, refs)
     env["loadavg_end"] = _loadavg()
+    wall, cpu_end = time.perf_counter() - t_start, _cpu_seconds()
+    if cpu_start and cpu_end:  # cores kept busy by everything else on the machine, on average
+        env["other_processes_cores"] = round(max(0.0, (cpu_end[0] - cpu_start[0]) - (cpu_end[1] - cpu_start[1])) / wall, 3)
     config = asdict(cfg) | {"head_size": cfg.head_size, "loop_limit": LOOP_LIMIT}
     return {"schema": SCHEMA, "env": env, "config": config, "matmul_reference": list(refs.values()),
-            "results": results, "wall_s": time.perf_counter() - t_start}
+            "results": results, "wall_s": wall}
 
 
 def _fmt_status(r: dict) -> str:

@@ -59,6 +59,7 @@ def test_the_file_records_its_environment(tiny):
     assert env["threads"] == torch.get_num_threads() and env["torch"] == torch.__version__
     assert env["command"].startswith("python -m snippets.timing --T 8 16")
     assert env["date"].endswith("+00:00") and env["loadavg_start"] is not None
+    assert env["other_processes_cores"] >= 0 and env["git_commit"]
     ref = tiny["matmul_reference"][0]
     assert ref["status"] == "ok" and ref["N"] == 64 and ref["tflops"] > 0
     assert report.load(Path(env["command"].split("--out ")[1]))["results"] == tiny["results"]
