@@ -6,6 +6,11 @@ code, and wraps them as ``<span class="arithmatex">\\(...\\)</span>`` or
 MathML from latex2mathml, which browsers render natively: no script, no font
 and no request to another host. Formulas that latex2mathml cannot parse fail
 the build instead of showing raw TeX.
+
+The notebook page is rendered by mkdocs-jupyter (nbconvert), which leaves its
+formulas as ``$...$`` and ``$$...$$`` for MathJax to find in the browser. This
+site loads no MathJax, so the same conversion is applied to the text of the
+notebook's Markdown cells; code and outputs are left alone.
 """
 
 from __future__ import annotations
@@ -30,8 +35,36 @@ def render_math(text: str) -> str:
     return _INLINE.sub(lambda m: tex_to_mathml(m.group(1), display=False), text)
 
 
+# nbconvert puts each Markdown cell's HTML in one such div, which holds no other div.
+_NOTEBOOK_MARKDOWN = re.compile(
+    r'(<div class="[^"]*\bjp-RenderedMarkdown\b[^"]*"[^>]*>)(.*?)(</div>)', re.S
+)
+_CODE = re.compile(r"(<pre\b.*?</pre>|<code\b.*?</code>)", re.S)
+_DOLLARS_BLOCK = re.compile(r"\$\$(.+?)\$\$", re.S)
+_DOLLARS_INLINE = re.compile(r"(?<![\\$])\$([^$\n]+?(?:\n[^$\n]+?)?)(?<![\\$])\$")
+
+
+def _dollars_to_mathml(text: str) -> str:
+    text = _DOLLARS_BLOCK.sub(lambda m: tex_to_mathml(m.group(1), display=True), text)
+    text = _DOLLARS_INLINE.sub(lambda m: tex_to_mathml(m.group(1), display=False), text)
+    if "$" in text:  # an unpaired dollar would reach the reader as raw TeX
+        raise ValueError(f"unpaired $ in a notebook Markdown cell: {text.strip()[:200]!r}")
+    return text
+
+
+def render_notebook_math(text: str) -> str:
+    """Convert ``$...$`` and ``$$...$$`` in notebook Markdown cells, outside code."""
+
+    def cell(m: re.Match) -> str:
+        parts = _CODE.split(m.group(2))  # odd items are code: keep them as they are
+        body = "".join(p if i % 2 else _dollars_to_mathml(p) for i, p in enumerate(parts))
+        return m.group(1) + body + m.group(3)
+
+    return _NOTEBOOK_MARKDOWN.sub(cell, text)
+
+
 def on_page_content(html_text: str, page, config, files) -> str:
     try:
-        return render_math(html_text)
+        return render_notebook_math(render_math(html_text))
     except Exception as exc:  # latex2mathml raises several exception types
         raise RuntimeError(f"{page.file.src_path}: a formula could not be converted: {exc}") from exc

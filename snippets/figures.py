@@ -1,0 +1,282 @@
+"""Figures for the pages: weight matrices drawn as heatmaps, returned as SVG text.
+
+The site's build calls these functions (see ``hooks/figures.py``), so a figure
+always shows what the code computes today; no image is committed. Each function
+returns a complete SVG document as a ``str``, with a ``<title>`` that describes it.
+
+The drawings must read well on a light and on a dark page, and an SVG shown by an
+``<img>`` tag cannot see which one it is on. So the background is transparent, text
+and frames are a mid grey that contrasts with white and with near-black, and the
+cells use ``viridis``, whose colours are the same on both. Numbers inside a cell are
+black or white depending on the cell's colour, never on the page's.
+
+This module is for the documentation: besides ``torch`` it needs ``matplotlib``.
+
+>>> svg = causal_mean_weights_svg(3)
+>>> svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
+True
+>>> "<title>" in svg
+True
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import re
+from collections.abc import Callable
+from xml.sax.saxutils import escape
+
+import matplotlib
+import torch
+from matplotlib.figure import Figure
+
+from snippets.attention import Head, causal_attention
+from snippets.averaging import causal_mean_weights
+
+__all__ = [
+    "FIGURES",
+    "img_tag",
+    "causal_mean_weights_svg",
+    "masked_softmax_weights",
+    "masked_softmax_svg",
+    "head_weights",
+    "head_weights_svg",
+    "masks_svg",
+]
+
+GREY = "#8c8c8c"  # contrast about 3:1 on white and 5:1 on Material's dark slate
+CMAP = "viridis"
+
+_STYLE = {
+    "svg.fonttype": "none",  # text stays text: small files, the browser's own font
+    "svg.hashsalt": "attention-trick",  # stable ids, so a rebuild gives the same file
+    "font.family": "sans-serif",
+    "font.size": 10,
+    "text.color": GREY,
+    "axes.labelcolor": GREY,
+    "axes.edgecolor": GREY,
+    "xtick.color": GREY,
+    "ytick.color": GREY,
+}
+
+
+def _check_T(T: int, name: str) -> None:
+    if isinstance(T, bool) or not isinstance(T, int):
+        raise TypeError(f"{name}: T must be an int, got {type(T).__name__}")
+    if not 1 <= T <= 16:
+        raise ValueError(f"{name}: T must be between 1 and 16 to stay readable, got {T}")
+
+
+def _heatmap(ax, weights: torch.Tensor, title: str, *, annotate: bool = True, labels=None):
+    """Draw a (T, T) matrix, rows = query position t, columns = key position s."""
+    w = weights.detach().to("cpu", torch.float64)
+    T = w.shape[0]
+    vmax = 1.0
+    image = ax.imshow(w.numpy(), cmap=CMAP, vmin=0.0, vmax=vmax)
+    ax.set_title(title, fontsize=10, color=GREY)
+    ax.set_xlabel("key position s (the past it reads)")
+    ax.set_ylabel("query position t")
+    ax.set_xticks(range(T), labels=labels)
+    ax.set_yticks(range(T), labels=labels)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if annotate:
+        for t in range(T):
+            for s in range(T):
+                value = w[t, s].item()
+                if value == 0:
+                    text = "0"
+                elif value < 0.005:
+                    text = "<.01"  # not zero: only the masked future is exactly 0
+                else:
+                    text = f"{value:.2f}".removeprefix("0")
+                # viridis is dark at 0 and light at 1: white text on the dark half.
+                colour = "white" if value < 0.55 * vmax else "black"
+                ax.text(s, t, text, ha="center", va="center", fontsize=7, color=colour)
+    return image
+
+
+def _to_svg(fig: Figure, title: str, description: str) -> str:
+    buffer = io.StringIO()
+    with matplotlib.rc_context(_STYLE):
+        fig.savefig(buffer, format="svg", transparent=True, bbox_inches="tight", metadata={"Date": None})
+    svg = buffer.getvalue()
+    svg = svg[svg.index("<svg") :]  # drop the XML declaration and DOCTYPE
+    head = f"<title>{escape(title)}</title>\n <desc>{escape(description)}</desc>\n"
+    # role="img" lets screen readers use the title when the SVG is inlined.
+    return re.sub(r"<svg\b([^>]*)>\n", lambda m: f'<svg role="img"{m.group(1)}>\n {head}', svg, count=1)
+
+
+def img_tag(svg: str) -> str:
+    """An ``<img>`` that shows ``svg`` inline, with its title and description as alt text.
+
+    For notebooks: a notebook shows an SVG output without alt text, and pasted
+    into a page as markup its styles would leak into the page's.
+
+    >>> img_tag(causal_mean_weights_svg(2))[:45]
+    '<img alt="Averaging weights for T = 2. A 2 by'
+
+    Raises:
+        ValueError: ``svg`` has no ``<title>``.
+    """
+    title = re.search(r"<title>(.*?)</title>", svg, re.S)
+    if not title:
+        raise ValueError("img_tag: the SVG has no <title> to use as alt text")
+    desc = re.search(r"<desc>(.*?)</desc>", svg, re.S)
+    alt = html.unescape(title.group(1)) + (". " + html.unescape(desc.group(1)) if desc else "")
+    data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/svg+xml;base64,{data}">'
+
+
+def _figure(width: float, height: float) -> Figure:
+    with matplotlib.rc_context(_STYLE):
+        return Figure(figsize=(width, height), layout="constrained")
+
+
+def causal_mean_weights_svg(T: int = 8) -> str:
+    """Heatmap of ``causal_mean_weights(T)``: row t averages positions 0..t.
+
+    Raises:
+        TypeError: ``T`` is not an int.
+        ValueError: ``T`` is not between 1 and 16.
+    """
+    _check_T(T, "causal_mean_weights_svg")
+    with matplotlib.rc_context(_STYLE):
+        fig = _figure(4.4, 3.9)
+        ax = fig.add_subplot()
+        _heatmap(ax, causal_mean_weights(T), f"causal_mean_weights({T})")
+        return _to_svg(
+            fig,
+            f"Averaging weights for T = {T}",
+            f"A {T} by {T} lower-triangular matrix: row t holds 1/(t+1) in columns 0 to t "
+            "and 0 to the right of the diagonal.",
+        )
+
+
+def masked_softmax_weights(T: int = 8, *, seed: int = 0) -> torch.Tensor:
+    """Softmax weights of standard-normal scores with the future masked, (T, T).
+
+    >>> w = masked_softmax_weights(4)
+    >>> torch.allclose(w.sum(dim=-1), torch.ones(4)), bool((w.triu(1) == 0).all())
+    (True, True)
+    """
+    _check_T(T, "masked_softmax_weights")
+    g = torch.Generator().manual_seed(seed)
+    scores = torch.randn(T, T, generator=g)  # (T, T), one score per (t, s) pair
+    future = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
+    return torch.softmax(scores.masked_fill(future, float("-inf")), dim=-1)
+
+
+def masked_softmax_svg(T: int = 8, *, seed: int = 0) -> str:
+    """Heatmap of :func:`masked_softmax_weights`: causal, rows sum to 1, uneven.
+
+    Raises:
+        TypeError: ``T`` is not an int.
+        ValueError: ``T`` is not between 1 and 16.
+    """
+    _check_T(T, "masked_softmax_svg")
+    with matplotlib.rc_context(_STYLE):
+        fig = _figure(4.4, 3.9)
+        ax = fig.add_subplot()
+        _heatmap(ax, masked_softmax_weights(T, seed=seed), "softmax of random scores, future masked")
+        return _to_svg(
+            fig,
+            f"Masked-softmax weights of random scores for T = {T}",
+            "A lower-triangular matrix whose rows sum to 1 but whose weights are uneven: "
+            "each row favours some past positions over others.",
+        )
+
+
+def head_weights(text: str = "hello world", *, strength: float = 3.0) -> torch.Tensor:
+    """Attention weights, (T, T), of a ``Head`` set up to match equal characters of ``text``.
+
+    Each character is a one-hot vector over the characters of ``text``; the head's
+    query and key projections are ``strength`` times the identity, so the score of
+    two equal characters is ``strength**2 / sqrt(head_size)`` and of two different
+    ones 0. The weights are what ``causal_attention`` applies to its values, read
+    off by passing the identity matrix as values.
+
+    >>> w = head_weights("abca")
+    >>> w[3]  # the second "a" puts most of its weight on the first "a" and itself
+    tensor([0.4972, 0.0028, 0.0028, 0.4972])
+
+    Raises:
+        ValueError: ``text`` is empty or longer than 16 characters.
+    """
+    if not 1 <= len(text) <= 16:
+        raise ValueError(f"head_weights: text must have 1 to 16 characters, got {len(text)}")
+    vocab = sorted(set(text))
+    T, C = len(text), len(vocab)
+    x = torch.nn.functional.one_hot(torch.tensor([vocab.index(c) for c in text]), C)
+    x = x.to(torch.float32).unsqueeze(0)  # (1, T, C)
+    head = Head(n_embd=C, head_size=C, block_size=T)
+    with torch.no_grad():
+        for projection in (head.query, head.key, head.value):
+            projection.weight.copy_(strength * torch.eye(C))
+        q, k = head.query(x), head.key(x)  # (1, T, C) each
+        weights = causal_attention(q, k, torch.eye(T).unsqueeze(0))[0]  # (T, T): wei @ I = wei
+        # The same weights produce the head's output from its values.
+        torch.testing.assert_close(weights @ head.value(x)[0], head(x)[0])
+    return weights
+
+
+def head_weights_svg(text: str = "hello world") -> str:
+    """Heatmap of :func:`head_weights`: each character attends to earlier copies of itself.
+
+    Raises:
+        ValueError: ``text`` is empty or longer than 16 characters.
+    """
+    w = head_weights(text)
+    labels = ["␣" if c == " " else c for c in text]
+    with matplotlib.rc_context(_STYLE):
+        fig = _figure(4.8, 4.3)
+        ax = fig.add_subplot()
+        _heatmap(ax, w, f"one head on {text!r}", labels=labels)
+        return _to_svg(
+            fig,
+            f"Weights of one attention head on the characters of {text!r}",
+            "A lower-triangular matrix, one row and one column per character. Each character "
+            "puts most of its weight on itself and on earlier copies of the same character, "
+            "and little on the others.",
+        )
+
+
+def masks_svg(T: int = 6) -> str:
+    """Side by side: the encoder's mask (all pairs allowed) and the decoder's (s <= t).
+
+    Raises:
+        TypeError: ``T`` is not an int.
+        ValueError: ``T`` is not between 1 and 16.
+    """
+    _check_T(T, "masks_svg")
+    allowed = {
+        "encoder: every token sees every token": torch.ones(T, T),
+        "decoder: token t sees tokens 0..t": torch.tril(torch.ones(T, T)),
+    }
+    with matplotlib.rc_context(_STYLE):
+        fig = _figure(6.6, 3.5)
+        for ax, (title, mask) in zip(fig.subplots(1, 2), allowed.items()):
+            _heatmap(ax, mask, title, annotate=False)
+            for t in range(T):
+                for s in range(T):
+                    ok = bool(mask[t, s])
+                    ax.text(s, t, "✓" if ok else "✗", ha="center", va="center",
+                            fontsize=9, color="black" if ok else "white")
+        return _to_svg(
+            fig,
+            "Encoder and decoder attention masks",
+            f"Two {T} by {T} grids. Left, the encoder: every cell is allowed. Right, the decoder: "
+            "only cells on or below the diagonal are allowed, the future is masked.",
+        )
+
+
+# What the site shows: figures/<name>.svg, drawn by the build (hooks/figures.py).
+FIGURES: dict[str, Callable[[], str]] = {
+    "causal-mean-weights": lambda: causal_mean_weights_svg(8),
+    "masked-softmax": lambda: masked_softmax_svg(8),
+    "head-weights": lambda: head_weights_svg("hello world"),
+    "masks": lambda: masks_svg(6),
+}

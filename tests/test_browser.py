@@ -1,0 +1,355 @@
+"""The built site as a reader's browser shows it: Debian's Chromium, driven by Playwright.
+
+The site is built once, served by a stdlib HTTP server on 127.0.0.1 and visited
+page by page (the pages come from its sitemap). Every request to another host is
+recorded and refused, so a page that needs the network fails here as it would
+offline. A full-page screenshot of every page, light and (for some) dark, goes to
+a temporary folder whose path the suite prints: look at them.
+
+Without /usr/bin/chromium these tests are skipped, except under CI=true, where
+they fail: CI must run them.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import tempfile
+import threading
+import urllib.request
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urldefrag, urlsplit
+
+import pytest
+
+from tests.test_site import build
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ROOT = Path(__file__).resolve().parent.parent
+DARK_PAGES = ["", "02-matrix-trick/", "03-softmax/", "notebook/"]  # also shot in dark mode
+
+# TeX that MathML conversion should have consumed; looked for outside code only.
+RAW_TEX = re.compile(
+    r"\$\$|\\\(|\\\)|\\\[|\\\]|\\(?:frac|sum|text|operatorname|begin|end|infty|dots|le|ge|cdot|mathrm|sqrt)\b"
+    r"|(?<![\w$])\$[^$\s][^$\n]*\$"
+)
+
+# Text of the page a reader can see, outside <pre>/<code> and MathML.
+VISIBLE_PROSE_JS = """() => {
+  const skip = new Set(["PRE", "CODE", "SCRIPT", "STYLE", "MATH", "NOSCRIPT", "TEXTAREA"]);
+  const out = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    let el = node.parentElement, ok = true;
+    for (let a = el; a; a = a.parentElement) {
+      if (skip.has(a.tagName.toUpperCase())) { ok = false; break; }
+    }
+    if (ok && el.checkVisibility()) out.push(node.textContent);
+  }
+  return out.join(" ");
+}"""
+
+PAGE_FACTS_JS = """() => ({
+  images: [...document.querySelectorAll("img")].map(i => ({
+    src: i.getAttribute("src"), alt: i.getAttribute("alt") || "",
+    loaded: i.complete && i.naturalWidth > 0, content: !!i.closest(".md-content"),
+  })),
+  codeBlocks: [...document.querySelectorAll(".md-content pre > code")].map(c => ({
+    text: c.textContent.slice(0, 60),
+    copy: !!c.parentElement.querySelector("button[data-md-type='copy'], button.md-clipboard"),
+  })),
+  notebookCells: [...document.querySelectorAll(".jp-CodeCell .jp-InputArea")].map(c => ({
+    text: c.textContent.trim().slice(0, 60),
+    copy: !!c.querySelector("clipboard-copy"),
+  })),
+  links: [...document.querySelectorAll("a[href]")].map(a => a.href),
+  ids: [...document.querySelectorAll("[id]")].map(e => e.id),
+  scheme: document.body.getAttribute("data-md-color-scheme"),
+  mathml: document.querySelectorAll("math").length,
+})"""
+
+
+@dataclass
+class Visit:
+    path: str
+    status: int | None
+    console_errors: list[str]
+    facts: dict
+    prose: str
+    screenshot: Path
+
+
+@dataclass
+class Browser:
+    base: str
+    shots: Path
+    visits: dict[str, Visit] = field(default_factory=dict)
+    offsite: list[str] = field(default_factory=list)
+
+
+def _chromium_or_skip() -> None:
+    if CHROMIUM.exists():
+        return
+    reason = f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; under CI=true the browser tests must run, not skip")
+    pytest.skip(reason)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # keep the test output readable
+        pass
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    _chromium_or_skip()
+    out = tmp_path_factory.mktemp("browser-site")
+    result = build(ROOT, out)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    thread.join()
+    httpd.server_close()
+
+
+def site_pages(site: Path) -> list[str]:
+    """Paths of the pages, relative to the site root, from the sitemap."""
+    loc = "{http://www.sitemaps.org/schemas/sitemap/0.9}loc"
+    urls = [e.text for e in ET.parse(site / "sitemap.xml").getroot().iter(loc)]
+    prefix = os.path.commonprefix(urls)
+    prefix = prefix[: prefix.rindex("/") + 1]
+    return [u[len(prefix) :] for u in urls]
+
+
+@pytest.fixture(scope="module")
+def playwright_browser():
+    _chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def _context(browser, shots: Browser, scheme: str):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+    local = urlsplit(shots.base).netloc
+
+    def route(r):
+        url = r.request.url
+        if urlsplit(url).netloc == local:
+            r.continue_()
+        else:
+            shots.offsite.append(url)
+            r.abort()
+
+    context.route("**/*", route)
+    return context
+
+
+def _visit(context, visits: Browser, path: str, scheme: str) -> Visit:
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    response = page.goto(visits.base + path, wait_until="load")
+    page.wait_for_load_state("networkidle")
+    name = (path.strip("/").replace("/", "-") or "index") + f"-{scheme}.png"
+    shot = visits.shots / name
+    page.screenshot(path=str(shot), full_page=True)
+    visit = Visit(
+        path=path,
+        status=response.status if response else None,
+        console_errors=errors,
+        facts=page.evaluate(PAGE_FACTS_JS),
+        prose=page.evaluate(VISIBLE_PROSE_JS),
+        screenshot=shot,
+    )
+    page.close()
+    return visit
+
+
+@pytest.fixture(scope="module")
+def browsed(site, server, playwright_browser) -> Browser:
+    """Every page visited once in light mode, a few again in dark mode."""
+    shots = Path(os.environ.get("SCREENSHOT_DIR") or tempfile.mkdtemp(prefix="site-screenshots-"))
+    shots.mkdir(parents=True, exist_ok=True)
+    state = Browser(base=server, shots=shots)
+    light = _context(playwright_browser, state, "light")
+    for path in site_pages(site):
+        state.visits[path] = _visit(light, state, path, "light")
+    light.close()
+    dark = _context(playwright_browser, state, "dark")
+    for path in DARK_PAGES:
+        state.visits[path + "#dark"] = _visit(dark, state, path, "dark")
+    dark.close()
+    return state
+
+
+def _failures(browsed: Browser, check) -> list[str]:
+    return [f"{path or '/'}: {problem}" for path, v in browsed.visits.items() for problem in check(v)]
+
+
+def test_the_sitemap_lists_every_built_page(site):
+    built = {str(p.parent.relative_to(site)) for p in site.rglob("index.html")}
+    built = {"" if b == "." else b + "/" for b in built}
+    assert set(site_pages(site)) == built
+    assert {"", "notebook/", "reference/", "03-softmax/"} <= built
+
+
+def test_every_page_loads_without_console_errors(browsed):
+    bad = _failures(browsed, lambda v: ([f"HTTP {v.status}"] if v.status != 200 else []) + v.console_errors)
+    assert not bad, "\n".join(bad)
+
+
+def test_no_request_leaves_127_0_0_1(browsed):
+    assert browsed.visits, "no page was visited"
+    assert not browsed.offsite, "requests to other hosts:\n" + "\n".join(sorted(set(browsed.offsite)))
+
+
+def test_no_raw_tex_in_the_text(browsed):
+    def raw(v: Visit):
+        return [f"raw TeX {m.group(0)!r} in …{v.prose[max(0, m.start() - 40) : m.end() + 40]}…"
+                for m in RAW_TEX.finditer(v.prose)]
+
+    assert not (bad := _failures(browsed, raw)), "\n".join(bad)
+    # and the formulas are there, as MathML
+    for path in ("", "03-softmax/", "notebook/"):
+        assert browsed.visits[path].facts["mathml"] > 0, f"{path}: no <math> element"
+
+
+def test_every_image_loads_and_has_alt_text(browsed):
+    def images(v: Visit):
+        for img in v.facts["images"]:
+            if not img["loaded"]:
+                yield f"image not loaded: {img['src']}"
+            if img["content"] and not img["alt"].strip():
+                yield f"image without alt text: {img['src']}"
+
+    assert not (bad := _failures(browsed, lambda v: list(images(v)))), "\n".join(bad)
+    figures = [i["src"] for v in browsed.visits.values() for i in v.facts["images"] if "figures/" in i["src"]]
+    assert figures, "no page shows a figure"
+
+
+def test_every_code_block_has_a_copy_button(browsed):
+    def missing(v: Visit):
+        blocks = v.facts["codeBlocks"] + v.facts["notebookCells"]
+        return [f"no copy button on {b['text']!r}" for b in blocks if not b["copy"]]
+
+    assert not (bad := _failures(browsed, missing)), "\n".join(bad)
+    chapter = browsed.visits["01-by-hand/"].facts["codeBlocks"]
+    assert len(chapter) >= 5 and all(b["copy"] for b in chapter)
+
+
+def test_internal_links_and_anchors_resolve(browsed):
+    ids = {urlsplit(browsed.base + v.path).path: set(v.facts["ids"]) for v in browsed.visits.values()}
+    checked: dict[str, int] = {}
+    bad = []
+    for v in browsed.visits.values():
+        for href in v.facts["links"]:
+            url, fragment = urldefrag(href)
+            if not url.startswith(browsed.base):
+                continue
+            if url not in checked:
+                try:
+                    with urllib.request.urlopen(url, timeout=10) as r:
+                        checked[url] = r.status
+                except urllib.error.HTTPError as exc:
+                    checked[url] = exc.code
+            if checked[url] != 200:
+                bad.append(f"{v.path}: {href} -> HTTP {checked[url]}")
+            target = urlsplit(url).path
+            if fragment and target in ids and fragment not in ids[target]:
+                bad.append(f"{v.path}: {href} -> no element with id {fragment!r}")
+    assert checked, "no internal link found"
+    assert not bad, "\n".join(bad)
+
+
+def test_dark_mode_pages_are_dark(browsed):
+    for path in DARK_PAGES:
+        assert browsed.visits[path + "#dark"].facts["scheme"] == "slate", path
+        assert browsed.visits[path].facts["scheme"] == "default", path
+
+
+def test_palette_toggle_switches_to_dark(server, playwright_browser, browsed):
+    context = _context(playwright_browser, browsed, "light")
+    page = context.new_page()
+    page.goto(server + "03-softmax/")
+    assert page.get_attribute("body", "data-md-color-scheme") == "default"
+    page.get_by_title("Switch to dark mode").click()
+    page.wait_for_function("document.body.getAttribute('data-md-color-scheme') === 'slate'")
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    page.screenshot(path=str(browsed.shots / "03-softmax-toggled-dark.png"))
+    context.close()
+    r, g, b = (int(c) for c in re.findall(r"\d+", background)[:3])
+    assert max(r, g, b) < 80, f"body background after the toggle is {background}"
+
+
+def test_search_finds_softmax(server, playwright_browser, browsed):
+    context = _context(playwright_browser, browsed, "light")
+    page = context.new_page()
+    page.goto(server)
+    box = page.locator("input.md-search__input")
+    box.click()
+    box.press_sequentially("softmax", delay=50)
+    results = page.locator(".md-search-result__item")
+    results.first.wait_for(timeout=15000)
+    links = [a.get_attribute("href") for a in page.locator(".md-search-result__item a").all()]
+    page.screenshot(path=str(browsed.shots / "search-softmax.png"))
+    context.close()
+    assert any("03-softmax/" in (h or "") for h in links), links
+
+
+def test_notebook_page_shows_executed_outputs(server, playwright_browser, browsed):
+    context = _context(playwright_browser, browsed, "light")
+    page = context.new_page()
+    page.goto(server + "notebook/")
+    prompts = page.locator(".jp-InputPrompt").all_inner_texts()
+    outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
+    errors = page.locator("[data-mime-type='application/vnd.jupyter.stderr']").count()
+    figures = page.locator(".jp-OutputArea-output img[src^='data:image/svg+xml']").count()
+    download = page.get_by_role("link", name="Download notebook.ipynb").get_attribute("href")
+    colab = page.get_by_role("link", name="Open in Colab").get_attribute("href")
+    context.close()
+    executed = [p for p in prompts if re.fullmatch(r"In\s*\[\d+\]:", p.strip())]
+    assert executed and len(executed) == len([p for p in prompts if p.strip()]), prompts
+    assert any("tensor(" in o for o in outputs), outputs[:5]
+    assert errors == 0, "the notebook printed to stderr or raised"
+    assert figures >= 1, "the notebook's figure output is missing"
+    assert colab.startswith("https://colab.research.google.com/github/")
+    with urllib.request.urlopen(server + "notebook/" + download, timeout=10) as r:
+        assert r.status == 200 and b'"nbformat"' in r.read()
+
+
+def test_screenshots_were_written(browsed, capsys):
+    shots = sorted(browsed.shots.glob("*.png"))
+    assert len(shots) >= len(browsed.visits)
+    assert all(s.stat().st_size > 10_000 for s in shots), [s.name for s in shots if s.stat().st_size <= 10_000]
+    with capsys.disabled():
+        print(f"\nscreenshots of every page: {browsed.shots}")

@@ -1,0 +1,159 @@
+"""The notebook (docs/notebook.py) and the hooks that publish it: runs clean, installs on Colab only."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+import types
+
+import jupytext
+import nbformat
+import pytest
+import torch
+from mkdocs.exceptions import PluginError
+
+from tests.pages import ROOT
+
+NOTEBOOK = ROOT / "docs" / "notebook.py"
+REPO_URL = re.search(r"^repo_url:\s*(\S+)", (ROOT / "mkdocs.yml").read_text(), re.M).group(1)
+
+
+def _load_hook(name: str) -> types.ModuleType:
+    # By path: with hooks/ on sys.path, hooks/math.py would shadow the math module.
+    spec = importlib.util.spec_from_file_location(f"hooks_{name}", ROOT / "hooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+notebook_hook = _load_hook("notebook")
+math_hook = _load_hook("math")
+griffe_doctest = _load_hook("griffe_doctest")
+
+
+@pytest.fixture(scope="module")
+def nb() -> nbformat.NotebookNode:
+    return jupytext.read(NOTEBOOK)
+
+
+def _code(nb) -> list[str]:
+    return [c.source for c in nb.cells if c.cell_type == "code"]
+
+
+def test_notebook_covers_the_first_chapters(nb):
+    headings = [line for c in nb.cells if c.cell_type == "markdown" for line in c.source.splitlines()
+                if line.startswith("#")]
+    assert headings[0].startswith("# "), "the first heading is the page title"
+    for n, title in enumerate(["By hand", "The matrix trick", "Softmax", "Self-attention"], start=1):
+        assert any(h.startswith(f"## {n}. {title}") for h in headings), (n, title, headings)
+
+
+def test_first_cell_installs_the_package_from_repo_url(nb):
+    first = _code(nb)[0]
+    assert 'if "google.colab" in sys.modules:' in first
+    assert f"git+{REPO_URL}" in first.replace('"\n    "', ""), "install URL differs from repo_url"
+
+
+def _run_first_cell(nb, monkeypatch, *, on_colab: bool) -> list[list[str]]:
+    calls: list[list[str]] = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(cmd))
+    if on_colab:
+        monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    else:
+        monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    try:
+        exec(compile(_code(nb)[0], str(NOTEBOOK), "exec"), {"__name__": "__main__"})
+    finally:
+        torch.set_printoptions(profile="default", sci_mode=None)
+    return calls
+
+
+def test_first_cell_installs_only_on_colab(nb, monkeypatch):
+    assert _run_first_cell(nb, monkeypatch, on_colab=False) == []
+    (cmd,) = _run_first_cell(nb, monkeypatch, on_colab=True)
+    assert cmd[:4] == [sys.executable, "-m", "pip", "install"]
+    assert cmd[-1] == f"attention-trick @ git+{REPO_URL}"
+
+
+@pytest.mark.slow
+def test_notebook_runs_top_to_bottom_without_errors(nb):
+    from nbclient import NotebookClient
+
+    NotebookClient(nb, kernel_name="python3", timeout=300, allow_errors=False).execute()
+    cells = [c for c in nb.cells if c.cell_type == "code"]
+    assert [c.execution_count for c in cells] == list(range(1, len(cells) + 1))
+    outputs = [o for c in cells for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert not [o for o in outputs if o.get("name") == "stderr"], "a cell wrote to stderr"
+    html = [o.data["text/html"] for o in outputs if "text/html" in o.get("data", {})]
+    assert any(h.startswith('<img alt="') for h in html), "no figure with alt text in the outputs"
+
+
+def test_downloadable_ipynb_is_the_source_without_outputs(nb):
+    converted = nbformat.reads(notebook_hook.to_ipynb(NOTEBOOK.read_text(encoding="utf-8")), as_version=4)
+    nbformat.validate(converted)
+    assert converted.metadata.kernelspec.name == "python3"
+    assert [c.source for c in converted.cells] == [c.source for c in nb.cells]
+    assert all(not c.get("outputs") for c in converted.cells)
+
+
+def test_colab_url_comes_from_repo_url():
+    assert notebook_hook.colab_url("https://github.com/octo/demo") == (
+        "https://colab.research.google.com/github/octo/demo/blob/"
+        f"{notebook_hook.COLAB_BRANCH}/{notebook_hook.IPYNB}"
+    )
+    assert notebook_hook.colab_url("https://github.com/octo/demo.git/").endswith("/octo/demo/blob/notebook/notebook.ipynb")
+    with pytest.raises(PluginError, match="repo_url"):
+        notebook_hook.colab_url("https://gitlab.com/octo/demo")
+
+
+def test_deploy_workflow_publishes_what_the_colab_link_opens():
+    workflow = (ROOT / ".github" / "workflows" / "pages.yml").read_text(encoding="utf-8")
+    assert "contents: write" in workflow, "pushing the notebook branch needs contents: write"
+    assert f"site/{notebook_hook.IPYNB}" in workflow
+    assert re.search(rf"git push\b.*:refs/heads/{notebook_hook.COLAB_BRANCH}\b", workflow)
+
+
+def test_cdn_scripts_are_removed_and_others_kept():
+    html = (
+        '<script src="https://cdn.example/mathjax/latest.js"> </script>\n'
+        '<script type="text/x-mathjax-config">MathJax.Hub.Config({});</script>\n'
+        '<script type="module">const m = await import("https://cdn.example/mermaid.esm.min.mjs");</script>\n'
+        "<script>document.addEventListener('clipboard-copy', () => {});</script>"
+    )
+    out = notebook_hook.strip_cdn_scripts(html)
+    assert "cdn.example" not in out and "MathJax" not in out
+    assert "clipboard-copy" in out
+
+
+CELL = '<div class="jp-RenderedHTMLCommon jp-RenderedMarkdown jp-MarkdownOutput" data-mime-type="text/markdown">{}</div>'
+
+
+def test_notebook_markdown_math_becomes_mathml():
+    html = CELL.format(r"<p>Row $t$ gets $\frac{1}{t+1}$:</p><p>$$" "\n" r"W_{ts} &lt; 1" "\n" "$$</p>")
+    out = math_hook.render_notebook_math(html)
+    assert "$" not in out and "\\frac" not in out
+    assert out.count("<math") == 3 and 'display="block"' in out
+    assert "<mo>&#x0003C;</mo>" in out  # the entity was decoded to TeX, then escaped as MathML
+
+
+def test_notebook_math_leaves_code_and_outputs_alone():
+    code = CELL.format("<p>Use <code>$HOME</code> and</p><pre><code>echo $x $y</code></pre>")
+    assert math_hook.render_notebook_math(code) == code
+    output = '<div class="jp-RenderedText"><pre>cost: $5 and $6</pre></div>'
+    assert math_hook.render_notebook_math(output) == output
+
+
+def test_an_unpaired_dollar_fails_instead_of_showing_raw_tex():
+    with pytest.raises(ValueError, match="unpaired"):
+        math_hook.render_notebook_math(CELL.format("<p>costs $5</p>"))
+
+
+def test_reference_examples_are_fenced():
+    text = "Row t.\n\n    >>> f(3)\n    tensor([1.,\n            2.])\n\n    Raises:\n        E: x"
+    assert griffe_doctest.fence_doctests(text) == (
+        "Row t.\n\n    ```pycon\n    >>> f(3)\n    tensor([1.,\n            2.])\n    ```\n\n    Raises:\n        E: x"
+    )
+    assert griffe_doctest.fence_doctests("No examples.\n") == "No examples.\n"
