@@ -291,6 +291,16 @@ def test_internal_links_and_anchors_resolve(browsed):
     assert not bad, "\n".join(bad)
 
 
+def test_reference_documents_every_public_name(browsed):
+    import importlib
+
+    ids = set(browsed.visits["reference/"].facts["ids"])
+    for module in ("snippets.averaging", "snippets.attention", "snippets.linear"):
+        names = importlib.import_module(module).__all__
+        missing = [n for n in names if f"{module}.{n}" not in ids]
+        assert not missing, f"{module}: not on the reference page: {missing}"
+
+
 def test_dark_mode_pages_are_dark(browsed):
     for path in DARK_PAGES:
         assert browsed.visits[path + "#dark"].facts["scheme"] == "slate", path
