@@ -28,7 +28,8 @@ COLAB_BRANCH = "notebook"
 
 _GITHUB = re.compile(r"^https://github\.com/(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+?)(?:\.git)?/?$")
 _SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.S | re.I)
-_CDN_SCRIPT = re.compile(r"mathjax|mermaid", re.I)
+# MathJax's loader (its URL is empty here, which still fires an error), its config, Mermaid's.
+_CDN_SCRIPT = re.compile(r'mathjax|mermaid|\bsrc=""', re.I)
 
 
 def colab_url(repo_url: str) -> str:

@@ -119,12 +119,13 @@ def test_deploy_workflow_publishes_what_the_colab_link_opens():
 def test_cdn_scripts_are_removed_and_others_kept():
     html = (
         '<script src="https://cdn.example/mathjax/latest.js"> </script>\n'
+        '<!-- Load mathjax --><script src=""> </script>\n'
         '<script type="text/x-mathjax-config">MathJax.Hub.Config({});</script>\n'
         '<script type="module">const m = await import("https://cdn.example/mermaid.esm.min.mjs");</script>\n'
         "<script>document.addEventListener('clipboard-copy', () => {});</script>"
     )
     out = notebook_hook.strip_cdn_scripts(html)
-    assert "cdn.example" not in out and "MathJax" not in out
+    assert "cdn.example" not in out and "MathJax" not in out and 'src=""' not in out
     assert "clipboard-copy" in out
 
 
