@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # The attention trick, as a notebook
+# # The tutorial as a notebook
 #
 # Chapters 1 to 4 of the site in one notebook: the prefix mean by hand, the same
 # numbers from one matrix product, the same weights from a masked softmax, and
