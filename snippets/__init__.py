@@ -11,6 +11,8 @@ from snippets.averaging import (
     prefix_mean_matmul,
     prefix_mean_softmax,
 )
+from snippets.attention import Head, MultiHeadAttention, causal_attention
+from snippets.linear import causal_linear_attention, causal_linear_attention_quadratic, prefix_mean_fast
 
 __all__ = [
     "causal_mean_weights",
@@ -18,4 +20,10 @@ __all__ = [
     "prefix_mean_loop",
     "prefix_mean_matmul",
     "prefix_mean_softmax",
+    "causal_attention",
+    "Head",
+    "MultiHeadAttention",
+    "prefix_mean_fast",
+    "causal_linear_attention",
+    "causal_linear_attention_quadratic",
 ]

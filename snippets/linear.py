@@ -25,13 +25,13 @@ import torch
 
 
 # --8<-- [start:prefix_mean_fast]
-def _running_sums(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """out[:, t] = w[t] * (x[:, 0] + ... + x[:, t]) for x of shape (B, T, C), in w's dtype."""
+def _running_sums(x: torch.Tensor, n_t: torch.Tensor) -> torch.Tensor:
+    """out[:, t] = (x[:, 0] + ... + x[:, t]) / n_t[t] for x of shape (B, T, C), in n_t's dtype."""
     B, T, C = x.shape
     L = min(16, T)  # block length
     n = T // L  # full blocks; the last T - n * L rows come after them
     G = max(1, 2**20 // max(1, T * C))  # sequences per step: a few MB, so a step stays in cache
-    out = torch.empty(B, T, C, dtype=w.dtype, device=x.device)
+    out = torch.empty(B, T, C, dtype=n_t.dtype, device=x.device)
     for b in range(0, B, G):
         o = out[b : b + G]  # (g, T, C)
         o.copy_(x[b : b + G])  # the one pass over x in memory
@@ -43,7 +43,7 @@ def _running_sums(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         blocks.add_(carry)  # + the totals of all earlier blocks
         for t in range(n * L, T):  # the rows after the last full block
             o[:, t].add_(o[:, t - 1])
-        o.mul_(w)
+        o.div_(n_t)
     return out
 
 
@@ -54,15 +54,15 @@ class _PrefixMean(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
         acc = torch.promote_types(x.dtype, torch.float32)
-        inv = 1 / torch.arange(1, x.shape[1] + 1, dtype=acc, device=x.device).unsqueeze(-1)  # (T, 1)
-        ctx.inv = inv
-        return _running_sums(x, inv).to(x.dtype)
+        counts = torch.arange(1, x.shape[1] + 1, dtype=acc, device=x.device).unsqueeze(-1)  # (T, 1)
+        ctx.counts = counts
+        return _running_sums(x, counts).to(x.dtype)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g: torch.Tensor) -> torch.Tensor:
-        inv = ctx.inv
-        sums = _running_sums((g * inv).flip(1), torch.ones_like(inv))  # (B, T, C) reversed
+        counts = ctx.counts
+        sums = _running_sums((g / counts).flip(1), torch.ones_like(counts))  # (B, T, C), reversed
         return sums.flip(1).to(g.dtype)
 
 

@@ -59,6 +59,13 @@ CALLS = {
     "prefix_mean_matmul": lambda f: f(*_make_inputs("x")[0]),
     "prefix_mean_softmax": lambda f: f(*_make_inputs("x")[0]),
     "prefix_mean_cumsum": lambda f: f(*_make_inputs("x")[0]),
+    # Chapters 4-6. Modules are built after a fixed seed, so both get the same weights.
+    "causal_attention": lambda f: f(*torch.randn(3, 2, 5, 4, dtype=torch.float64).unbind(0)),
+    "Head": lambda f: f(4, 3, 8)(torch.randn(2, 6, 4)),
+    "MultiHeadAttention": lambda f: f(6, 2, 8)(torch.randn(2, 5, 6)),
+    "prefix_mean_fast": lambda f: f(torch.randn(2, 37, 3, dtype=torch.float64)),  # blocks and a tail
+    "causal_linear_attention": lambda f: f(*torch.randn(3, 2, 9, 4, dtype=torch.float64).unbind(0)),
+    "causal_linear_attention_quadratic": lambda f: f(*torch.randn(3, 2, 9, 4, dtype=torch.float64).unbind(0)),
 }
 
 
