@@ -35,7 +35,7 @@ def _running_sums(x: torch.Tensor, n_t: torch.Tensor) -> torch.Tensor:
     for b in range(0, B, G):
         o = out[b : b + G]  # (g, T, C)
         o.copy_(x[b : b + G])  # the one pass over x in memory
-        blocks = o[:, : n * L].view(-1, n, L, C)  # (g, n, L, C)
+        blocks = o[:, : n * L].view(o.shape[0], n, L, C)  # (g, n, L, C)
         for i in range(1, L):  # running sums inside every block at once
             blocks[:, :, i].add_(blocks[:, :, i - 1])
         tot = blocks[:, :, L - 1 :]  # (g, n, 1, C) block totals

@@ -195,3 +195,43 @@ def test_linear_attention_is_not_softmax_attention():
 def test_linear_attention_bad_input_is_refused_clearly(f, args, error, message):
     with pytest.raises(error, match=rf"^{f.__name__}: .*{message}"):
         f(*args)
+
+
+@pytest.mark.parametrize("shape", [(0, 5, 3), (2, 5, 0), (5, 0), (3, 17, 0)], ids=str)
+def test_fast_empty_batch_or_channels(shape):
+    x = torch.randn(shape)
+    out = prefix_mean_fast(x)
+    assert out.shape == x.shape and out.dtype == x.dtype
+    assert torch.equal(out, prefix_mean_cumsum(x))
+
+
+@pytest.mark.parametrize("T", [1, 15, 16, 17, 50])
+@pytest.mark.parametrize("squeeze", [False, True])
+def test_fast_gradient_equals_the_cumsum_gradient(T, squeeze):
+    x = torch.randn(3, T, 5, dtype=torch.float64)
+    x = x[0] if squeeze else x
+    g = torch.randn_like(x)
+    grads = []
+    for f in (prefix_mean_fast, prefix_mean_cumsum):
+        xx = x.clone().requires_grad_()
+        (grad,) = torch.autograd.grad(f(xx), xx, g)
+        grads.append(grad)
+    torch.testing.assert_close(grads[0], grads[1], **TOL[torch.float64])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_fast_gradient_in_low_precision_keeps_dtype(dtype):
+    x = torch.randn(2, 40, 3).to(dtype).requires_grad_()
+    g = torch.randn(2, 40, 3).to(dtype)
+    (grad,) = torch.autograd.grad(prefix_mean_fast(x), x, g)
+    assert grad.dtype == dtype
+    xf = x.detach().float().requires_grad_()
+    (want,) = torch.autograd.grad(prefix_mean_cumsum(xf), xf, g.float())
+    torch.testing.assert_close(grad.float(), want, rtol=2**-7, atol=2**-9)
+
+
+def test_fast_double_backward_is_refused_not_wrong():
+    x = torch.randn(1, 8, 2, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(prefix_mean_fast(x).pow(2).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable|twice"):
+        grad.sum().backward()
