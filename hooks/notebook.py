@@ -63,8 +63,8 @@ def on_page_content(html, page, config, files):
     download = files.get_file_from_path(IPYNB).url_relative_to(page.file)
     links = (
         '\n<p class="notebook-links">'
-        f'<a class="md-button" href="{download}" download>Download {IPYNB}</a> '
-        f'<a class="md-button" href="{colab_url(config.repo_url)}">Open in Colab</a>'
+        f'<a class="md-button md-button--primary" href="{download}" download>Download {IPYNB}</a> '
+        f'<a class="md-button md-button--primary" href="{colab_url(config.repo_url)}">Open in Colab</a>'
         "</p>\n"
     )
     # After the title (the notebook's first heading), or first if it has none.

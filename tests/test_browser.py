@@ -41,7 +41,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ROOT = Path(__file__).resolve().parent.parent
-DARK_PAGES = ["", "02-matrix-trick/", "03-softmax/", "notebook/"]  # also shot in dark mode
+DARK_PAGES = ["", "02-matrix-trick/", "03-softmax/", "04-self-attention/", "notebook/"]  # also shot in dark mode
 
 # TeX that MathML conversion should have consumed; looked for outside code only.
 RAW_TEX = re.compile(

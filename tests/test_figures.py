@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 import xml.etree.ElementTree as ET
 
@@ -135,3 +136,16 @@ def test_every_figure_is_shown_somewhere():
     notebook = (DOCS / "notebook.py").read_text(encoding="utf-8")
     in_notebook = {name for name in figures.FIGURES if f"{name.replace('-', '_')}_svg(" in notebook}
     assert set(figures.FIGURES) <= shown | in_notebook, set(figures.FIGURES) - shown - in_notebook
+
+
+def test_head_figure_shows_what_chapter_4_says():
+    # Caption of figures/head-weights.svg: the second "l" (t=3) splits its weight between
+    # the two "l"s (s=2, 3), the second "o" (t=7) between the two "o"s (s=4, 7).
+    w = figures.head_weights("hello world")
+    for t, pair in ((3, {2, 3}), (7, {4, 7})):
+        top = w[t].topk(2)
+        assert set(top.indices.tolist()) == pair, (t, w[t])
+        assert torch.isclose(top.values[0], top.values[1]) and top.values.sum() > 0.8
+    # and "query and key maps three times the identity" is the default it is drawn with
+    assert "three times the identity" in (DOCS / "04-self-attention.md").read_text(encoding="utf-8")
+    assert inspect.signature(figures.head_weights).parameters["strength"].default == 3.0
