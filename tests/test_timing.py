@@ -242,22 +242,18 @@ def test_a_broken_results_file_fails_the_build(tiny, tmp_path):
 
 
 def test_the_hook_fills_the_appendix_page():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("timing_hook", ROOT / "hooks" / "timing.py")
-    hook = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hook)
-
-    class Config(dict):
-        docs_dir = str(DOCS)
-        use_directory_urls = True
-        site_dir = "/nonexistent"
-
+    """Run hooks/timing.py the way MkDocs does, on the committed results."""
+    from mkdocs.config.defaults import MkDocsConfig
     from mkdocs.structure.files import Files
 
-    files = hook.on_files(Files([]), Config())
-    page = type("Page", (), {"file": type("F", (), {"src_uri": hook.PAGE})()})()
-    text = hook.on_page_markdown((DOCS / hook.PAGE).read_text(), page, None, files)
+    config = MkDocsConfig(config_file_path=str(ROOT / "mkdocs.yml"))
+    config.load_dict({"site_name": "test", "docs_dir": str(DOCS), "hooks": [str(ROOT / "hooks" / "timing.py")]})
+    failed, _ = config.validate()
+    assert not failed, failed
+    files = config.plugins.on_files(Files([]), config=config)
+    page = type("Page", (), {"file": type("F", (), {"src_uri": "appendix/timing.md"})()})()
+    source = (DOCS / "appendix" / "timing.md").read_text()
+    text = config.plugins.on_page_markdown(source, page=page, config=config, files=files)
     assert "<!-- timing:" not in text
     for path in RESULTS:
         assert f"(results/{path.name})" in text
