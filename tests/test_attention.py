@@ -82,15 +82,18 @@ def test_causal_attention_is_causal(t):
 
 # ---- Head ----
 
+DTYPES = st.sampled_from([torch.float32, torch.float64])
+
+
 @settings(max_examples=25, deadline=None)
-@given(st.integers(1, 4), st.integers(1, 12), st.integers(1, 8), st.integers(1, 6), st.integers(0, 2**16))
-def test_head_is_causal_attention_of_its_projections(B, T, n_embd, head_size, seed):
+@given(st.integers(1, 4), st.integers(1, 12), st.integers(1, 8), st.integers(1, 6), DTYPES, st.integers(0, 2**16))
+def test_head_is_causal_attention_of_its_projections(B, T, n_embd, head_size, dtype, seed):
     torch.manual_seed(seed)
-    head = Head(n_embd, head_size, block_size=12)
-    x = torch.randn(B, T, n_embd)
+    head = Head(n_embd, head_size, block_size=12).to(dtype)
+    x = torch.randn(B, T, n_embd, dtype=dtype)
     want = causal_attention(head.query(x), head.key(x), head.value(x))
     got = head(x)
-    assert got.shape == (B, T, head_size)
+    assert got.shape == (B, T, head_size) and got.dtype == dtype
     torch.testing.assert_close(got, want)
 
 
@@ -104,6 +107,18 @@ def test_head_with_zero_queries_and_keys_is_exactly_the_prefix_mean_of_its_value
     v = head.value(x)
     assert torch.equal(head(x), causal_mean_weights(7) @ v)
     torch.testing.assert_close(head(x), prefix_mean_loop(v))
+
+
+@pytest.mark.parametrize("cls, args", [(Head, (8, 4, 16)), (MultiHeadAttention, (8, 2, 16))])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_modules_in_low_precision_stay_close_and_finite(cls, args, dtype):
+    torch.manual_seed(0)
+    module = cls(*args)
+    x = torch.randn(2, 16, 8)
+    want = module(x)
+    got = module.to(dtype)(x.to(dtype))
+    assert got.dtype == dtype and got.isfinite().all()
+    torch.testing.assert_close(got.float(), want, atol=4 * torch.finfo(dtype).eps, rtol=4 * torch.finfo(dtype).eps)
 
 
 def test_head_gradcheck():
@@ -163,17 +178,17 @@ def heads_of(mha):
 
 @settings(max_examples=20, deadline=None)
 @given(st.integers(1, 3), st.integers(1, 10), st.sampled_from([(4, 1), (4, 2), (6, 3), (8, 4), (12, 3)]),
-       st.integers(0, 2**16))
-def test_multihead_is_concatenated_heads_and_torch_multihead(B, T, sizes, seed):
+       DTYPES, st.integers(0, 2**16))
+def test_multihead_is_concatenated_heads_and_torch_multihead(B, T, sizes, dtype, seed):
     C, nh = sizes
     torch.manual_seed(seed)
-    mha = MultiHeadAttention(C, nh, block_size=10)
-    x = torch.randn(B, T, C)
+    mha = MultiHeadAttention(C, nh, block_size=10).to(dtype)
+    x = torch.randn(B, T, C, dtype=dtype)
     got = mha(x)
-    assert got.shape == (B, T, C)
-    cat = torch.cat([head(x) for head in heads_of(mha)], dim=-1)  # (B, T, C)
+    assert got.shape == (B, T, C) and got.dtype == dtype
+    cat = torch.cat([head.to(dtype)(x) for head in heads_of(mha)], dim=-1)  # (B, T, C)
     torch.testing.assert_close(got, mha.proj(cat))
-    ref = nn.MultiheadAttention(C, nh, batch_first=True)
+    ref = nn.MultiheadAttention(C, nh, batch_first=True).to(dtype)
     with torch.no_grad():
         ref.in_proj_weight.copy_(mha.qkv.weight)
         ref.in_proj_bias.zero_()

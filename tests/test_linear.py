@@ -150,6 +150,16 @@ def test_linear_attention_both_forms_match_the_definition(qkv):
 
 
 @pytest.mark.parametrize("f", LINEAR, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_linear_attention_low_precision_keeps_dtype_and_stays_close(f, dtype):
+    q, k, v = torch.randn(3, 2, 3, 40, 8).unbind(0)
+    got = f(q.to(dtype), k.to(dtype), v.to(dtype))
+    assert got.dtype == dtype and got.isfinite().all()
+    want = linear_reference(q.to(dtype), k.to(dtype), v.to(dtype))  # exact, from the rounded inputs
+    torch.testing.assert_close(got.double(), want, atol=2 * torch.finfo(dtype).eps, rtol=2 * torch.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("f", LINEAR, ids=lambda f: f.__name__)
 def test_linear_attention_gradcheck(f):
     q, k, v = (torch.randn(2, 6, 3, dtype=torch.float64, requires_grad=True) for _ in range(3))
     assert torch.autograd.gradcheck(f, (q, k, v))
