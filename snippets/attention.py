@@ -39,7 +39,10 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch
     """
     for name, a in (("q", q), ("k", k), ("v", v)):
         if not isinstance(a, torch.Tensor):
-            raise TypeError(f"causal_attention: {name} must be a torch.Tensor, got {type(a).__name__}")
+            raise TypeError(
+                f"causal_attention: {name} must be a torch.Tensor, "
+                f"got {type(a).__name__}"
+            )
         if not a.is_floating_point():
             raise TypeError(f"causal_attention: {name} must have a floating dtype, got {a.dtype}")
         if a.dim() < 2 or 0 in a.shape[-2:]:
@@ -53,9 +56,15 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch
             f"got q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
         )
     if not q.dtype == k.dtype == v.dtype:
-        raise TypeError(f"causal_attention: q, k, v must share a dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
+        raise TypeError(
+            f"causal_attention: q, k, v must share a dtype, "
+            f"got {q.dtype}, {k.dtype}, {v.dtype}"
+        )
     if not q.device == k.device == v.device:
-        raise ValueError(f"causal_attention: q, k, v must be on one device, got {q.device}, {k.device}, {v.device}")
+        raise ValueError(
+            f"causal_attention: q, k, v must be on one device, "
+            f"got {q.device}, {k.device}, {v.device}"
+        )
     T, D = q.shape[-2:]
     scores = q @ k.transpose(-2, -1) * D**-0.5  # (..., T, T)
     future = torch.ones(T, T, dtype=torch.bool, device=q.device).triu(diagonal=1)
@@ -93,8 +102,9 @@ class Head(nn.Module):
         self.key = nn.Linear(n_embd, head_size, bias=False)
         self.query = nn.Linear(n_embd, head_size, bias=False)
         self.value = nn.Linear(n_embd, head_size, bias=False)
-        # True where a position may look: itself and the past. Slice it to (T, T) in forward.
-        self.register_buffer("tril", torch.tril(torch.ones(block_size, block_size, dtype=torch.bool)))
+        # True where a position may look: itself and the past. forward slices it to (T, T).
+        tril = torch.tril(torch.ones(block_size, block_size, dtype=torch.bool))
+        self.register_buffer("tril", tril)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -107,9 +117,15 @@ class Head(nn.Module):
             )
         w = self.key.weight
         if x.dtype != w.dtype:
-            raise TypeError(f"Head: x has dtype {x.dtype} but the weights have {w.dtype}; convert one of them")
+            raise TypeError(
+                f"Head: x has dtype {x.dtype} but the weights have {w.dtype}; "
+                "convert one of them"
+            )
         if x.device != w.device:
-            raise ValueError(f"Head: x is on {x.device} but the weights are on {w.device}; move one of them")
+            raise ValueError(
+                f"Head: x is on {x.device} but the weights are on {w.device}; "
+                "move one of them"
+            )
         B, T, C = x.shape
         k = self.key(x)  # (B, T, head_size)
         q = self.query(x)  # (B, T, head_size)
@@ -144,19 +160,26 @@ class MultiHeadAttention(nn.Module):
         super().__init__()
         for name, n in (("n_embd", n_embd), ("n_head", n_head), ("block_size", block_size)):
             if isinstance(n, bool) or not isinstance(n, int):
-                raise TypeError(f"MultiHeadAttention: {name} must be an int, got {type(n).__name__}")
+                raise TypeError(
+                    f"MultiHeadAttention: {name} must be an int, "
+                    f"got {type(n).__name__}"
+                )
             if n < 1:
                 raise ValueError(f"MultiHeadAttention: {name} must be >= 1, got {n}")
         if n_embd % n_head:
             raise ValueError(f"MultiHeadAttention: n_head={n_head} must divide n_embd={n_embd}")
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)):
-            raise TypeError(f"MultiHeadAttention: dropout must be a float, got {type(dropout).__name__}")
+            raise TypeError(
+                f"MultiHeadAttention: dropout must be a float, "
+                f"got {type(dropout).__name__}"
+            )
         if not 0 <= dropout < 1:
             raise ValueError(f"MultiHeadAttention: dropout must be in [0, 1), got {dropout}")
         self.n_embd, self.n_head, self.block_size = n_embd, n_head, block_size
-        self.qkv = nn.Linear(n_embd, 3 * n_embd, bias=False)  # rows: all queries, all keys, all values
+        self.qkv = nn.Linear(n_embd, 3 * n_embd, bias=False)  # rows: queries, keys, values
         self.proj = nn.Linear(n_embd, n_embd)
-        self.register_buffer("tril", torch.tril(torch.ones(block_size, block_size, dtype=torch.bool)))
+        tril = torch.tril(torch.ones(block_size, block_size, dtype=torch.bool))
+        self.register_buffer("tril", tril)
         self.attn_dropout = nn.Dropout(dropout)
         self.resid_dropout = nn.Dropout(dropout)
 
@@ -165,22 +188,25 @@ class MultiHeadAttention(nn.Module):
             raise TypeError(f"MultiHeadAttention: x must be a torch.Tensor, got {type(x).__name__}")
         if x.dim() != 3 or x.shape[-1] != self.n_embd or not 1 <= x.shape[1] <= self.block_size:
             raise ValueError(
-                f"MultiHeadAttention: x must have shape (B, T, n_embd={self.n_embd}) with 1 <= T <= "
-                f"block_size={self.block_size}, got shape {tuple(x.shape)}"
+                f"MultiHeadAttention: x must have shape (B, T, n_embd={self.n_embd}) "
+                f"with 1 <= T <= block_size={self.block_size}, got shape {tuple(x.shape)}"
             )
         w = self.qkv.weight
         if x.dtype != w.dtype:
             raise TypeError(
-                f"MultiHeadAttention: x has dtype {x.dtype} but the weights have {w.dtype}; convert one of them"
+                f"MultiHeadAttention: x has dtype {x.dtype} but the weights have {w.dtype}; "
+                "convert one of them"
             )
         if x.device != w.device:
             raise ValueError(
-                f"MultiHeadAttention: x is on {x.device} but the weights are on {w.device}; move one of them"
+                f"MultiHeadAttention: x is on {x.device} but the weights are on {w.device}; "
+                "move one of them"
             )
         B, T, C = x.shape
         nh, hs = self.n_head, C // self.n_head
         q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
-        q = q.view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs): head h uses channels h*hs..(h+1)*hs
+        # (B, nh, T, hs): head h gets channels h * hs .. (h + 1) * hs - 1
+        q = q.view(B, T, nh, hs).transpose(1, 2)
         k = k.view(B, T, nh, hs).transpose(1, 2)
         v = v.view(B, T, nh, hs).transpose(1, 2)
         wei = q @ k.transpose(-2, -1) * hs**-0.5  # (B, nh, T, T)

@@ -120,9 +120,15 @@ def causal_linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -
     """
     for name, a in (("q", q), ("k", k), ("v", v)):
         if not isinstance(a, torch.Tensor):
-            raise TypeError(f"causal_linear_attention: {name} must be a torch.Tensor, got {type(a).__name__}")
+            raise TypeError(
+                f"causal_linear_attention: {name} must be a torch.Tensor, "
+                f"got {type(a).__name__}"
+            )
         if not a.is_floating_point():
-            raise TypeError(f"causal_linear_attention: {name} must have a floating dtype, got {a.dtype}")
+            raise TypeError(
+                f"causal_linear_attention: {name} must have a floating dtype, "
+                f"got {a.dtype}"
+            )
         if a.dim() < 2 or 0 in a.shape[-2:]:
             raise ValueError(
                 f"causal_linear_attention: {name} must have shape (..., T, D) with T, D >= 1, "
@@ -130,14 +136,19 @@ def causal_linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -
             )
     if k.shape != q.shape or v.shape[:-1] != q.shape[:-1]:
         raise ValueError(
-            f"causal_linear_attention: expected q, k of shape (..., T, D) and v of shape (..., T, Dv), "
+            f"causal_linear_attention: expected q, k of shape (..., T, D) "
+            "and v of shape (..., T, Dv), "
             f"got q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
         )
     if not q.dtype == k.dtype == v.dtype:
-        raise TypeError(f"causal_linear_attention: q, k, v must share a dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
+        raise TypeError(
+            f"causal_linear_attention: q, k, v must share a dtype, "
+            f"got {q.dtype}, {k.dtype}, {v.dtype}"
+        )
     if not q.device == k.device == v.device:
         raise ValueError(
-            f"causal_linear_attention: q, k, v must be on one device, got {q.device}, {k.device}, {v.device}"
+            f"causal_linear_attention: q, k, v must be on one device, "
+            f"got {q.device}, {k.device}, {v.device}"
         )
     acc = torch.promote_types(q.dtype, torch.float32)
     phi_q = torch.nn.functional.elu(q.to(acc)) + 1  # (..., T, D), every entry > 0
@@ -151,7 +162,9 @@ def causal_linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -
 
 
 # --8<-- [start:causal_linear_attention_quadratic]
-def causal_linear_attention_quadratic(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+def causal_linear_attention_quadratic(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+) -> torch.Tensor:
     """The same attention as ``causal_linear_attention``, written with a (T, T) weight matrix.
 
     >>> q = k = torch.zeros(3, 2)
@@ -169,23 +182,30 @@ def causal_linear_attention_quadratic(q: torch.Tensor, k: torch.Tensor, v: torch
     for name, a in (("q", q), ("k", k), ("v", v)):
         if not isinstance(a, torch.Tensor):
             raise TypeError(
-                f"causal_linear_attention_quadratic: {name} must be a torch.Tensor, got {type(a).__name__}"
+                f"causal_linear_attention_quadratic: {name} must be a torch.Tensor, "
+                f"got {type(a).__name__}"
             )
         if not a.is_floating_point():
-            raise TypeError(f"causal_linear_attention_quadratic: {name} must have a floating dtype, got {a.dtype}")
+            raise TypeError(
+                f"causal_linear_attention_quadratic: {name} must have a floating dtype, "
+                f"got {a.dtype}"
+            )
         if a.dim() < 2 or 0 in a.shape[-2:]:
             raise ValueError(
-                f"causal_linear_attention_quadratic: {name} must have shape (..., T, D) with T, D >= 1, "
+                f"causal_linear_attention_quadratic: {name} must have shape (..., T, D) "
+                "with T, D >= 1, "
                 f"got shape {tuple(a.shape)}"
             )
     if k.shape != q.shape or v.shape[:-1] != q.shape[:-1]:
         raise ValueError(
-            f"causal_linear_attention_quadratic: expected q, k of shape (..., T, D) and v of shape (..., T, Dv), "
+            f"causal_linear_attention_quadratic: expected q, k of shape (..., T, D) "
+            "and v of shape (..., T, Dv), "
             f"got q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
         )
     if not q.dtype == k.dtype == v.dtype:
         raise TypeError(
-            f"causal_linear_attention_quadratic: q, k, v must share a dtype, got {q.dtype}, {k.dtype}, {v.dtype}"
+            f"causal_linear_attention_quadratic: q, k, v must share a dtype, "
+            f"got {q.dtype}, {k.dtype}, {v.dtype}"
         )
     if not q.device == k.device == v.device:
         raise ValueError(
