@@ -30,7 +30,9 @@ def _running_sums(x: torch.Tensor, n_t: torch.Tensor) -> torch.Tensor:
     B, T, C = x.shape
     L = min(16, T)  # block length
     n = T // L  # full blocks; the last T - n * L rows come after them
-    G = max(1, 2**20 // max(1, T * C))  # sequences per step: a few MB, so a step stays in cache
+    # Sequences per step: on a CPU a few MB, so that a step stays in cache; a GPU
+    # gains nothing from that and pays per kernel launch, so it takes the whole batch.
+    G = max(1, 2**20 // max(1, T * C)) if x.device.type == "cpu" else B
     out = torch.empty(B, T, C, dtype=n_t.dtype, device=x.device)
     for b in range(0, B, G):
         o = out[b : b + G]  # (g, T, C)
