@@ -44,7 +44,7 @@ def causal_mean_weights(
 
     Raises:
         TypeError: ``T`` is not an int, or ``dtype`` is not a floating dtype.
-        ValueError: ``T`` is smaller than 1.
+        ValueError: ``T`` is smaller than 1, or ``device`` is not available.
     """
     if isinstance(T, bool) or not isinstance(T, int):
         raise TypeError(f"causal_mean_weights: T must be an int, got {type(T).__name__}")
@@ -52,7 +52,10 @@ def causal_mean_weights(
         raise ValueError(f"causal_mean_weights: T must be >= 1, got {T}")
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"causal_mean_weights: dtype must be a floating dtype, got {dtype}")
-    ones = torch.ones(T, T, dtype=dtype, device=device)
+    try:
+        ones = torch.ones(T, T, dtype=dtype, device=device)
+    except (RuntimeError, AssertionError) as exc:  # unknown device, or a CPU-only build
+        raise ValueError(f"causal_mean_weights: device {device!r} is not usable here: {exc}") from None
     tril = torch.tril(ones)  # 1 on and below the diagonal
     return tril / tril.sum(dim=1, keepdim=True)  # each row sums to 1
 # --8<-- [end:causal_mean_weights]
@@ -103,7 +106,8 @@ def prefix_mean_matmul(x: torch.Tensor) -> torch.Tensor:
 
     Raises:
         TypeError: ``x`` is not a floating-point tensor.
-        ValueError: ``x`` is not of shape (B, T, C) or (T, C), or T is 0.
+        ValueError: ``x`` is not of shape (B, T, C) or (T, C), T is 0, or ``x``
+            holds inf or nan (the product would spread them to earlier positions).
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"prefix_mean_matmul: x must be a torch.Tensor, got {type(x).__name__}")
@@ -114,6 +118,8 @@ def prefix_mean_matmul(x: torch.Tensor) -> torch.Tensor:
         )
     if not x.is_floating_point():
         raise TypeError(f"prefix_mean_matmul: x must have a floating dtype, got {x.dtype}")
+    if not torch.isfinite(x).all():  # a zero weight times inf is nan: it would reach the past
+        raise ValueError(f"prefix_mean_matmul: x must be finite, got inf or nan values")
     T = x.shape[-2]
     wei = torch.tril(torch.ones(T, T, dtype=x.dtype, device=x.device))  # (T, T)
     wei = wei / wei.sum(dim=1, keepdim=True)
@@ -133,7 +139,8 @@ def prefix_mean_softmax(x: torch.Tensor) -> torch.Tensor:
 
     Raises:
         TypeError: ``x`` is not a floating-point tensor.
-        ValueError: ``x`` is not of shape (B, T, C) or (T, C), or T is 0.
+        ValueError: ``x`` is not of shape (B, T, C) or (T, C), T is 0, or ``x``
+            holds inf or nan (the product would spread them to earlier positions).
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"prefix_mean_softmax: x must be a torch.Tensor, got {type(x).__name__}")
@@ -144,6 +151,8 @@ def prefix_mean_softmax(x: torch.Tensor) -> torch.Tensor:
         )
     if not x.is_floating_point():
         raise TypeError(f"prefix_mean_softmax: x must have a floating dtype, got {x.dtype}")
+    if not torch.isfinite(x).all():  # a zero weight times inf is nan: it would reach the past
+        raise ValueError(f"prefix_mean_softmax: x must be finite, got inf or nan values")
     T = x.shape[-2]
     future = torch.triu(torch.ones(T, T, dtype=torch.bool, device=x.device), diagonal=1)
     scores = torch.zeros(T, T, dtype=x.dtype, device=x.device)  # every token equally relevant

@@ -153,3 +153,24 @@ def test_bad_x_is_refused_clearly(f, x, error, message):
 def test_bad_weights_arguments_are_refused_clearly(args, kwargs, error, message):
     with pytest.raises(error, match=rf"^causal_mean_weights: {message}$"):
         causal_mean_weights(*args, **kwargs)
+
+
+@pytest.mark.parametrize("f", [prefix_mean_matmul, prefix_mean_softmax], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan")])
+def test_products_refuse_non_finite_x_instead_of_leaking_it_into_the_past(f, bad):
+    x = torch.tensor([[1.0], [2.0], [bad]])
+    with pytest.raises(ValueError, match=rf"^{f.__name__}: x must be finite, got inf or nan values$"):
+        f(x)
+
+
+@pytest.mark.parametrize("f", [prefix_mean_loop, prefix_mean_cumsum], ids=lambda f: f.__name__)
+def test_scans_keep_a_late_inf_out_of_earlier_positions(f):
+    x = torch.tensor([[1.0], [2.0], [float("inf")]])
+    out = f(x)
+    assert torch.equal(out[:2], torch.tensor([[1.0], [1.5]])) and out[2].isinf().all()
+
+
+@pytest.mark.parametrize("device", ["nope", "cuda:99"])
+def test_weights_on_an_unusable_device_are_refused_clearly(device):
+    with pytest.raises(ValueError, match=rf"^causal_mean_weights: device '{device}' is not usable here: "):
+        causal_mean_weights(3, device=device)
