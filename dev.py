@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -30,11 +31,23 @@ def run(*cmd: str | Path) -> None:
     subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True)
 
 
+def _has_pip() -> bool:
+    if not PY.exists():
+        return False
+    return subprocess.run([str(PY), "-m", "pip", "--version"], capture_output=True).returncode == 0
+
+
 def setup() -> None:
     if sys.version_info < (3, 11):
         sys.exit(f"Python 3.11 or newer is needed, this is {sys.version.split()[0]}")
-    if not PY.exists():
-        venv.EnvBuilder(with_pip=True).create(VENV)
+    if not _has_pip():  # missing, or left half-made by an earlier failed attempt
+        shutil.rmtree(VENV, ignore_errors=True)
+        try:
+            venv.EnvBuilder(with_pip=True).create(VENV)
+        except subprocess.CalledProcessError:
+            shutil.rmtree(VENV, ignore_errors=True)
+            sys.exit("Could not create .venv with pip in it. On Debian or Ubuntu, "
+                     "install the python3-venv package first.")
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if not STAMP.exists() or STAMP.read_text() != digest:
         run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
@@ -46,9 +59,9 @@ def main(argv: list[str]) -> None:
     task, rest = (argv[0], argv[1:]) if argv else ("", [])
     if task not in {"serve", "test", "build"}:
         sys.exit(__doc__)
-    setup()
     os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
     try:
+        setup()
         if task == "serve":
             run(BIN / "mkdocs", "serve", "--strict", "--dev-addr", "127.0.0.1:8000", *rest)
         elif task == "build":
