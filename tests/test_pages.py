@@ -45,25 +45,20 @@ def test_include_blocks_are_never_run_by_sybil(fence):
         assert fence.info != "python", f"{fence}: Sybil would try to run the include line"
 
 
-def _make_inputs(name):
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(2, 7, 3, generator=g, dtype=torch.float64)
-    return (x,), {}
-
-
-# For every function or class that a page shows, how to call it; both the copied
-# definition and the package's must give the same result.
+# For every function or class that a page shows, how to call it (after a fixed
+# seed); the copied definition and the package's must give the same result.
 CALLS = {
     "causal_mean_weights": lambda f: f(5, dtype=torch.float64),
-    "prefix_mean_loop": lambda f: f(*_make_inputs("x")[0]),
-    "prefix_mean_matmul": lambda f: f(*_make_inputs("x")[0]),
-    "prefix_mean_softmax": lambda f: f(*_make_inputs("x")[0]),
-    "prefix_mean_cumsum": lambda f: f(*_make_inputs("x")[0]),
+    "prefix_mean_loop": lambda f: f(torch.randn(2, 7, 3, dtype=torch.float64)),
+    "prefix_mean_matmul": lambda f: f(torch.randn(2, 7, 3, dtype=torch.float64)),
+    "prefix_mean_softmax": lambda f: f(torch.randn(2, 7, 3, dtype=torch.float64)),
+    "prefix_mean_cumsum": lambda f: f(torch.randn(2, 7, 3, dtype=torch.float64)),
     # Chapters 4-6. Modules are built after a fixed seed, so both get the same weights.
     "causal_attention": lambda f: f(*torch.randn(3, 2, 5, 4, dtype=torch.float64).unbind(0)),
     "Head": lambda f: f(4, 3, 8)(torch.randn(2, 6, 4)),
     "MultiHeadAttention": lambda f: f(6, 2, 8)(torch.randn(2, 5, 6)),
-    "prefix_mean_fast": lambda f: f(torch.randn(2, 37, 3, dtype=torch.float64)),  # blocks and a tail
+    # A small input and one large enough for the blocked path, each with a tail block.
+    "prefix_mean_fast": lambda f: (f(torch.randn(2, 37, 3, dtype=torch.float64)), f(torch.randn(8, 1001, 160))),
     "causal_linear_attention": lambda f: f(*torch.randn(3, 2, 9, 4, dtype=torch.float64).unbind(0)),
     "causal_linear_attention_quadratic": lambda f: f(*torch.randn(3, 2, 9, 4, dtype=torch.float64).unbind(0)),
 }
