@@ -14,30 +14,12 @@ from snippets.averaging import (
     prefix_mean_matmul,
     prefix_mean_softmax,
 )
+from tests.strategies import batches, reference
 
 METHODS = [prefix_mean_loop, prefix_mean_matmul, prefix_mean_softmax, prefix_mean_cumsum]
 # Each output is a mean of at most 64 standard-normal values; the versions sum in
 # different orders, so they may differ by a few units in the last place.
 TOL = {torch.float32: dict(rtol=1e-5, atol=1e-6), torch.float64: dict(rtol=1e-12, atol=1e-13)}
-
-
-@st.composite
-def batches(draw, dtypes=(torch.float32, torch.float64)):
-    B = draw(st.integers(1, 8))
-    T = draw(st.integers(1, 64))
-    C = draw(st.integers(1, 16))
-    dtype = draw(st.sampled_from(dtypes))
-    g = torch.Generator().manual_seed(draw(st.integers(0, 2**32 - 1)))
-    x = torch.randn(B, T, C, generator=g, dtype=dtype)
-    return x if draw(st.booleans()) else x[0]  # also (T, C)
-
-
-def reference(x):
-    # The definition, written as differently from the implementations as possible.
-    xd = x.double()
-    T = x.shape[-2]
-    rows = [xd[..., : t + 1, :].sum(dim=-2) / (t + 1) for t in range(T)]
-    return torch.stack(rows, dim=-2)
 
 
 @settings(max_examples=40, deadline=None)
