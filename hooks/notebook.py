@@ -10,8 +10,12 @@ hook adds what that plugin does not:
   workflow (`.github/workflows/pages.yml`) pushes that same `notebook.ipynb` to
   the branch `COLAB_BRANCH` of the repository named by `repo_url`, and the link
   points there;
-* the removal of the `<script>` tags nbconvert writes for MathJax and Mermaid,
-  which would load code from a CDN. Formulas become MathML in `hooks/math.py`.
+* the removal of every `<script>` in the notebook's HTML that would fetch code
+  from another host: an absolute `src` (`http:`, `https:`, `//`) or an absolute
+  URL in its code (nbconvert's MathJax loader and Mermaid import); of one whose
+  `src` is empty, which loads nothing; and of the data blocks (a `type` that is
+  not JavaScript, such as MathJax's configuration), which only such scripts
+  read. Formulas become MathML in `hooks/math.py`.
 """
 
 from __future__ import annotations
@@ -28,8 +32,10 @@ COLAB_BRANCH = "notebook"
 
 _GITHUB = re.compile(r"^https://github\.com/(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+?)(?:\.git)?/?$")
 _SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.S | re.I)
-# MathJax's loader (its URL is empty here, which still fires an error), its config, Mermaid's.
-_CDN_SCRIPT = re.compile(r'mathjax|mermaid|\bsrc=""', re.I)
+# A quoted absolute URL (src="https://...", import("//...")) or an empty src.
+_REMOTE = re.compile(r"""["'](?:https?:)?//|\bsrc\s*=\s*(?:""|'')""", re.I)
+# A data block: a type the browser does not run (JavaScript is no type, a JavaScript MIME type, or module).
+_DATA = re.compile(r"""^<script\b[^>]*\btype\s*=\s*["']?(?!(?:text/javascript|module)\b)[^"'\s>]""", re.I)
 
 
 def colab_url(repo_url: str) -> str:
@@ -45,8 +51,9 @@ def to_ipynb(source: str) -> str:
     return jupytext.writes(jupytext.reads(source, fmt="py:percent"), fmt="ipynb")
 
 
-def strip_cdn_scripts(html: str) -> str:
-    return _SCRIPT.sub(lambda m: "" if _CDN_SCRIPT.search(m.group(0)) else m.group(0), html)
+def strip_remote_scripts(html: str) -> str:
+    """`html` without the scripts that would load code from another host, load nothing, or only hold data."""
+    return _SCRIPT.sub(lambda m: "" if _REMOTE.search(m.group(0)) or _DATA.match(m.group(0)) else m.group(0), html)
 
 
 def on_files(files, config):
@@ -59,7 +66,7 @@ def on_files(files, config):
 def on_page_content(html, page, config, files):
     if page.file.src_uri != NOTEBOOK:
         return html
-    html = strip_cdn_scripts(html)
+    html = strip_remote_scripts(html)
     download = files.get_file_from_path(IPYNB).url_relative_to(page.file)
     links = (
         '\n<p class="notebook-links">'
