@@ -2,7 +2,9 @@
 
 ``prefix_mean_fast`` computes the same prefix mean as the chapter 2 functions
 (same contract: ``(B, T, C)`` or ``(T, C)`` in, same shape, dtype and device
-out, input untouched, differentiable), close to the speed of copying ``x``.
+out, input untouched, differentiable). It runs close to the speed of a copy once
+``x`` is larger than the CPU cache (less close with few channels); for small
+inputs it falls back to the plain cumsum, which is faster there.
 
 ``causal_linear_attention`` replaces the softmax of causal attention by a
 positive feature map, which turns the weighted average into two running sums;
@@ -68,12 +70,20 @@ class _PrefixMean(torch.autograd.Function):
         return sums.flip(1).to(g.dtype)
 
 
-def prefix_mean_fast(x: torch.Tensor) -> torch.Tensor:
-    """Prefix mean in O(T) close to the speed of ``x.clone()``: a blocked running sum.
+# Below this many numbers one cumsum call beats the ~20 small operations of the
+# blocked version (measured on a 2-core CPU: the two cross near 2**18).
+_SMALL = 2**18
 
-    Copies a few sequences at a time into the output and finishes them there while
-    they are in the CPU cache: running sums inside blocks of 16 rows, then the sum
-    of all earlier blocks added to each block, then the division by the counts.
+
+def prefix_mean_fast(x: torch.Tensor) -> torch.Tensor:
+    """Prefix mean in O(T): a blocked running sum, or one cumsum for small ``x``.
+
+    Close to the speed of ``x.clone()`` once ``x`` is larger than the CPU cache
+    (less close with few channels): it copies a few sequences at a time into the
+    output and finishes them there while they are in the cache: running sums
+    inside blocks of 16 rows, then the sum of all earlier blocks added to each
+    block, then the division by the counts. For small inputs (fewer than
+    ``_SMALL`` numbers) it falls back to the plain cumsum, which is faster there.
     Sums are accumulated in at least float32.
 
     >>> x = torch.tensor([[2.0, 0.0], [4.0, 6.0], [6.0, 3.0]])
@@ -95,6 +105,10 @@ def prefix_mean_fast(x: torch.Tensor) -> torch.Tensor:
         )
     if not x.is_floating_point():
         raise TypeError(f"prefix_mean_fast: x must have a floating dtype, got {x.dtype}")
+    if x.numel() < _SMALL:  # small: the plain cumsum, with ordinary autograd
+        acc = torch.promote_types(x.dtype, torch.float32)
+        counts = torch.arange(1, x.shape[-2] + 1, dtype=acc, device=x.device).unsqueeze(-1)
+        return (x.cumsum(dim=-2, dtype=acc) / counts).to(x.dtype)
     out = _PrefixMean.apply(x if x.dim() == 3 else x.unsqueeze(0))  # (B, T, C)
     return out if x.dim() == 3 else out.squeeze(0)
 # --8<-- [end:prefix_mean_fast]
@@ -107,6 +121,8 @@ def causal_linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -
     Output ``t`` is the average of ``v[0..t]`` weighted by ``phi(q_t) . phi(k_s)``.
     Both sums over ``s <= t`` are running sums: of ``phi(k_s) v_s^T`` (a
     ``(D, Dv)`` matrix) and of ``phi(k_s)``. Accumulates in at least float32.
+    The running sums are all kept, one ``(D, Dv)`` matrix per position, so memory
+    grows as T * D * Dv; a loop over t would keep only the last one.
 
     >>> q = k = torch.zeros(3, 2)                     # phi = 1 everywhere: equal weights
     >>> v = torch.tensor([[2.0], [4.0], [6.0]])
@@ -118,7 +134,9 @@ def causal_linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -
     Raises:
         TypeError: an argument is not a floating-point tensor, or the dtypes differ.
         ValueError: the shapes are not (..., T, D), (..., T, D), (..., T, Dv) with
-            T, D, Dv >= 1, or the tensors are on different devices.
+            T, D, Dv >= 1, the tensors are on different devices, or q and k are so
+            negative that a denominator phi(q_t) . (phi(k_0) + ... + phi(k_t))
+            underflows to 0.
     """
     for name, a in (("q", q), ("k", k), ("v", v)):
         if not isinstance(a, torch.Tensor):
@@ -153,12 +171,25 @@ def causal_linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -
             f"got {q.device}, {k.device}, {v.device}"
         )
     acc = torch.promote_types(q.dtype, torch.float32)
-    phi_q = torch.nn.functional.elu(q.to(acc)) + 1  # (..., T, D), every entry > 0
-    phi_k = torch.nn.functional.elu(k.to(acc)) + 1
+
+    def phi(a):  # elu(a) + 1, but exp(a) for a <= 0: elu(a) + 1 = exp(a) - 1 + 1 loses
+        # digits, and is exactly 0 in float32 below a = -17.3. The clamp keeps exp's
+        # gradient finite where a > 0 (torch.where differentiates both branches).
+        return torch.where(a > 0, a + 1, a.clamp(max=0).exp())
+
+    phi_q, phi_k = phi(q.to(acc)), phi(k.to(acc))  # (..., T, D), > 0 unless exp underflows
+    # All T running sums are kept: (..., T, D, Dv) numbers, O(T * D * Dv) memory.
     S = torch.cumsum(phi_k.unsqueeze(-1) * v.to(acc).unsqueeze(-2), dim=-3)  # (..., T, D, Dv)
     z = torch.cumsum(phi_k, dim=-2)  # (..., T, D)
     num = (phi_q.unsqueeze(-2) @ S).squeeze(-2)  # (..., T, Dv)
-    den = (phi_q * z).sum(dim=-1, keepdim=True)  # (..., T, 1), > 0
+    den = (phi_q * z).sum(dim=-1, keepdim=True)  # (..., T, 1)
+    if (den == 0).any():  # every weight of some row underflowed: 0 / 0
+        raise ValueError(
+            "causal_linear_attention: q and k are too negative: phi(q_t) . phi(k_s) "
+            f"underflows to 0 in {acc} for every s <= t of some row (min q "
+            f"{q.min().item():.3g}, min k {k.min().item():.3g}); rescale q and k, "
+            "or pass float64"
+        )
     return (num / den).to(q.dtype)
 # --8<-- [end:causal_linear_attention]
 
@@ -168,6 +199,8 @@ def causal_linear_attention_quadratic(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
 ) -> torch.Tensor:
     """The same attention as ``causal_linear_attention``, written with a (T, T) weight matrix.
+
+    Takes O(T * T) time and memory, against O(T * D * Dv) for the running sums.
 
     >>> q = k = torch.zeros(3, 2)
     >>> v = torch.tensor([[2.0], [4.0], [6.0]])
@@ -179,7 +212,8 @@ def causal_linear_attention_quadratic(
     Raises:
         TypeError: an argument is not a floating-point tensor, or the dtypes differ.
         ValueError: the shapes are not (..., T, D), (..., T, D), (..., T, Dv) with
-            T, D, Dv >= 1, or the tensors are on different devices.
+            T, D, Dv >= 1, the tensors are on different devices, or q and k are so
+            negative that every weight of a row underflows to 0.
     """
     for name, a in (("q", q), ("k", k), ("v", v)):
         if not isinstance(a, torch.Tensor):
@@ -215,8 +249,19 @@ def causal_linear_attention_quadratic(
             f"got {q.device}, {k.device}, {v.device}"
         )
     acc = torch.promote_types(q.dtype, torch.float32)
-    phi_q = torch.nn.functional.elu(q.to(acc)) + 1  # (..., T, D)
-    phi_k = torch.nn.functional.elu(k.to(acc)) + 1
+
+    def phi(a):  # elu(a) + 1, computed as exp(a) for a <= 0 (see causal_linear_attention)
+        return torch.where(a > 0, a + 1, a.clamp(max=0).exp())
+
+    phi_q, phi_k = phi(q.to(acc)), phi(k.to(acc))  # (..., T, D)
     A = (phi_q @ phi_k.transpose(-2, -1)).tril()  # (..., T, T) scores, 0 for the future
-    return (A @ v.to(acc) / A.sum(dim=-1, keepdim=True)).to(q.dtype)
+    den = A.sum(dim=-1, keepdim=True)  # (..., T, 1)
+    if (den == 0).any():  # every weight of some row underflowed: 0 / 0
+        raise ValueError(
+            "causal_linear_attention_quadratic: q and k are too negative: phi(q_t) . phi(k_s) "
+            f"underflows to 0 in {acc} for every s <= t of some row (min q "
+            f"{q.min().item():.3g}, min k {k.min().item():.3g}); rescale q and k, "
+            "or pass float64"
+        )
+    return (A @ v.to(acc) / den).to(q.dtype)
 # --8<-- [end:causal_linear_attention_quadratic]

@@ -5,92 +5,110 @@ from __future__ import annotations
 import pytest
 import torch
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
+from snippets import linear
 from snippets.attention import causal_attention
 from snippets.averaging import prefix_mean_cumsum
 from snippets.linear import causal_linear_attention, causal_linear_attention_quadratic, prefix_mean_fast
+from tests.strategies import batches, qkvs, reference
 
 TOL = {torch.float32: dict(rtol=1e-5, atol=1e-6), torch.float64: dict(rtol=1e-12, atol=1e-13)}
 
 
-def reference(x):
-    # The definition, one row at a time, in float64.
-    xd = x.double()
-    rows = [xd[..., : t + 1, :].mean(dim=-2) for t in range(x.shape[-2])]
-    return torch.stack(rows, dim=-2)
+def prefix_mean_blocked(x):
+    """prefix_mean_fast on its blocked path, whatever the size of x (no small-input fallback)."""
+    saved, linear._SMALL = linear._SMALL, 0
+    try:
+        return prefix_mean_fast(x)
+    finally:
+        linear._SMALL = saved
 
 
-@st.composite
-def batches(draw, dtypes=(torch.float32, torch.float64), max_T=80):
-    B = draw(st.integers(1, 6))
-    T = draw(st.integers(1, max_T))
-    C = draw(st.integers(1, 12))
-    dtype = draw(st.sampled_from(dtypes))
-    g = torch.Generator().manual_seed(draw(st.integers(0, 2**32 - 1)))
-    x = torch.randn(B, T, C, generator=g, dtype=dtype)
-    return x if draw(st.booleans()) else x[0]
+# Small test inputs take the plain-cumsum path of prefix_mean_fast; test both paths.
+FAST = [prefix_mean_fast, prefix_mean_blocked]
+fast_paths = pytest.mark.parametrize("f", FAST, ids=lambda f: f.__name__)
 
 
 @settings(max_examples=40, deadline=None)
-@given(batches())
+@given(batches(max_B=6, max_T=80, max_C=12))
 def test_fast_agrees_with_the_definition(x):
-    got = prefix_mean_fast(x)
-    assert got.shape == x.shape and got.dtype == x.dtype and got.device == x.device
-    torch.testing.assert_close(got, reference(x).to(x.dtype), **TOL[x.dtype])
+    for f in FAST:
+        got = f(x)
+        assert got.shape == x.shape and got.dtype == x.dtype and got.device == x.device
+        torch.testing.assert_close(got, reference(x).to(x.dtype), **TOL[x.dtype], msg=f.__name__)
+
+
+@pytest.mark.parametrize("shape", [(4, 1023, 64), (1023, 256), (4, 1024, 64), (1024, 256)], ids=str)
+def test_fast_uses_the_blocked_path_from_SMALL_numbers_on(shape):
+    x = torch.randn(shape, requires_grad=True)
+    out = prefix_mean_fast(x)
+    fn = out.grad_fn  # for (T, C) input, a squeeze follows the blocked path's function
+    names = {type(fn).__name__} | {type(n).__name__ for n, _ in fn.next_functions if n is not None}
+    blocked = "_PrefixMeanBackward" in names
+    assert blocked == (x.numel() >= linear._SMALL)
+    torch.testing.assert_close(out, prefix_mean_cumsum(x))
 
 
 # 1, primes, one less and one more than a multiple of the block, long enough for many blocks.
+@fast_paths
 @pytest.mark.parametrize("T", [1, 2, 3, 5, 7, 13, 15, 16, 17, 31, 32, 33, 97, 255, 257, 1031])
-def test_fast_at_awkward_lengths(T):
+def test_fast_at_awkward_lengths(f, T):
     x = torch.randn(3, T, 4, dtype=torch.float64)
-    torch.testing.assert_close(prefix_mean_fast(x), reference(x), **TOL[torch.float64])
-    torch.testing.assert_close(prefix_mean_fast(x[1]), reference(x[1]), **TOL[torch.float64])
+    torch.testing.assert_close(f(x), reference(x), **TOL[torch.float64])
+    torch.testing.assert_close(f(x[1]), reference(x[1]), **TOL[torch.float64])
 
 
 def test_fast_batches_larger_than_one_step():
-    # Many short sequences are processed a group at a time; every group must be right.
-    x = torch.randn(300, 40, 30, dtype=torch.float64)
+    # On a CPU the blocked path takes a few MB of sequences per step: here 2 of the 5
+    # long ones (2**20 // (T * C) = 2), so three steps, the last one partial.
+    x = torch.randn(5, 35, 10_000, dtype=torch.float64)
+    assert x.numel() >= linear._SMALL
     torch.testing.assert_close(prefix_mean_fast(x), reference(x), **TOL[torch.float64])
 
 
-def test_fast_gradcheck():
+@fast_paths
+def test_fast_gradcheck(f):
     x = torch.randn(2, 37, 3, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(prefix_mean_fast, (x,))
+    assert torch.autograd.gradcheck(f, (x,))
 
 
-def test_fast_does_not_modify_input_and_returns_new_tensor():
+@fast_paths
+def test_fast_does_not_modify_input_and_returns_new_tensor(f):
     x = torch.randn(3, 20, 4)
     before = x.clone()
-    out = prefix_mean_fast(x)
+    out = f(x)
     assert torch.equal(x, before) and out.data_ptr() != x.data_ptr()
 
 
-def test_fast_on_a_non_contiguous_view():
+@fast_paths
+def test_fast_on_a_non_contiguous_view(f):
     x = torch.randn(4, 19, 5).transpose(0, 2)  # (5, 19, 4), strided
-    torch.testing.assert_close(prefix_mean_fast(x), reference(x).float())
+    torch.testing.assert_close(f(x), reference(x).float())
 
 
+@fast_paths
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_fast_low_precision_keeps_dtype_and_matches_cumsum(dtype):
+def test_fast_low_precision_keeps_dtype_and_matches_cumsum(f, dtype):
     x = torch.randn(2, 300, 8).to(dtype)
-    got = prefix_mean_fast(x)
+    got = f(x)
     assert got.dtype == dtype
     # Both accumulate in float32 and round once at the end: at most one unit apart.
     torch.testing.assert_close(got.float(), prefix_mean_cumsum(x).float(), rtol=2 ** -7, atol=2 ** -9)
 
 
-def test_fast_keeps_bfloat16_totals_exact_for_long_sequences():
+@fast_paths
+def test_fast_keeps_bfloat16_totals_exact_for_long_sequences(f):
     x = torch.full((1, 4099, 2), 3.0, dtype=torch.bfloat16)
-    assert torch.equal(prefix_mean_fast(x), x)
+    assert torch.equal(f(x), x)
 
 
-def test_fast_is_causal():
+@fast_paths
+def test_fast_is_causal(f):
     x = torch.randn(2, 50, 3)
     y = x.clone()
     y[:, 30:] += 100.0
-    assert torch.equal(prefix_mean_fast(x)[:, :30], prefix_mean_fast(y)[:, :30])
-    assert not torch.allclose(prefix_mean_fast(x)[:, 30:], prefix_mean_fast(y)[:, 30:])
+    assert torch.equal(f(x)[:, :30], f(y)[:, :30])
+    assert not torch.allclose(f(x)[:, 30:], f(y)[:, 30:])
 
 
 BAD_X = [
@@ -103,27 +121,16 @@ BAD_X = [
 ]
 
 
+@fast_paths
 @pytest.mark.parametrize(("x", "error", "message"), BAD_X, ids=[m for *_, m in BAD_X])
-def test_fast_bad_x_is_refused_clearly(x, error, message):
+def test_fast_bad_x_is_refused_clearly(f, x, error, message):
     with pytest.raises(error, match=rf"^prefix_mean_fast: .*{message}"):
-        prefix_mean_fast(x)
+        f(x)
 
 
 # ---- causal linear attention ----
 
 LINEAR = [causal_linear_attention, causal_linear_attention_quadratic]
-
-
-@st.composite
-def qkvs(draw, dtypes=(torch.float32, torch.float64)):
-    lead = draw(st.lists(st.integers(1, 3), max_size=2))
-    T, D, Dv = draw(st.integers(1, 24)), draw(st.integers(1, 8)), draw(st.integers(1, 8))
-    dtype = draw(st.sampled_from(dtypes))
-    g = torch.Generator().manual_seed(draw(st.integers(0, 2**32 - 1)))
-    q = torch.randn(*lead, T, D, generator=g, dtype=dtype)
-    k = torch.randn(*lead, T, D, generator=g, dtype=dtype)
-    v = torch.randn(*lead, T, Dv, generator=g, dtype=dtype)
-    return q, k, v
 
 
 def linear_reference(q, k, v):
@@ -181,6 +188,42 @@ def test_linear_attention_with_equal_scores_is_the_prefix_mean(f):
     torch.testing.assert_close(f(q, k, v), prefix_mean_cumsum(v))
 
 
+@pytest.mark.parametrize("f", LINEAR, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("low", [-20.0, -80.0])
+def test_linear_attention_very_negative_queries_give_the_weights_of_zero_queries(f, low):
+    # elu(-20) + 1 is exactly 0 in float32, which made every weight 0 and the output NaN.
+    # phi(q) = exp(low) in every entry scales all scores of a row alike: same weights as q = 0.
+    k, v = torch.randn(2, 2, 12, 4).unbind(0)
+    q = torch.full_like(k, low).requires_grad_()
+    out = f(q, k, v)
+    torch.testing.assert_close(out, f(torch.zeros_like(k), k, v))
+    (grad,) = torch.autograd.grad(out.sum(), q)
+    assert grad.isfinite().all()
+
+
+@pytest.mark.parametrize("f", LINEAR, ids=lambda f: f.__name__)
+def test_linear_attention_gradient_is_finite_for_large_positive_inputs(f):
+    # phi is a torch.where of two branches; exp(100) = inf in the unused one must not leak.
+    q, k, v = (torch.randn(1, 6, 3) + 100.0 for _ in range(3))
+    q.requires_grad_(), k.requires_grad_()
+    grads = torch.autograd.grad(f(q, k, v).pow(2).sum(), (q, k))
+    assert all(g.isfinite().all() for g in grads)
+
+
+@pytest.mark.parametrize("f", LINEAR, ids=lambda f: f.__name__)
+@pytest.mark.parametrize(("q_value", "k_value"), [(-200.0, 0.0), (-60.0, -60.0)])
+def test_linear_attention_underflow_is_refused_not_nan(f, q_value, k_value):
+    # exp(-200) is 0 in float32; exp(-60) * exp(-60) too. Every weight of a row is then 0.
+    q = torch.full((2, 5, 3), q_value)
+    k = torch.full((2, 5, 3), k_value)
+    v = torch.randn(2, 5, 4)
+    with pytest.raises(ValueError, match=rf"^{f.__name__}: q and k are too negative: .*"
+                                         rf"min q {q_value:.3g}, min k {k_value:.3g}.*float64$"):
+        f(q, k, v)
+    # float64 holds those numbers: all scores equal, the prefix mean of v.
+    torch.testing.assert_close(f(q.double(), k.double(), v.double()), prefix_mean_cumsum(v.double()))
+
+
 def test_linear_attention_is_not_softmax_attention():
     # Same q, k, v, different weights: linear attention is a different model, not a shortcut.
     q, k, v = torch.randn(3, 1, 12, 4).unbind(0)
@@ -207,41 +250,53 @@ def test_linear_attention_bad_input_is_refused_clearly(f, args, error, message):
         f(*args)
 
 
+@fast_paths
 @pytest.mark.parametrize("shape", [(0, 5, 3), (2, 5, 0), (5, 0), (3, 17, 0)], ids=str)
-def test_fast_empty_batch_or_channels(shape):
+def test_fast_empty_batch_or_channels(f, shape):
     x = torch.randn(shape)
-    out = prefix_mean_fast(x)
+    out = f(x)
     assert out.shape == x.shape and out.dtype == x.dtype
     assert torch.equal(out, prefix_mean_cumsum(x))
 
 
+@fast_paths
 @pytest.mark.parametrize("T", [1, 15, 16, 17, 50])
 @pytest.mark.parametrize("squeeze", [False, True])
-def test_fast_gradient_equals_the_cumsum_gradient(T, squeeze):
+def test_fast_gradient_equals_the_cumsum_gradient(f, T, squeeze):
     x = torch.randn(3, T, 5, dtype=torch.float64)
     x = x[0] if squeeze else x
     g = torch.randn_like(x)
     grads = []
-    for f in (prefix_mean_fast, prefix_mean_cumsum):
+    for h in (f, prefix_mean_cumsum):
         xx = x.clone().requires_grad_()
-        (grad,) = torch.autograd.grad(f(xx), xx, g)
+        (grad,) = torch.autograd.grad(h(xx), xx, g)
         grads.append(grad)
     torch.testing.assert_close(grads[0], grads[1], **TOL[torch.float64])
 
 
+@fast_paths
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_fast_gradient_in_low_precision_keeps_dtype(dtype):
+def test_fast_gradient_in_low_precision_keeps_dtype(f, dtype):
     x = torch.randn(2, 40, 3).to(dtype).requires_grad_()
     g = torch.randn(2, 40, 3).to(dtype)
-    (grad,) = torch.autograd.grad(prefix_mean_fast(x), x, g)
+    (grad,) = torch.autograd.grad(f(x), x, g)
     assert grad.dtype == dtype
     xf = x.detach().float().requires_grad_()
     (want,) = torch.autograd.grad(prefix_mean_cumsum(xf), xf, g.float())
     torch.testing.assert_close(grad.float(), want, rtol=2**-7, atol=2**-9)
 
 
-def test_fast_double_backward_is_refused_not_wrong():
+def test_fast_double_backward_is_refused_on_the_blocked_path_not_wrong():
     x = torch.randn(1, 8, 2, dtype=torch.float64, requires_grad=True)
-    (grad,) = torch.autograd.grad(prefix_mean_fast(x).pow(2).sum(), x, create_graph=True)
+    (grad,) = torch.autograd.grad(prefix_mean_blocked(x).pow(2).sum(), x, create_graph=True)
     with pytest.raises(RuntimeError, match="once_differentiable|twice"):
         grad.sum().backward()
+
+
+def test_fast_double_backward_on_the_small_path_equals_cumsum():
+    x = torch.randn(1, 8, 2, dtype=torch.float64, requires_grad=True)
+    hessian_rows = []
+    for f in (prefix_mean_fast, prefix_mean_cumsum):
+        (grad,) = torch.autograd.grad(f(x).pow(2).sum(), x, create_graph=True)
+        hessian_rows.append(torch.autograd.grad(grad.sum(), x)[0])
+    torch.testing.assert_close(hessian_rows[0], hessian_rows[1])
