@@ -82,7 +82,8 @@ class Head(nn.Module):
     torch.Size([3, 5, 2])
 
     Raises:
-        TypeError: an argument has the wrong type, or ``x`` the wrong dtype.
+        TypeError: an argument has the wrong type, or ``x`` a dtype other than the
+            weights' (outside ``torch.autocast``).
         ValueError: a size is < 1, ``dropout`` is outside [0, 1), or ``x`` is not
             (B, T, n_embd) with 1 <= T <= block_size on the module's device.
     """
@@ -116,7 +117,10 @@ class Head(nn.Module):
                 f"block_size={self.block_size}, got shape {tuple(x.shape)}"
             )
         w = self.key.weight
-        if x.dtype != w.dtype:
+        # Under torch.autocast, nn.Linear casts x and its weights itself (not float64).
+        autocast = torch.is_autocast_enabled(x.device.type) and x.dtype in (
+            torch.float16, torch.bfloat16, torch.float32)
+        if x.dtype != w.dtype and not autocast:
             raise TypeError(
                 f"Head: x has dtype {x.dtype} but the weights have {w.dtype}; "
                 "convert one of them"
@@ -150,7 +154,8 @@ class MultiHeadAttention(nn.Module):
     torch.Size([2, 5, 6])
 
     Raises:
-        TypeError: an argument has the wrong type, or ``x`` the wrong dtype.
+        TypeError: an argument has the wrong type, or ``x`` a dtype other than the
+            weights' (outside ``torch.autocast``).
         ValueError: a size is < 1, ``n_head`` does not divide ``n_embd``, ``dropout``
             is outside [0, 1), or ``x`` is not (B, T, n_embd) with 1 <= T <= block_size
             on the module's device.
@@ -192,7 +197,10 @@ class MultiHeadAttention(nn.Module):
                 f"with 1 <= T <= block_size={self.block_size}, got shape {tuple(x.shape)}"
             )
         w = self.qkv.weight
-        if x.dtype != w.dtype:
+        # Under torch.autocast, nn.Linear casts x and its weights itself (not float64).
+        autocast = torch.is_autocast_enabled(x.device.type) and x.dtype in (
+            torch.float16, torch.bfloat16, torch.float32)
+        if x.dtype != w.dtype and not autocast:
             raise TypeError(
                 f"MultiHeadAttention: x has dtype {x.dtype} but the weights have {w.dtype}; "
                 "convert one of them"

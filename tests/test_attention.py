@@ -11,20 +11,9 @@ from hypothesis import strategies as st
 
 from snippets.attention import Head, MultiHeadAttention, causal_attention
 from snippets.averaging import causal_mean_weights, prefix_mean_loop
+from tests.strategies import qkvs
 
 TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float64: dict(rtol=1e-10, atol=1e-12)}
-
-
-@st.composite
-def qkvs(draw, dtypes=(torch.float32, torch.float64)):
-    lead = draw(st.lists(st.integers(1, 3), max_size=2))
-    T, D, Dv = draw(st.integers(1, 24)), draw(st.integers(1, 8)), draw(st.integers(1, 8))
-    dtype = draw(st.sampled_from(dtypes))
-    g = torch.Generator().manual_seed(draw(st.integers(0, 2**32 - 1)))
-    q = torch.randn(*lead, T, D, generator=g, dtype=dtype)
-    k = torch.randn(*lead, T, D, generator=g, dtype=dtype)
-    v = torch.randn(*lead, T, Dv, generator=g, dtype=dtype)
-    return q, k, v
 
 
 def attention_reference(q, k, v):
@@ -135,7 +124,9 @@ def test_head_is_causal(t):
     x = torch.randn(2, 9, 4)
     y = x.clone()
     y[:, t:] = torch.randn(2, 9 - t, 4)
-    assert torch.equal(head(x)[:, :t], head(y)[:, :t])
+    a, b = head(x), head(y)
+    assert torch.equal(a[:, :t], b[:, :t])  # empty for t = 0: the next line is the test there
+    assert not torch.allclose(a[:, t:], b[:, t:])  # the changed tokens do reach the output
 
 
 def test_head_dropout_train_and_eval():
@@ -213,7 +204,33 @@ def test_multihead_is_causal(t):
     x = torch.randn(2, 7, 6)
     y = x.clone()
     y[:, t:] = torch.randn(2, 7 - t, 6)
-    assert torch.equal(mha(x)[:, :t], mha(y)[:, :t])
+    a, b = mha(x), mha(y)
+    assert torch.equal(a[:, :t], b[:, :t])  # empty for t = 0: the next line is the test there
+    assert not torch.allclose(a[:, t:], b[:, t:])  # the changed tokens do reach the output
+
+
+@pytest.mark.parametrize("cls, args", [(Head, (8, 4, 16)), (MultiHeadAttention, (8, 2, 16))])
+@pytest.mark.parametrize("x_dtype", [torch.float32, torch.bfloat16])
+def test_modules_accept_float32_or_bfloat16_input_under_cpu_autocast(cls, args, x_dtype):
+    # nn.Linear accepts both under autocast; the modules' own dtype check must not refuse them.
+    torch.manual_seed(0)
+    module = cls(*args)  # float32 weights
+    x = torch.randn(2, 16, 8)
+    want = module(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = module(x.to(x_dtype))
+    assert got.isfinite().all()
+    eps = torch.finfo(torch.bfloat16).eps
+    torch.testing.assert_close(got.float(), want, atol=8 * eps, rtol=8 * eps)
+
+
+@pytest.mark.parametrize("cls", [Head, MultiHeadAttention], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.int64])
+def test_autocast_does_not_excuse_dtypes_it_does_not_cast(cls, dtype):
+    module = cls(4, 2, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with pytest.raises(TypeError, match=rf"^{cls.__name__}: x has dtype {dtype}"):
+            module(torch.ones(1, 5, 4, dtype=dtype))
 
 
 def test_modules_do_not_modify_input():
