@@ -1,7 +1,8 @@
 """The built site as a reader's browser shows it: Debian's Chromium, driven by Playwright.
 
-The site is built once, served by a stdlib HTTP server on 127.0.0.1 and visited
-page by page (the pages come from its sitemap). Every request to another host is
+The site (the test session's one build, `built_site` in tests/conftest.py) is
+served by a stdlib HTTP server on 127.0.0.1 and visited page by page (the pages
+come from its sitemap). Every request to another host is
 recorded and refused, so a page that needs the network fails here as it would
 offline. A full-page screenshot of every page, light and (for some) dark, goes to
 a temporary folder whose path the suite prints: look at them.
@@ -26,8 +27,6 @@ from urllib.parse import urldefrag, urlsplit
 
 import pytest
 
-from tests.test_site import build
-
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -40,7 +39,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-ROOT = Path(__file__).resolve().parent.parent
 DARK_PAGES = ["", "02-matrix-trick/", "03-softmax/", "04-self-attention/", "notebook/"]  # also shot in dark mode
 
 # TeX that MathML conversion should have consumed; looked for outside code only.
@@ -117,12 +115,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    _chromium_or_skip()
-    out = tmp_path_factory.mktemp("browser-site")
-    result = build(ROOT, out)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return out
+def site(request) -> Path:
+    _chromium_or_skip()  # before building, so a machine without Chromium does not build for nothing
+    return request.getfixturevalue("built_site")  # the session's one build (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -28,14 +28,6 @@ def build(root: Path, site: Path, *, execute_notebook: bool = True) -> subproces
     )
 
 
-@pytest.fixture(scope="module")
-def built_site(tmp_path_factory) -> Path:
-    site = tmp_path_factory.mktemp("site")
-    result = build(ROOT, site)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return site
-
-
 @pytest.fixture
 def project_copy(tmp_path) -> Path:
     for name in PROJECT:
