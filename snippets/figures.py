@@ -8,7 +8,9 @@ The drawings must read well on a light and on a dark page, and an SVG shown by a
 ``<img>`` tag cannot see which one it is on. So the background is transparent, text
 and frames are a mid grey that contrasts with white and with near-black, and the
 cells use ``viridis``, whose colours are the same on both. Numbers inside a cell are
-black or white depending on the cell's colour, never on the page's.
+black or white depending on the cell's colour, never on the page's. The timing
+plots of the appendix (``snippets.report``) are drawn with the same ``new_figure``,
+``to_svg`` and ``GREY``.
 
 This module is for the documentation: besides ``torch`` it needs ``matplotlib``.
 
@@ -37,6 +39,10 @@ from snippets.averaging import causal_mean_weights
 
 __all__ = [
     "FIGURES",
+    "GREY",
+    "new_figure",
+    "style",
+    "to_svg",
     "img_tag",
     "causal_mean_weights_svg",
     "masked_softmax_weights",
@@ -60,6 +66,11 @@ _STYLE = {
     "xtick.color": GREY,
     "ytick.color": GREY,
 }
+
+
+def style():
+    """The context in which a figure's artists get this module's fonts and colours."""
+    return matplotlib.rc_context(_STYLE)
 
 
 def _check_T(T: int, name: str) -> None:
@@ -99,9 +110,10 @@ def _heatmap(ax, weights: torch.Tensor, title: str, *, annotate: bool = True, la
     return image
 
 
-def _to_svg(fig: Figure, title: str, description: str) -> str:
+def to_svg(fig: Figure, title: str, description: str) -> str:
+    """`fig` as SVG text with a transparent background, titled and described for screen readers."""
     buffer = io.StringIO()
-    with matplotlib.rc_context(_STYLE):
+    with style():
         fig.savefig(buffer, format="svg", transparent=True, bbox_inches="tight", metadata={"Date": None})
     svg = buffer.getvalue()
     svg = svg[svg.index("<svg") :]  # drop the XML declaration and DOCTYPE
@@ -131,9 +143,19 @@ def img_tag(svg: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/svg+xml;base64,{data}">'
 
 
-def _figure(width: float, height: float) -> Figure:
-    with matplotlib.rc_context(_STYLE):
+def new_figure(width: float, height: float) -> Figure:
+    """A figure (size in inches) whose text, axes and ticks are ``GREY``; draw it inside ``style()``."""
+    with style():
         return Figure(figsize=(width, height), layout="constrained")
+
+
+def _heatmap_svg(weights: torch.Tensor, heading: str, title: str, description: str, *,
+                 size: tuple[float, float] = (4.4, 3.9), labels=None) -> str:
+    """One (T, T) heatmap headed `heading`, as SVG with `title` and `description`."""
+    with style():
+        fig = new_figure(*size)
+        _heatmap(fig.add_subplot(), weights, heading, labels=labels)
+        return to_svg(fig, title, description)
 
 
 def causal_mean_weights_svg(T: int = 8) -> str:
@@ -144,16 +166,13 @@ def causal_mean_weights_svg(T: int = 8) -> str:
         ValueError: ``T`` is not between 1 and 16.
     """
     _check_T(T, "causal_mean_weights_svg")
-    with matplotlib.rc_context(_STYLE):
-        fig = _figure(4.4, 3.9)
-        ax = fig.add_subplot()
-        _heatmap(ax, causal_mean_weights(T), f"causal_mean_weights({T})")
-        return _to_svg(
-            fig,
-            f"Averaging weights for T = {T}",
-            f"A {T} by {T} lower-triangular matrix: row t holds 1/(t+1) in columns 0 to t "
-            "and 0 to the right of the diagonal.",
-        )
+    return _heatmap_svg(
+        causal_mean_weights(T),
+        f"causal_mean_weights({T})",
+        f"Averaging weights for T = {T}",
+        f"A {T} by {T} lower-triangular matrix: row t holds 1/(t+1) in columns 0 to t "
+        "and 0 to the right of the diagonal.",
+    )
 
 
 def masked_softmax_weights(T: int = 8, *, seed: int = 0) -> torch.Tensor:
@@ -178,16 +197,13 @@ def masked_softmax_svg(T: int = 8, *, seed: int = 0) -> str:
         ValueError: ``T`` is not between 1 and 16.
     """
     _check_T(T, "masked_softmax_svg")
-    with matplotlib.rc_context(_STYLE):
-        fig = _figure(4.4, 3.9)
-        ax = fig.add_subplot()
-        _heatmap(ax, masked_softmax_weights(T, seed=seed), "softmax of random scores, future masked")
-        return _to_svg(
-            fig,
-            f"Masked-softmax weights of random scores for T = {T}",
-            "A lower-triangular matrix whose rows sum to 1 but whose weights are uneven: "
-            "each row favours some past positions over others.",
-        )
+    return _heatmap_svg(
+        masked_softmax_weights(T, seed=seed),
+        "softmax of random scores, future masked",
+        f"Masked-softmax weights of random scores for T = {T}",
+        "A lower-triangular matrix whose rows sum to 1 but whose weights are uneven: "
+        "each row favours some past positions over others.",
+    )
 
 
 def head_weights(text: str = "hello world", *, strength: float = 3.0) -> torch.Tensor:
@@ -229,19 +245,16 @@ def head_weights_svg(text: str = "hello world") -> str:
     Raises:
         ValueError: ``text`` is empty or longer than 16 characters.
     """
-    w = head_weights(text)
-    labels = ["␣" if c == " " else c for c in text]
-    with matplotlib.rc_context(_STYLE):
-        fig = _figure(4.8, 4.3)
-        ax = fig.add_subplot()
-        _heatmap(ax, w, f"one head on {text!r}", labels=labels)
-        return _to_svg(
-            fig,
-            f"Weights of one attention head on the characters of {text!r}",
-            "A lower-triangular matrix, one row and one column per character. Each character "
-            "puts most of its weight on itself and on earlier copies of the same character, "
-            "and little on the others.",
-        )
+    return _heatmap_svg(
+        head_weights(text),
+        f"one head on {text!r}",
+        f"Weights of one attention head on the characters of {text!r}",
+        "A lower-triangular matrix, one row and one column per character. Each character "
+        "puts most of its weight on itself and on earlier copies of the same character, "
+        "and little on the others.",
+        size=(4.8, 4.3),
+        labels=["␣" if c == " " else c for c in text],
+    )
 
 
 def masks_svg(T: int = 6) -> str:
@@ -256,8 +269,8 @@ def masks_svg(T: int = 6) -> str:
         "encoder: every token sees every token": torch.ones(T, T),
         "decoder: token t sees tokens 0..t": torch.tril(torch.ones(T, T)),
     }
-    with matplotlib.rc_context(_STYLE):
-        fig = _figure(6.6, 3.5)
+    with style():
+        fig = new_figure(6.6, 3.5)
         for ax, (title, mask) in zip(fig.subplots(1, 2), allowed.items()):
             _heatmap(ax, mask, title, annotate=False)
             for t in range(T):
@@ -265,7 +278,7 @@ def masks_svg(T: int = 6) -> str:
                     ok = bool(mask[t, s])
                     ax.text(s, t, "✓" if ok else "✗", ha="center", va="center",
                             fontsize=9, color="black" if ok else "white")
-        return _to_svg(
+        return to_svg(
             fig,
             "Encoder and decoder attention masks",
             f"Two {T} by {T} grids. Left, the encoder: every cell is allowed. Right, the decoder: "
