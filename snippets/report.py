@@ -2,24 +2,27 @@
 
 Used by ``hooks/timing.py`` while the site is built: every number on the
 appendix page comes from a committed results file through these functions.
-Needs matplotlib (the ``docs`` extra).
+The plots need matplotlib (the ``docs`` extra) and are drawn with the helpers and
+the grey of ``snippets.figures``; the tables and ``text``, which
+``python -m snippets.timing`` prints, need only the standard library.
 """
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from snippets.timing import METHODS, SCHEMA, STATUSES, headline
+from snippets.timing import METHODS, SCHEMA, STATUSES
 
-GREY = "#808080"  # axes and text: readable on Material's light and dark backgrounds
 # Mid-lightness colours that keep their contrast on white and on slate; clone is the grey reference.
 COLOURS = ["#e8710a", "#3b8ee6", "#2ca02c", "#d62728", "#9467bd", "#e377c2", "#17becf", "#bcbd22"]
 STYLE = {"reference": ":", "linear": "--", "quadratic": "-"}
 TABLE_STATUS = {"skipped": "skipped", "oom": "out of memory", "over_budget": "over budget", "error": "error"}
 PANELS = ("prefix means", "attention")
+QUADRATIC = ("prefix_mean_matmul", "prefix_mean_softmax", "causal_attention", "sdpa-math")
+LINEAR = ("prefix_mean_cumsum", "prefix_mean_fast", "sdpa-flash")
+VECTORISED = ("prefix_mean_matmul", "prefix_mean_softmax", "prefix_mean_cumsum", "prefix_mean_fast")
 
 
 @dataclass
@@ -36,7 +39,7 @@ def load(path: Path) -> dict:
     for key in ("env", "config", "results", "matmul_reference"):
         if key not in doc:
             raise ValueError(f"{path}: no {key!r} section")
-    for r in doc["results"]:
+    for r in doc["results"] + doc.get("bandwidth", []):
         if r.get("status") not in STATUSES:
             raise ValueError(f"{path}: status must be one of {STATUSES}, got {r.get('status')!r} in {r}")
         if r["status"] == "ok" and not r.get("ms", 0) > 0:
@@ -45,6 +48,174 @@ def load(path: Path) -> dict:
             raise ValueError(f"{path}: a point that was not measured needs a reason, got {r}")
     return doc
 
+
+# ----------------------------------------------------------------------------- summaries
+
+def _ok(rows: list[dict], method: str, dtype: str, T: int | None = None) -> dict | None:
+    """The measured row of `method` (at `T`, or the largest T) among `rows`."""
+    ok = [r for r in rows if (r["method"], r["dtype"]) == (method, dtype) and r["status"] == "ok"
+          and T in (None, r["T"])]
+    return max(ok, key=lambda r: r["T"], default=None)
+
+
+def growth(doc: dict, method: str, dtype: str, key: str) -> tuple[int, float] | None:
+    """(T, v(T) / v(T/2)) of `key` ("ms" or "peak_bytes") at the largest T where both were measured.
+
+    A peak memory below the file's resolution does not count as measured.
+    """
+    floor = doc["env"].get("memory_resolution_bytes", 1) if key == "peak_bytes" else 0
+    for T in sorted(doc["config"]["Ts"], reverse=True):
+        a, b = _ok(doc["results"], method, dtype, T), _ok(doc["results"], method, dtype, T // 2)
+        if a and b and a.get(key) and b.get(key) and b[key] >= floor:
+            return T, a[key] / b[key]
+    return None
+
+
+def crossover(doc: dict, fast: str, slow: str, dtype: str) -> int | None:
+    """The smallest T from which `fast` beats `slow` at every measured larger T."""
+    best = None
+    for T in sorted(doc["config"]["Ts"], reverse=True):
+        a, b = _ok(doc["results"], fast, dtype, T), _ok(doc["results"], slow, dtype, T)
+        if not (a and b):
+            continue
+        if a["ms"] >= b["ms"]:
+            break
+        best = T
+    return best
+
+
+def _shape(r: dict) -> str:
+    return f"(B, T, C) = ({r['B']}, {r['T']}, {r['C']})"
+
+
+def headline(doc: dict, dtype: str) -> list[tuple[str, str]]:
+    """The figures the appendix quotes, as (what, value) pairs, computed from a results document."""
+    out, results = [], doc["results"]
+    loop = _ok(results, "prefix_mean_loop", dtype, 256)
+    if loop and (loop["B"], loop["C"]) == (4, 64):
+        for m in VECTORISED:
+            if r := _ok(results, m, dtype, 256):
+                out.append((f"prefix_mean_loop / {m} at {_shape(r)}", f"{loop['ms'] / r['ms']:.3g}x"))
+    a, b = _ok(results, "prefix_mean_matmul", dtype, 4096), _ok(results, "prefix_mean_fast", dtype, 4096)
+    if a and b:
+        out.append(("prefix_mean_matmul / prefix_mean_fast at T = 4096", f"{a['ms'] / b['ms']:.3g}x"))
+    for m in ("prefix_mean_fast", "prefix_mean_cumsum"):  # at the bandwidth point if there is one
+        r = _ok(doc.get("bandwidth", []), m, dtype) or _ok(results, m, dtype)
+        if r and r.get("frac_clone"):
+            out.append((f"{m} bandwidth as a fraction of clone at {_shape(r)}",
+                        f"{100 * r['frac_clone']:.3g} % ({r['gbps']:.3g} of {r['gbps'] / r['frac_clone']:.3g} GB/s)"))
+    for m in LINEAR[:2]:
+        if T := crossover(doc, m, "prefix_mean_matmul", dtype):
+            out.append((f"{m} faster than prefix_mean_matmul", f"from T = {T} on"))
+    return out
+
+
+# ----------------------------------------------------------------------------- tables
+
+def _num(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.3g}"
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{100 * v:.3g} %"
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table padded to line up as plain text too: first column left, the others right."""
+    widths = [max(3, *map(len, column)) for column in zip(header, *rows)]
+
+    def line(cells):
+        return "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|"
+    return "\n".join([line(header), rule, *map(line, rows)])
+
+
+def _cell(r: dict | None, key: str, scale: float = 1.0, floor: float = 0.0) -> str:
+    if r is None:
+        return ""
+    if r["status"] != "ok":
+        return TABLE_STATUS[r["status"]]
+    v = r.get(key)
+    if v is not None and v < floor:
+        return f"< {_num(floor * scale)}"
+    return _num(None if v is None else v * scale)
+
+
+def grid(doc: dict, dtype: str, key: str, scale: float = 1.0, floor: float = 0.0) -> str:
+    """Methods down, T across: `key` of every point (times `scale`), or why it was not measured."""
+    rows = [r for r in doc["results"] if r["dtype"] == dtype]
+    Ts = sorted({r["T"] for r in rows})
+    at = {(r["method"], r["T"]): r for r in rows}
+    names = dict.fromkeys(r["method"] for r in rows)
+    return markdown_table(["method", *(f"T = {T}" for T in Ts)],
+                          [[f"`{n}`", *(_cell(at.get((n, T)), key, scale, floor) for T in Ts)] for n in names])
+
+
+def derived(rows: list[dict]) -> str:
+    """Time, achieved bandwidth and FLOP/s of measured `rows` (FLOP/s columns only where a row has FLOPs)."""
+    rows = [r for r in rows if r["status"] == "ok"]
+    flops = any(r.get("tflops") for r in rows)
+    header = ["method", "ms", "GB/s", "of clone"] + (["TFLOP/s", "of matmul"] if flops else [])
+    return markdown_table(header, [[f"`{r['method']}`", _num(r["ms"]), _num(r.get("gbps")), _pct(r.get("frac_clone"))]
+                                   + ([_num(r.get("tflops")), _pct(r.get("frac_matmul"))] if flops else [])
+                                   for r in rows])
+
+
+def growth_table(doc: dict, dtype: str) -> str | None:
+    """Time and peak memory at the largest T over those at T/2, for the quadratic and linear versions."""
+    rows = []
+    for m in (*QUADRATIC, *LINEAR):
+        t, mem = growth(doc, m, dtype, "ms"), growth(doc, m, dtype, "peak_bytes")
+        if t or mem:
+            T = (t or mem)[0]
+            at = lambda g: "" if g[0] == T else f" (T = {g[0] // 2} -> {g[0]})"  # noqa: E731
+            rows.append([f"`{m}`", "quadratic" if m in QUADRATIC else "linear", f"{T // 2} -> {T}",
+                         f"x{t[1]:.3g}" if t else "n/a", f"x{mem[1]:.3g}{at(mem)}" if mem else "n/a"])
+    return markdown_table(["method", "memory in T", "T", "time", "peak memory"], rows) if rows else None
+
+
+def summary(doc: dict, dtype: str) -> list[str]:
+    """Markdown lines of the figures computed from a file, for one dtype: the page's and the command's."""
+    parts = [f"- {what}: **{value}**" for what, value in headline(doc, dtype)] + [""]
+    if table := growth_table(doc, dtype):
+        parts += ["Growth per doubling of T: time and peak memory at the larger T over those at the smaller, "
+                  "at the largest T where both were measured (for memory: both above the resolution):", "",
+                  table, ""]
+    if rows := [r for r in doc.get("bandwidth", []) if r["dtype"] == dtype]:
+        mib = rows[0]["bytes"] / 2 / 2**20  # clone reads and writes x once
+        parts += [f"Bandwidth point: `clone` and the linear prefix means once more at {_shape(rows[0])}, where "
+                  f"`x` is {mib:.3g} MiB, a size meant to exceed the caches so that `clone` runs at memory "
+                  "speed:", "",
+                  "\n".join(f"{TABLE_STATUS[r['status']]}: `{r['method']}`, {r['reason']}" for r in rows
+                            if r["status"] != "ok") or derived(rows), ""]
+    return parts
+
+
+def not_measured(doc: dict) -> list[str]:
+    """Markdown list items: every point that was not measured, and every peak memory that was not, with why."""
+    reasons = sorted({(r["method"], r["reason"]) for r in doc["results"] + doc.get("bandwidth", [])
+                      if r["status"] != "ok"})
+    notes = sorted({(r["method"], r["memory_note"]) for r in doc["results"] if r.get("memory_note")})
+    return [f"- `{m}`: {why}" for m, why in reasons] + [f"- `{m}`, peak memory: {why}" for m, why in notes]
+
+
+def text(doc: dict) -> str:
+    """What ``python -m snippets.timing`` prints: the tables and figures of the page, as Markdown."""
+    env, parts = doc["env"], []
+    parts.append(f"{env['device_name']} ({env['device_type']}), torch {env['torch']}, "
+                 f"{env['threads']} threads, {env['date']}")
+    for ref in doc["matmul_reference"]:
+        if ref["status"] == "ok":
+            parts.append(f"matmul reference {ref['dtype']} N={ref['N']}: {ref['tflops']:.3g} TFLOP/s")
+    for d in doc["config"]["dtypes"]:
+        parts += ["", f"## {d}: median ms per call", "", grid(doc, d, "ms"), "", *summary(doc, d)]
+    if notes := not_measured(doc):
+        parts += ["Not measured:", "", *notes]
+    return "\n".join(parts)
+
+
+# ----------------------------------------------------------------------------- plots
 
 def _base(name: str) -> str:
     return name.removesuffix("+compile")
@@ -56,7 +227,7 @@ def _panel(name: str) -> set[str]:
     return {PANELS[0] if _base(name).startswith("prefix_mean") else PANELS[1]}
 
 
-def _style(names: list[str]) -> dict[str, dict]:
+def _style(names: list[str], grey: str) -> dict[str, dict]:
     out = {}
     for panel in PANELS:
         bases = [b for b in dict.fromkeys(_base(n) for n in names) if b != "clone" and panel in _panel(b)]
@@ -66,19 +237,10 @@ def _style(names: list[str]) -> dict[str, dict]:
                 i = bases.index(b)
                 out[n] = dict(color=COLOURS[i % len(COLOURS)], marker="osD^v<>p"[i % 8])
     for n in names:
-        out.setdefault(n, dict(color=GREY, marker="."))
+        out.setdefault(n, dict(color=grey, marker="."))
         out[n] |= dict(markersize=4, linewidth=1.4,
                        linestyle="-." if n.endswith("+compile") else STYLE[METHODS[_base(n)].kind])
     return out
-
-
-def _svg(fig) -> str:
-    import matplotlib
-
-    buf = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "timing"}):
-        fig.savefig(buf, format="svg", transparent=True, bbox_inches="tight", metadata={"Date": None})
-    return buf.getvalue()
 
 
 def plot(doc: dict, dtype: str, what: str) -> str:
@@ -87,88 +249,44 @@ def plot(doc: dict, dtype: str, what: str) -> str:
     Two panels with a shared y axis, the prefix means and the attention versions,
     one line per method; ``clone`` is the dotted grey reference in both.
     """
-    from matplotlib.figure import Figure
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    from snippets.figures import GREY, new_figure, style, to_svg
 
     key, label, scale = {"time": ("ms", "median time per call (ms)", 1.0),
                          "memory": ("peak_bytes", "peak memory per call (MiB)", 2.0**-20)}[what]
     floor = doc["env"].get("memory_resolution_bytes", 1) if what == "memory" else 0
     rows = [r for r in doc["results"] if r["dtype"] == dtype]
     names = list(dict.fromkeys(r["method"] for r in rows))
-    style = _style(names)
+    styles = _style(names, GREY)
     Ts = sorted(doc["config"]["Ts"])
-    fig = Figure(figsize=(10, 4.6))
-    axes = fig.subplots(1, 2, sharey=True)
-    for ax, panel in zip(axes, PANELS):
-        for n in names:
-            pts = [(r["T"], r[key] * scale) for r in rows if r["method"] == n and r["status"] == "ok"
-                   and r.get(key) and r[key] >= max(floor, 1e-12)]
-            if pts and panel in _panel(n):
-                ax.plot(*zip(*pts), label=n, **style[n])
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.xaxis.set_major_locator(FixedLocator(Ts))
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.set_xlabel("T (sequence length)", color=GREY)
-        ax.set_title(panel, color=GREY, fontsize=10)
-        ax.tick_params(colors=GREY, which="both", labelsize=8)
-        for side in ax.spines.values():
-            side.set_color(GREY)
-        ax.grid(True, which="major", color=GREY, alpha=0.25, linewidth=0.6)
-        if ax.lines:
-            legend = ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8, frameon=False)
-            for text in legend.get_texts():
-                text.set_color(GREY)
-        else:
-            ax.text(0.5, 0.5, "nothing measured", transform=ax.transAxes, ha="center", color=GREY)
-    axes[0].set_ylabel(label, color=GREY)
-    title = {"time": "time per call", "memory": "peak memory per call"}[what]
-    fig.suptitle(f"{doc['env']['device_name']}, {dtype}: {title}", color=GREY, fontsize=11)
-    return _svg(fig)
-
-
-def _num(v: float) -> str:
-    return f"{v:.3g}"
-
-
-def _cell(r: dict | None, key: str, scale: float = 1.0, floor: float = 0.0) -> str:
-    if r is None:
-        return ""
-    if r["status"] != "ok":
-        return TABLE_STATUS[r["status"]]
-    v = r.get(key)
-    if v is None:
-        return "n/a"
-    if v < floor:
-        return f"< {_num(floor * scale)}"
-    return _num(v * scale)
-
-
-def _grid(doc: dict, dtype: str, key: str, scale: float = 1.0, floor: float = 0.0) -> str:
-    rows = [r for r in doc["results"] if r["dtype"] == dtype]
-    Ts = sorted({r["T"] for r in rows})
-    names = list(dict.fromkeys(r["method"] for r in rows))
-    at = {(r["method"], r["T"]): r for r in rows}
-    lines = ["| method | " + " | ".join(f"T = {T}" for T in Ts) + " |", "|---|" + "---:|" * len(Ts)]
-    lines += [f"| `{n}` | " + " | ".join(_cell(at.get((n, T)), key, scale, floor) for T in Ts) + " |" for n in names]
-    return "\n".join(lines)
-
-
-def _derived(doc: dict, dtype: str) -> tuple[int, str] | None:
-    rows = [r for r in doc["results"] if r["dtype"] == dtype]
-    ok_T = [r["T"] for r in rows if r["method"] == "clone" and r["status"] == "ok"]
-    if not ok_T:
-        return None
-    T = max(ok_T)
-    pct = lambda v: "n/a" if v is None else f"{100 * v:.3g} %"  # noqa: E731
-    num = lambda v: "n/a" if v is None else _num(v)  # noqa: E731
-    lines = ["| method | ms | GB/s | of clone | TFLOP/s | of matmul |", "|---|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        if r["T"] == T and r["status"] == "ok":
-            lines.append(f"| `{r['method']}` | {_num(r['ms'])} | {num(r.get('gbps'))} | {pct(r.get('frac_clone'))} "
-                         f"| {num(r.get('tflops'))} | {pct(r.get('frac_matmul'))} |")
-    return T, "\n".join(lines)
+    title = f"{doc['env']['device_name']}, {dtype}: " + {"time": "time per call", "memory": "peak memory per call"}[what]
+    with style():
+        fig = new_figure(10, 4.6)
+        axes = fig.subplots(1, 2, sharey=True)
+        for ax, panel in zip(axes, PANELS):
+            for n in names:
+                pts = [(r["T"], r[key] * scale) for r in rows if r["method"] == n and r["status"] == "ok"
+                       and r.get(key) and r[key] >= max(floor, 1e-12)]
+                if pts and panel in _panel(n):
+                    ax.plot(*zip(*pts), label=n, **styles[n])
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.xaxis.set_major_locator(FixedLocator(Ts))
+            ax.xaxis.set_minor_locator(NullLocator())
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.set_xlabel("T (sequence length)")
+            ax.set_title(panel, fontsize=10)
+            ax.tick_params(which="both", labelsize=8)
+            ax.grid(True, which="major", color=GREY, alpha=0.25, linewidth=0.6)
+            if ax.lines:
+                ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8, frameon=False)
+            else:
+                ax.text(0.5, 0.5, "nothing measured", transform=ax.transAxes, ha="center")
+        axes[0].set_ylabel(label)
+        fig.suptitle(title, fontsize=11)
+        return to_svg(fig, title, f"Log-log line chart of the {label} against T, one line per method; "
+                                  "the tables of the appendix hold the same numbers.")
 
 
 def _meta(doc: dict, stem: str) -> str:
@@ -196,7 +314,7 @@ def _meta(doc: dict, stem: str) -> str:
         ("whole run", f"{doc['wall_s']:.0f} s"),
         ("raw file", f"[{stem}.json](results/{stem}.json)"),
     ]
-    return "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
+    return markdown_table(["", ""], [list(row) for row in rows])
 
 
 def section(doc: dict, stem: str) -> tuple[str, dict[str, str]]:
@@ -208,9 +326,7 @@ def section(doc: dict, stem: str) -> tuple[str, dict[str, str]]:
     for dtype in doc["config"]["dtypes"]:
         Ts = doc["config"]["Ts"]
         span = f"T = {min(Ts)} to {max(Ts)}"
-        parts += [f"#### {env['device_name']}, {dtype}", ""]
-        if figures := headline(doc, dtype):
-            parts += ["Computed from this file:", ""] + [f"- {what}: **{value}**" for what, value in figures] + [""]
+        parts += [f"#### {env['device_name']}, {dtype}", "", "Computed from this file:", "", *summary(doc, dtype)]
         for what, alt in (("time", "median time per call in milliseconds"), ("memory", "peak memory per call in MiB")):
             path = f"appendix/plots/{stem}-{dtype}-{what}.svg"
             plots[path] = plot(doc, dtype, what)
@@ -220,19 +336,16 @@ def section(doc: dict, stem: str) -> tuple[str, dict[str, str]]:
         parts += ["Solid lines: methods that build a T × T matrix, so their memory grows with T²; dashed: "
                   "memory linear in T; dotted grey: `clone`, the bandwidth reference. Points that were not "
                   "measured are missing from the lines; the tables say why.", ""]
-        parts += ["Median milliseconds per call:", "", _grid(doc, dtype, "ms"), ""]
-        parts += ["Peak memory per call, MiB:", "", _grid(doc, dtype, "peak_bytes", 2.0**-20, floor), ""]
-        if d := _derived(doc, dtype):
-            parts += [f"Derived figures at T = {d[0]}: achieved bandwidth (least bytes a call must read and write, "
-                      "over its time) as a fraction of `clone` at the same T, and achieved FLOP/s as a fraction "
-                      "of the matmul reference:", "", d[1], ""]
-    reasons = sorted({(r["method"], r["reason"]) for r in doc["results"] if r["status"] != "ok"})
-    notes = sorted({(r["method"], r["memory_note"]) for r in doc["results"] if r.get("memory_note")})
-    if reasons or notes:
+        parts += ["Median milliseconds per call:", "", grid(doc, dtype, "ms"), ""]
+        parts += ["Peak memory per call, MiB:", "", grid(doc, dtype, "peak_bytes", 2.0**-20, floor), ""]
+        if clone := _ok(doc["results"], "clone", dtype):
+            parts += [f"Derived figures at T = {clone['T']}: achieved bandwidth (least bytes a call must read and "
+                      "write, over its time) as a fraction of `clone` at the same T, and achieved FLOP/s as a "
+                      "fraction of the matmul reference:", "",
+                      derived([r for r in doc["results"] if (r["dtype"], r["T"]) == (dtype, clone["T"])]), ""]
+    if notes := not_measured(doc):
         parts += ['??? note "Points that were not measured, and why"', ""]
-        parts += [f"    - `{m}`: {why}" for m, why in reasons]
-        parts += [f"    - `{m}`, peak memory: {why}" for m, why in notes]
-        parts += [""]
+        parts += ["    " + line for line in notes] + [""]
     return "\n".join(parts), plots
 
 

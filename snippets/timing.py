@@ -6,7 +6,9 @@
 For each dtype, each T (a power of two) and each method, the harness records the
 median time of one forward call, the peak memory the call adds, and derived
 figures: GB/s as a fraction of ``x.clone()`` at the same size and TFLOP/s as a
-fraction of a large square matmul measured in the same run. A table goes to
+fraction of a large square matmul measured in the same run. A bandwidth point
+times ``clone`` and the linear prefix means once more on an ``x`` larger than
+the caches (``--bandwidth``), where ``clone`` runs at memory speed. A table goes to
 stdout, progress to stderr, and everything, with the machine, library versions,
 date and command line, to a JSON file that the appendix page renders at build
 time (``snippets.report``). A point that runs out of memory or over its time
@@ -20,8 +22,9 @@ How it measures:
 * CPU: ``time.perf_counter`` around a sample of one or more calls (enough for a
   sample to last about a millisecond); peak memory is the growth of the peak
   resident set (``VmHWM``, reset through ``/proc/self/clear_refs``) of a worker
-  process in which glibc serves every allocation of 64 KiB or more with its own
-  ``mmap``, so freed tensors leave the resident set and new ones enter it.
+  process in which glibc serves every allocation of at least ``MMAP_THRESHOLD``
+  bytes with its own ``mmap``, so freed tensors leave the resident set and new
+  ones enter it.
   Timings stay in the main process, whose allocator is left alone.
 """
 
@@ -82,6 +85,7 @@ class Config:
     threads: int
     seed: int
     memory: bool
+    bandwidth: tuple[int, int, int] | None  # (B, T, C) of the bandwidth point, or None for none
 
     @property
     def head_size(self) -> int:
@@ -97,12 +101,13 @@ class Inputs:
     v: torch.Tensor
 
 
-def make_inputs(cfg: Config, dtype: str, T: int) -> Inputs:
+def make_inputs(cfg: Config, dtype: str, T: int, *, attention: bool = True) -> Inputs:
+    """Random inputs of one point; q, k, v only if `attention` (else None)."""
     g = torch.Generator(device=cfg.device).manual_seed(cfg.seed + T)
     kw = dict(generator=g, device=cfg.device, dtype=DTYPES[dtype])
     x = torch.randn(cfg.B, T, cfg.C, **kw)
-    q, k, v = torch.randn(3, cfg.B, cfg.heads, T, cfg.head_size, **kw).unbind(0)
-    return Inputs(T, x, q, k, v)
+    qkv = torch.randn(3, cfg.B, cfg.heads, T, cfg.head_size, **kw).unbind(0) if attention else (None,) * 3
+    return Inputs(T, x, *qkv)
 
 
 # ----------------------------------------------------------------------------- methods
@@ -228,6 +233,9 @@ METHODS = {m.name: m for m in [
     *(Method(f"sdpa-{b}", "linear" if b != "math" else "quadratic", _sdpa(b), _bytes_qkv, _flops_attention,
              compilable=False) for b in SDPA_BACKENDS),
 ]}
+
+
+BANDWIDTH_METHODS = ("clone", "prefix_mean_cumsum", "prefix_mean_fast")  # timed at the bandwidth point
 
 
 def method_names(compile: bool) -> list[str]:
@@ -544,6 +552,56 @@ class Progress:
         self.stream.flush()
 
 
+class _InputCache:
+    """The inputs of the latest point only: a new point frees the old inputs before it makes its own."""
+
+    def __init__(self):
+        self.key, self.inputs = None, None
+
+    def __call__(self, cfg: Config, dtype: str, T: int, *, attention: bool = True) -> Inputs:
+        key = (dtype, T, cfg.B, cfg.C, attention)
+        if key != self.key:
+            self.clear()
+            self.inputs, self.key = make_inputs(cfg, dtype, T, attention=attention), key
+        return self.inputs
+
+    def clear(self) -> None:
+        self.key = self.inputs = None
+        gc.collect()
+
+
+def _new_row(cfg: Config, name: str, dtype: str, T: int) -> dict:
+    method = METHODS[name.removesuffix("+compile")]
+    return {"method": name, "dtype": dtype, "T": T, "B": cfg.B, "C": cfg.C, "heads": cfg.heads,
+            "bytes": method.nbytes(cfg, T, DTYPES[dtype].itemsize), "flops": method.flops(cfg, T),
+            "peak_bytes": None, "memory_note": None}
+
+
+def _time_point(cfg: Config, name: str, inputs: Callable[[], Inputs], flush: torch.Tensor | None) -> dict:
+    """Status and timings of one method on the inputs `inputs()` gives; every failure becomes a status."""
+    cuda = cfg.device.startswith("cuda")
+    fn, r = None, {}
+    try:
+        fn = build(cfg, name, inputs())
+        if name.endswith("+compile"):
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                fn()
+            _sync(cfg.device)()
+            r["compile_s"] = time.perf_counter() - t0
+        r |= measure(fn, device=cfg.device, repeats=cfg.repeats, warmup=cfg.warmup,
+                     budget=cfg.time_budget, flush=flush)
+        if r["status"] == "ok" and cfg.memory and cuda:
+            r["peak_bytes"] = peak_cuda(fn, cfg.device)
+    except Exception as exc:
+        r |= {"status": "oom" if is_oom(exc) else "error", "reason": f"{type(exc).__name__}: {_one_line(exc)}"}
+    finally:
+        fn = None
+        if cuda:
+            torch.cuda.empty_cache()
+    return r
+
+
 def run(cfg: Config, argv: list[str], progress: Progress | None = None) -> dict:
     """Measure every (dtype, T, method) point of `cfg` and return the results document."""
     t_start, cpu_start = time.perf_counter(), _cpu_seconds()
@@ -556,49 +614,34 @@ def run(cfg: Config, argv: list[str], progress: Progress | None = None) -> dict:
     if cuda:  # twice the L2 cache, written before every timed call
         flush = torch.empty(2 * env["l2_cache_bytes"], dtype=torch.uint8, device=cfg.device)
     points = [(d, T, m) for d in cfg.dtypes for T in cfg.Ts for m in cfg.methods]
-    progress = progress or Progress(len(points) + len(cfg.dtypes))
+    bandwidth_points = [(d, m) for d in cfg.dtypes for m in BANDWIDTH_METHODS if m in cfg.methods and cfg.bandwidth]
+    progress = progress or Progress(len(points) + len(bandwidth_points) + len(cfg.dtypes))
     refs = {}
     for d in cfg.dtypes:
         refs[d] = matmul_reference(cfg, d, flush)
         progress.step(f"{d} matmul reference N={cfg.matmul_size}: {_fmt_status(refs[d])}")
 
-    results, stopped, inputs = [], {}, None  # stopped[(dtype, method)] = why larger T are skipped
+    results, stopped, inputs = [], {}, _InputCache()  # stopped[(dtype, method)] = why larger T are skipped
     for d, T, name in points:
-        r = {"method": name, "dtype": d, "T": T, "B": cfg.B, "C": cfg.C, "heads": cfg.heads,
-             "bytes": METHODS[name.removesuffix("+compile")].nbytes(cfg, T, DTYPES[d].itemsize),
-             "flops": METHODS[name.removesuffix("+compile")].flops(cfg, T),
-             "peak_bytes": None, "memory_note": None}
+        r = _new_row(cfg, name, d, T)
         why = stopped.get((d, name)) or skip_reason(cfg, name, d, T)
         if why:
             r |= {"status": "skipped", "reason": why}
         else:
-            try:
-                if inputs is None or (inputs[0], inputs[1].T) != (d, T):
-                    inputs = None
-                    gc.collect()
-                    inputs = (d, make_inputs(cfg, d, T))
-                fn = build(cfg, name, inputs[1])
-                if name.endswith("+compile"):
-                    t0 = time.perf_counter()
-                    with torch.inference_mode():
-                        fn()
-                    _sync(cfg.device)()
-                    r["compile_s"] = time.perf_counter() - t0
-                r |= measure(fn, device=cfg.device, repeats=cfg.repeats, warmup=cfg.warmup,
-                             budget=cfg.time_budget, flush=flush)
-                if r["status"] == "ok" and cfg.memory and cuda:
-                    r["peak_bytes"] = peak_cuda(fn, cfg.device)
-            except Exception as exc:
-                r |= {"status": "oom" if is_oom(exc) else "error", "reason": f"{type(exc).__name__}: {_one_line(exc)}"}
-            finally:
-                fn = None
-                if cuda:
-                    torch.cuda.empty_cache()
+            r |= _time_point(cfg, name, lambda: inputs(cfg, d, T), flush)
             if r["status"] in ("oom", "over_budget"):
                 stopped[(d, name)] = f"stopped after T={T}: {r['status'].replace('_', ' ')}"
         results.append(r)
         progress.step(f"{d} T={T} {name}: {_fmt_status(r)}")
-    inputs = None
+
+    bandwidth = []
+    for d, name in bandwidth_points:  # the prefix means on x larger than the caches
+        B, T, C = cfg.bandwidth
+        big = replace(cfg, B=B, C=C)
+        r = _new_row(big, name, d, T) | _time_point(big, name, lambda: inputs(big, d, T, attention=False), flush)
+        bandwidth.append(r)
+        progress.step(f"{d} bandwidth (B, T, C) = {cfg.bandwidth} {name}: {_fmt_status(r)}")
+    inputs.clear()
 
     if cfg.memory and not cuda:
         reason = cpu_memory_reason()
@@ -614,110 +657,18 @@ def run(cfg: Config, argv: list[str], progress: Progress | None = None) -> dict:
             if mem:
                 mem.close()
     _derive(results, refs)
+    _derive(bandwidth, refs)
     env["loadavg_end"] = _loadavg()
     wall, cpu_end = time.perf_counter() - t_start, _cpu_seconds()
     if cpu_start and cpu_end:  # cores kept busy by everything else on the machine, on average
         env["other_processes_cores"] = round(max(0.0, (cpu_end[0] - cpu_start[0]) - (cpu_end[1] - cpu_start[1])) / wall, 3)
     config = asdict(cfg) | {"head_size": cfg.head_size, "loop_limit": LOOP_LIMIT}
     return {"schema": SCHEMA, "env": env, "config": config, "matmul_reference": list(refs.values()),
-            "results": results, "wall_s": wall}
+            "results": results, "bandwidth": bandwidth, "wall_s": wall}
 
 
 def _fmt_status(r: dict) -> str:
     return f"{r['ms']:.4g} ms" if r["status"] == "ok" else r["status"].replace("_", " ")
-
-
-# ----------------------------------------------------------------------------- summaries
-
-QUADRATIC = ("prefix_mean_matmul", "prefix_mean_softmax", "causal_attention")
-LINEAR = ("prefix_mean_cumsum", "prefix_mean_fast")
-VECTORISED = ("prefix_mean_matmul", "prefix_mean_softmax", "prefix_mean_cumsum", "prefix_mean_fast")
-
-
-def _ok(doc: dict, method: str, dtype: str, T: int) -> dict | None:
-    for r in doc["results"]:
-        if (r["method"], r["dtype"], r["T"]) == (method, dtype, T) and r["status"] == "ok":
-            return r
-    return None
-
-
-def memory_growth(doc: dict, method: str, dtype: str) -> tuple[int, float] | None:
-    """(T, peak(T) / peak(T/2)) at the largest T where both peaks were measured and visible."""
-    floor = doc["env"].get("memory_resolution_bytes", 1)
-    Ts = sorted(doc["config"]["Ts"], reverse=True)
-    for T in Ts:
-        a, b = _ok(doc, method, dtype, T), _ok(doc, method, dtype, T // 2)
-        if a and b and a["peak_bytes"] and b["peak_bytes"] and b["peak_bytes"] >= floor:
-            return T, a["peak_bytes"] / b["peak_bytes"]
-    return None
-
-
-def crossover(doc: dict, fast: str, slow: str, dtype: str) -> int | None:
-    """The smallest T from which `fast` beats `slow` at every measured larger T."""
-    best = None
-    for T in sorted(doc["config"]["Ts"], reverse=True):
-        a, b = _ok(doc, fast, dtype, T), _ok(doc, slow, dtype, T)
-        if not (a and b):
-            continue
-        if a["ms"] >= b["ms"]:
-            break
-        best = T
-    return best
-
-
-def headline(doc: dict, dtype: str) -> list[tuple[str, str]]:
-    """The figures the appendix quotes, as (what, value) pairs, computed from a results document."""
-    out = []
-    loop = _ok(doc, "prefix_mean_loop", dtype, 256)
-    if loop and (loop["B"], loop["C"]) == (4, 64):
-        for m in VECTORISED:
-            if r := _ok(doc, m, dtype, 256):
-                out.append((f"prefix_mean_loop / {m} at (B, T, C) = (4, 256, 64)", f"{loop['ms'] / r['ms']:.3g}x"))
-    a, b = _ok(doc, "prefix_mean_matmul", dtype, 4096), _ok(doc, "prefix_mean_fast", dtype, 4096)
-    if a and b:
-        out.append(("prefix_mean_matmul / prefix_mean_fast at T = 4096", f"{a['ms'] / b['ms']:.3g}x"))
-    for m in ("prefix_mean_fast", "prefix_mean_cumsum"):
-        ok = [r for r in doc["results"] if r["method"] == m and r["dtype"] == dtype and r.get("frac_clone")]
-        if ok:
-            r = max(ok, key=lambda r: r["T"])
-            out.append((f"{m} bandwidth as a fraction of clone at T = {r['T']}",
-                        f"{100 * r['frac_clone']:.3g} % ({r['gbps']:.3g} of {r['gbps'] / r['frac_clone']:.3g} GB/s)"))
-    for m in (*QUADRATIC, "sdpa-math", *LINEAR, "sdpa-flash"):
-        if g := memory_growth(doc, m, dtype):
-            out.append((f"peak memory of {m}, T = {g[0] // 2} -> {g[0]}", f"x{g[1]:.3g}"))
-    for m in LINEAR:
-        if T := crossover(doc, m, "prefix_mean_matmul", dtype):
-            out.append((f"{m} faster than prefix_mean_matmul", f"from T = {T} on"))
-    return out
-
-
-def table(doc: dict, dtype: str) -> str:
-    """Plain-text table of median milliseconds per call: methods down, T across."""
-    rows = [r for r in doc["results"] if r["dtype"] == dtype]
-    Ts = sorted({r["T"] for r in rows})
-    names = list(dict.fromkeys(r["method"] for r in rows))
-    short = {"skipped": "skip", "oom": "OOM", "over_budget": ">budget", "error": "error"}
-    cell = {(r["method"], r["T"]): (f"{r['ms']:.3g}" if r["status"] == "ok" else short[r["status"]]) for r in rows}
-    w = max(len(n) for n in names)
-    lines = [f"{'ms per call':<{w}}" + "".join(f"{'T=' + str(T):>10}" for T in Ts)]
-    lines += [f"{n:<{w}}" + "".join(f"{cell.get((n, T), ''):>10}" for T in Ts) for n in names]
-    return "\n".join(lines)
-
-
-def report_text(doc: dict) -> str:
-    env, parts = doc["env"], []
-    parts.append(f"{env['device_name']} ({env['device_type']}), torch {env['torch']}, "
-                 f"{env['threads']} threads, {env['date']}")
-    for ref in doc["matmul_reference"]:
-        if ref["status"] == "ok":
-            parts.append(f"matmul reference {ref['dtype']} N={ref['N']}: {ref['tflops']:.3g} TFLOP/s")
-    for d in doc["config"]["dtypes"]:
-        parts += ["", f"[{d}]", table(doc, d), ""]
-        parts += [f"  {what}: {value}" for what, value in headline(doc, d)]
-    notes = sorted({(r["method"], r["reason"]) for r in doc["results"] if r["status"] != "ok"})
-    if notes:
-        parts += ["", "not measured:"] + [f"  {m}: {why}" for m, why in notes]
-    return "\n".join(parts)
 
 
 # ----------------------------------------------------------------------------- command line
@@ -755,6 +706,7 @@ def _non_negative_int(s: str) -> int:
 
 
 CPU_TS = tuple(2**i for i in range(6, 13))  # 64 .. 4096
+BANDWIDTH_SHAPE = (16, 2048, 512)  # (B, T, C) of the bandwidth point
 CUDA_TS = tuple(2**i for i in range(6, 16))  # 64 .. 32768
 
 
@@ -798,6 +750,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive(int), default=None,
                    help="torch.set_num_threads for the run (default: torch's own choice, recorded)")
     p.add_argument("--no-memory", action="store_true", help="do not measure peak memory")
+    p.add_argument("--bandwidth", nargs=3, type=_positive(int), default=list(BANDWIDTH_SHAPE), metavar=("B", "T", "C"),
+                   help="shape of the bandwidth point: " + ", ".join(BANDWIDTH_METHODS) + " timed once more on x of "
+                        "this shape, larger than the caches, so clone runs at memory speed (default: "
+                        f"{' '.join(map(str, BANDWIDTH_SHAPE))}, {math.prod(BANDWIDTH_SHAPE) * 4 / 2**20:g} MiB in float32)")
+    p.add_argument("--no-bandwidth", action="store_true", help="leave the bandwidth point out")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs and weights (default: 0)")
     p.add_argument("--out", type=Path, default=None, metavar="PATH",
                    help=f"results file (default: {RESULTS_DIR}/<device>-<name>.json, which the appendix "
@@ -842,6 +799,7 @@ def parse_config(argv: list[str]) -> tuple[Config, Path]:
         tf32=a.tf32 == "on", compile=a.compile, methods=tuple(chosen),
         matmul_size=a.matmul_size or (8192 if cuda else 2048),
         threads=a.threads or torch.get_num_threads(), seed=a.seed, memory=not a.no_memory,
+        bandwidth=None if a.no_bandwidth else tuple(a.bandwidth),
     )
     out = a.out or RESULTS_DIR / f"{default_name(dev)}.json"
     return cfg, out
@@ -856,7 +814,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     cfg, out = parse_config(argv)
     doc = run(cfg, argv)
-    print(report_text(doc))
+    from snippets.report import text  # the report reads this module's METHODS
+
+    print(text(doc))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {out} in {doc['wall_s']:.0f} s", file=sys.stderr)
