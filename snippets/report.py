@@ -120,14 +120,14 @@ def _pct(v: float | None) -> str:
     return "n/a" if v is None else f"{100 * v:.3g} %"
 
 
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    """A Markdown table padded to line up as plain text too: first column left, the others right."""
+def markdown_table(header: list[str], rows: list[list[str]], *, left: int = 1) -> str:
+    """A Markdown table padded to line up as plain text too: the first `left` columns flush left, the others right."""
     widths = [max(3, *map(len, column)) for column in zip(header, *rows)]
 
     def line(cells):
-        return "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+        return "| " + " | ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"
 
-    rule = "|" + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|"
+    rule = "|" + "|".join("-" * (w + 2) if i < left else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|"
     return "\n".join([line(header), rule, *map(line, rows)])
 
 
@@ -314,7 +314,7 @@ def _meta(doc: dict, stem: str) -> str:
         ("whole run", f"{doc['wall_s']:.0f} s"),
         ("raw file", f"[{stem}.json](results/{stem}.json)"),
     ]
-    return markdown_table(["", ""], [list(row) for row in rows])
+    return markdown_table(["", ""], [list(row) for row in rows], left=2)
 
 
 def section(doc: dict, stem: str) -> tuple[str, dict[str, str]]:
