@@ -63,6 +63,7 @@ def main(argv: list[str]) -> None:
     try:
         setup()
         if task == "serve":
+            os.environ.setdefault("SITE_URL", "http://127.0.0.1:8000/")  # serve at /, not /<repo>/
             run(BIN / "mkdocs", "serve", "--strict", "--dev-addr", "127.0.0.1:8000", *rest)
         elif task == "build":
             run(BIN / "mkdocs", "build", "--strict", *rest)

@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -95,3 +99,36 @@ def test_a_breakage_fails_the_strict_build(project_copy, tmp_path, what):
     result = build(project_copy, tmp_path / "out", execute_notebook=False)
     assert result.returncode != 0, f"{what} did not fail the build"
     assert needle in result.stderr + result.stdout
+
+
+@pytest.mark.slow
+def test_dev_py_serve_answers_at_the_root():
+    """README's first command: the local server shows the home page and chapters at /."""
+    if Path(sys.prefix).resolve() != (ROOT / ".venv").resolve():
+        pytest.skip("runs inside the project's .venv only (dev.py would otherwise create one)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "NOTEBOOK_EXECUTE": "false"}
+    env.pop("SITE_URL", None)
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "dev.py"), "serve", "--dev-addr", f"127.0.0.1:{port}"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                home = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5)
+                break
+            except OSError:
+                assert server.poll() is None, "dev.py serve exited"
+                assert time.monotonic() < deadline, "dev.py serve did not answer in 120 s"
+                time.sleep(1)
+        assert home.status == 200 and home.url == f"http://127.0.0.1:{port}/"
+        assert "<title>The attention trick" in home.read().decode()
+        for page in ("01-by-hand/", "02-matrix-trick/", "03-softmax/"):
+            assert urllib.request.urlopen(f"http://127.0.0.1:{port}/{page}", timeout=5).status == 200
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
