@@ -110,21 +110,26 @@ def test_modules_in_low_precision_stay_close_and_finite(cls, args, dtype):
     torch.testing.assert_close(got.float(), want, atol=4 * torch.finfo(dtype).eps, rtol=4 * torch.finfo(dtype).eps)
 
 
-def test_head_gradcheck():
+MODULES = {"Head": lambda: Head(4, 3, 9), "MultiHeadAttention": lambda: MultiHeadAttention(6, 3, 9)}
+
+
+@pytest.mark.parametrize("make", MODULES.values(), ids=MODULES.keys())
+def test_module_gradcheck(make):
     torch.manual_seed(0)
-    head = Head(4, 3, 8).double()
-    x = torch.randn(2, 6, 4, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(head, (x,))
+    module = make().double()
+    x = torch.randn(2, 6, module.n_embd, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(module, (x,))
 
 
+@pytest.mark.parametrize("make", MODULES.values(), ids=MODULES.keys())
 @pytest.mark.parametrize("t", [0, 4, 8])
-def test_head_is_causal(t):
+def test_module_is_causal(make, t):
     torch.manual_seed(0)
-    head = Head(4, 3, 9)
-    x = torch.randn(2, 9, 4)
+    module = make()
+    x = torch.randn(2, 9, module.n_embd)
     y = x.clone()
-    y[:, t:] = torch.randn(2, 9 - t, 4)
-    a, b = head(x), head(y)
+    y[:, t:] = torch.randn(2, 9 - t, module.n_embd)
+    a, b = module(x), module(y)
     assert torch.equal(a[:, :t], b[:, :t])  # empty for t = 0: the next line is the test there
     assert not torch.allclose(a[:, t:], b[:, t:])  # the changed tokens do reach the output
 
@@ -188,25 +193,6 @@ def test_multihead_is_concatenated_heads_and_torch_multihead(B, T, sizes, dtype,
     future = torch.ones(T, T, dtype=torch.bool).triu(diagonal=1)  # True = not allowed
     want, _ = ref(x, x, x, attn_mask=future, need_weights=False)
     torch.testing.assert_close(got, want)
-
-
-def test_multihead_gradcheck():
-    torch.manual_seed(0)
-    mha = MultiHeadAttention(6, 2, 8).double()
-    x = torch.randn(2, 5, 6, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(mha, (x,))
-
-
-@pytest.mark.parametrize("t", [0, 3, 6])
-def test_multihead_is_causal(t):
-    torch.manual_seed(0)
-    mha = MultiHeadAttention(6, 3, 7)
-    x = torch.randn(2, 7, 6)
-    y = x.clone()
-    y[:, t:] = torch.randn(2, 7 - t, 6)
-    a, b = mha(x), mha(y)
-    assert torch.equal(a[:, :t], b[:, :t])  # empty for t = 0: the next line is the test there
-    assert not torch.allclose(a[:, t:], b[:, t:])  # the changed tokens do reach the output
 
 
 @pytest.mark.parametrize("cls, args", [(Head, (8, 4, 16)), (MultiHeadAttention, (8, 2, 16))])
