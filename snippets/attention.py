@@ -43,8 +43,11 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch
                 f"causal_attention: {name} must be a torch.Tensor, "
                 f"got {type(a).__name__}"
             )
-        if not a.is_floating_point():
-            raise TypeError(f"causal_attention: {name} must have a floating dtype, got {a.dtype}")
+        if a.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+            raise TypeError(
+                f"causal_attention: {name} must be float16, bfloat16, float32 or float64, "
+                f"got {a.dtype}"
+            )
         if a.dim() < 2 or 0 in a.shape[-2:]:
             raise ValueError(
                 f"causal_attention: {name} must have shape (..., T, D) with T, D >= 1, "

@@ -50,12 +50,16 @@ def causal_mean_weights(
         raise TypeError(f"causal_mean_weights: T must be an int, got {type(T).__name__}")
     if T < 1:
         raise ValueError(f"causal_mean_weights: T must be >= 1, got {T}")
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise TypeError(f"causal_mean_weights: dtype must be a floating dtype, got {dtype}")
+    if dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        raise TypeError(
+            f"causal_mean_weights: dtype must be float16, bfloat16, float32 or float64, got {dtype}"
+        )
     try:
         ones = torch.ones(T, T, dtype=dtype, device=device)
-    except (RuntimeError, AssertionError) as exc:  # unknown device, or a CPU-only build
-        raise ValueError(f"causal_mean_weights: device {device!r} is not usable here: {exc}") from None
+    except (RuntimeError, AssertionError, TypeError) as exc:  # not a device, or not in this build
+        raise ValueError(
+            f"causal_mean_weights: device {device!r} is not usable here: {exc}"
+        ) from None
     tril = torch.tril(ones)  # 1 on and below the diagonal
     return tril / tril.sum(dim=1, keepdim=True)  # each row sums to 1
 # --8<-- [end:causal_mean_weights]
@@ -82,8 +86,10 @@ def prefix_mean_loop(x: torch.Tensor) -> torch.Tensor:
             f"prefix_mean_loop: x must have shape (B, T, C) or (T, C) with T >= 1, "
             f"got shape {tuple(x.shape)}"
         )
-    if not x.is_floating_point():
-        raise TypeError(f"prefix_mean_loop: x must have a floating dtype, got {x.dtype}")
+    if x.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        raise TypeError(
+            f"prefix_mean_loop: x must be float16, bfloat16, float32 or float64, got {x.dtype}"
+        )
     xb = x if x.dim() == 3 else x.unsqueeze(0)  # (B, T, C)
     B, T, C = xb.shape
     out = torch.empty_like(xb)
@@ -116,8 +122,10 @@ def prefix_mean_matmul(x: torch.Tensor) -> torch.Tensor:
             f"prefix_mean_matmul: x must have shape (B, T, C) or (T, C) with T >= 1, "
             f"got shape {tuple(x.shape)}"
         )
-    if not x.is_floating_point():
-        raise TypeError(f"prefix_mean_matmul: x must have a floating dtype, got {x.dtype}")
+    if x.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        raise TypeError(
+            f"prefix_mean_matmul: x must be float16, bfloat16, float32 or float64, got {x.dtype}"
+        )
     if not torch.isfinite(x).all():  # a zero weight times inf is nan: it would reach the past
         raise ValueError(f"prefix_mean_matmul: x must be finite, got inf or nan values")
     T = x.shape[-2]
@@ -149,8 +157,10 @@ def prefix_mean_softmax(x: torch.Tensor) -> torch.Tensor:
             f"prefix_mean_softmax: x must have shape (B, T, C) or (T, C) with T >= 1, "
             f"got shape {tuple(x.shape)}"
         )
-    if not x.is_floating_point():
-        raise TypeError(f"prefix_mean_softmax: x must have a floating dtype, got {x.dtype}")
+    if x.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        raise TypeError(
+            f"prefix_mean_softmax: x must be float16, bfloat16, float32 or float64, got {x.dtype}"
+        )
     if not torch.isfinite(x).all():  # a zero weight times inf is nan: it would reach the past
         raise ValueError(f"prefix_mean_softmax: x must be finite, got inf or nan values")
     T = x.shape[-2]
@@ -186,8 +196,10 @@ def prefix_mean_cumsum(x: torch.Tensor) -> torch.Tensor:
             f"prefix_mean_cumsum: x must have shape (B, T, C) or (T, C) with T >= 1, "
             f"got shape {tuple(x.shape)}"
         )
-    if not x.is_floating_point():
-        raise TypeError(f"prefix_mean_cumsum: x must have a floating dtype, got {x.dtype}")
+    if x.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        raise TypeError(
+            f"prefix_mean_cumsum: x must be float16, bfloat16, float32 or float64, got {x.dtype}"
+        )
     T = x.shape[-2]
     acc = torch.promote_types(x.dtype, torch.float32)
     sums = x.cumsum(dim=-2, dtype=acc)  # (B, T, C) running totals

@@ -103,8 +103,10 @@ def prefix_mean_fast(x: torch.Tensor) -> torch.Tensor:
             f"prefix_mean_fast: x must have shape (B, T, C) or (T, C) with T >= 1, "
             f"got shape {tuple(x.shape)}"
         )
-    if not x.is_floating_point():
-        raise TypeError(f"prefix_mean_fast: x must have a floating dtype, got {x.dtype}")
+    if x.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        raise TypeError(
+            f"prefix_mean_fast: x must be float16, bfloat16, float32 or float64, got {x.dtype}"
+        )
     if x.numel() < _SMALL:  # small: the plain cumsum, with ordinary autograd
         acc = torch.promote_types(x.dtype, torch.float32)
         counts = torch.arange(1, x.shape[-2] + 1, dtype=acc, device=x.device).unsqueeze(-1)
@@ -144,9 +146,9 @@ def causal_linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -
                 f"causal_linear_attention: {name} must be a torch.Tensor, "
                 f"got {type(a).__name__}"
             )
-        if not a.is_floating_point():
+        if a.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
             raise TypeError(
-                f"causal_linear_attention: {name} must have a floating dtype, "
+                f"causal_linear_attention: {name} must be float16, bfloat16, float32 or float64, "
                 f"got {a.dtype}"
             )
         if a.dim() < 2 or 0 in a.shape[-2:]:
@@ -190,6 +192,12 @@ def causal_linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -
             f"{q.min().item():.3g}, min k {k.min().item():.3g}); rescale q and k, "
             "or pass float64"
         )
+    if not torch.isfinite(den).all():  # a weight overflowed (or q, k hold inf or nan)
+        raise ValueError(
+            f"causal_linear_attention: q and k are too large or not finite: phi(q_t) . phi(k_s) "
+            f"is not finite in {acc} (max q {q.max().item():.3g}, max k {k.max().item():.3g}); "
+            "rescale q and k, or pass float64"
+        )
     return (num / den).to(q.dtype)
 # --8<-- [end:causal_linear_attention]
 
@@ -221,10 +229,10 @@ def causal_linear_attention_quadratic(
                 f"causal_linear_attention_quadratic: {name} must be a torch.Tensor, "
                 f"got {type(a).__name__}"
             )
-        if not a.is_floating_point():
+        if a.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
             raise TypeError(
-                f"causal_linear_attention_quadratic: {name} must have a floating dtype, "
-                f"got {a.dtype}"
+                f"causal_linear_attention_quadratic: {name} must be float16, bfloat16, "
+                f"float32 or float64, got {a.dtype}"
             )
         if a.dim() < 2 or 0 in a.shape[-2:]:
             raise ValueError(
@@ -262,6 +270,12 @@ def causal_linear_attention_quadratic(
             f"underflows to 0 in {acc} for every s <= t of some row (min q "
             f"{q.min().item():.3g}, min k {k.min().item():.3g}); rescale q and k, "
             "or pass float64"
+        )
+    if not torch.isfinite(den).all():  # a weight overflowed (or q, k hold inf or nan)
+        raise ValueError(
+            f"causal_linear_attention_quadratic: q and k are too large or not finite: phi(q_t) . phi(k_s) "
+            f"is not finite in {acc} (max q {q.max().item():.3g}, max k {k.max().item():.3g}); "
+            "rescale q and k, or pass float64"
         )
     return (A @ v.to(acc) / den).to(q.dtype)
 # --8<-- [end:causal_linear_attention_quadratic]

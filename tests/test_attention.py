@@ -235,7 +235,7 @@ def test_modules_do_not_modify_input():
     [
         (([1.0], torch.ones(2, 2), torch.ones(2, 2)), TypeError, r"q must be a torch\.Tensor, got list"),
         ((torch.ones(2, 2), torch.ones(2, 2), torch.ones(2, 2, dtype=torch.int32)), TypeError,
-         r"v must have a floating dtype, got torch\.int32"),
+         r"v must be float16, bfloat16, float32 or float64, got torch\.int32"),
         ((torch.ones(3), torch.ones(3), torch.ones(3)), ValueError, r"q must have shape \(\.\.\., T, D\) .*got shape \(3,\)"),
         ((torch.ones(2, 0), torch.ones(2, 0), torch.ones(2, 2)), ValueError, r"T, D >= 1, got shape \(2, 0\)"),
         ((torch.ones(4, 2), torch.ones(5, 2), torch.ones(4, 2)), ValueError, r"got q \(4, 2\), k \(5, 2\), v \(4, 2\)"),

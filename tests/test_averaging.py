@@ -107,9 +107,9 @@ BAD_X = [
     (torch.ones(1, 2, 3, 4), ValueError, r"got shape \(1, 2, 3, 4\)"),
     (torch.ones(2, 0, 3), ValueError, r"with T >= 1, got shape \(2, 0, 3\)"),
     (torch.ones(0, 3), ValueError, r"with T >= 1, got shape \(0, 3\)"),
-    (torch.ones(2, 3, dtype=torch.int64), TypeError, r"x must have a floating dtype, got torch\.int64"),
-    (torch.ones(2, 3, dtype=torch.bool), TypeError, r"x must have a floating dtype, got torch\.bool"),
-    (torch.ones(2, 3, dtype=torch.complex64), TypeError, r"x must have a floating dtype, got torch\.complex64"),
+    (torch.ones(2, 3, dtype=torch.int64), TypeError, r"x must be float16, bfloat16, float32 or float64, got torch\.int64"),
+    (torch.ones(2, 3, dtype=torch.bool), TypeError, r"x must be float16, bfloat16, float32 or float64, got torch\.bool"),
+    (torch.ones(2, 3, dtype=torch.complex64), TypeError, r"x must be float16, bfloat16, float32 or float64, got torch\.complex64"),
 ]
 
 
@@ -128,8 +128,8 @@ def test_bad_x_is_refused_clearly(f, x, error, message):
         ((2.0,), {}, TypeError, r"T must be an int, got float"),
         ((True,), {}, TypeError, r"T must be an int, got bool"),
         ((torch.tensor(3),), {}, TypeError, r"T must be an int, got Tensor"),
-        ((3,), {"dtype": torch.int64}, TypeError, r"dtype must be a floating dtype, got torch\.int64"),
-        ((3,), {"dtype": "float32"}, TypeError, r"dtype must be a floating dtype, got float32"),
+        ((3,), {"dtype": torch.int64}, TypeError, r"dtype must be float16, bfloat16, float32 or float64, got torch\.int64"),
+        ((3,), {"dtype": "float32"}, TypeError, r"dtype must be float16, bfloat16, float32 or float64, got float32"),
     ],
 )
 def test_bad_weights_arguments_are_refused_clearly(args, kwargs, error, message):

@@ -116,7 +116,7 @@ BAD_X = [
     (torch.ones(4), ValueError, r"got shape \(4,\)"),
     (torch.ones(1, 2, 3, 4), ValueError, r"got shape \(1, 2, 3, 4\)"),
     (torch.ones(2, 0, 3), ValueError, r"with T >= 1, got shape \(2, 0, 3\)"),
-    (torch.ones(2, 3, dtype=torch.int64), TypeError, r"x must have a floating dtype, got torch\.int64"),
+    (torch.ones(2, 3, dtype=torch.int64), TypeError, r"x must be float16, bfloat16, float32 or float64, got torch\.int64"),
     (torch.ones(2, 3, dtype=torch.complex64), TypeError, r"got torch\.complex64"),
 ]
 
@@ -236,7 +236,7 @@ def test_linear_attention_is_not_softmax_attention():
     [
         (([1.0], torch.ones(2, 2), torch.ones(2, 2)), TypeError, r"q must be a torch\.Tensor, got list"),
         ((torch.ones(2, 2), torch.ones(2, 2, dtype=torch.long), torch.ones(2, 2)), TypeError,
-         r"k must have a floating dtype, got torch\.int64"),
+         r"k must be float16, bfloat16, float32 or float64, got torch\.int64"),
         ((torch.ones(3), torch.ones(3), torch.ones(3)), ValueError, r"q must have shape \(\.\.\., T, D\) .*got shape \(3,\)"),
         ((torch.ones(0, 2), torch.ones(0, 2), torch.ones(0, 2)), ValueError, r"T, D >= 1, got shape \(0, 2\)"),
         ((torch.ones(4, 2), torch.ones(4, 3), torch.ones(4, 2)), ValueError, r"got q \(4, 2\), k \(4, 3\), v \(4, 2\)"),
@@ -300,3 +300,13 @@ def test_fast_double_backward_on_the_small_path_equals_cumsum():
         (grad,) = torch.autograd.grad(f(x).pow(2).sum(), x, create_graph=True)
         hessian_rows.append(torch.autograd.grad(grad.sum(), x)[0])
     torch.testing.assert_close(hessian_rows[0], hessian_rows[1])
+
+
+@pytest.mark.parametrize("f", [causal_linear_attention, causal_linear_attention_quadratic],
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("value", [1e19, float("inf"), float("nan")])
+def test_linear_attention_overflow_is_refused_not_nan(f, dtype, value):
+    q = k = torch.full((3, 2), value, dtype=dtype)
+    with pytest.raises(ValueError, match=rf"^{f.__name__}: q and k are too large or not finite: "):
+        f(q, k, torch.ones(3, 1, dtype=dtype))
