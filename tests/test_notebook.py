@@ -21,15 +21,15 @@ REPO_URL = re.search(r"^repo_url:\s*(\S+)", (ROOT / "mkdocs.yml").read_text(), r
 
 
 def _load_hook(name: str) -> types.ModuleType:
-    # By path: with hooks/ on sys.path, hooks/math.py would shadow the math module.
+    # By path, as MkDocs loads them (hooks/ is not a package).
     spec = importlib.util.spec_from_file_location(f"hooks_{name}", ROOT / "hooks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-notebook_hook = _load_hook("notebook")
-math_hook = _load_hook("math")
+notebook_hook = _load_hook("notebook_links")
+math_hook = _load_hook("mathml")
 griffe_doctest = _load_hook("griffe_doctest")
 
 

@@ -15,7 +15,7 @@ hook adds what that plugin does not:
   URL in its code (nbconvert's MathJax loader and Mermaid import); of one whose
   `src` is empty, which loads nothing; and of the data blocks (a `type` that is
   not JavaScript, such as MathJax's configuration), which only such scripts
-  read. Formulas become MathML in `hooks/math.py`.
+  read. Formulas become MathML in `hooks/mathml.py`.
 """
 
 from __future__ import annotations
