@@ -71,7 +71,7 @@ class _PrefixMean(torch.autograd.Function):
 
 
 # Below this many numbers one cumsum call beats the ~20 small operations of the
-# blocked version (measured on a 2-core CPU: the two cross near 2**18).
+# blocked version (on a 2-core CPU the two cross roughly there, 2**17 to 2**19 by shape).
 _SMALL = 2**18
 
 

@@ -307,7 +307,7 @@ def _meta(doc: dict, stem: str) -> str:
         ("other processes during the run", "n/a" if env.get("other_processes_cores") is None else
          f"{env['other_processes_cores']:.2g} cores busy on average"),
         ("shapes", f"B = {cfg['B']}, C = {cfg['C']}, heads = {cfg['heads']}, head size = {cfg['head_size']}"),
-        ("timing", f"median of up to {cfg['repeats']} samples after {cfg['warmup']} warm-up calls; "
+        ("timing", f"median of up to {cfg['repeats']} samples after the first call and {cfg['warmup']} more warm-up calls; "
                    f"budget {cfg['time_budget']:g} s per point; TF32 {'on' if cfg['tf32'] else 'off'}"),
         ("peak memory", env["memory_method"]),
         (f"matmul reference ({n} x {n})", refs),
