@@ -39,7 +39,11 @@ def load(path: Path) -> dict:
     for key in ("env", "config", "results", "matmul_reference"):
         if key not in doc:
             raise ValueError(f"{path}: no {key!r} section")
+    if doc["env"].get("device_type") not in ("cpu", "cuda"):
+        raise ValueError(f"{path}: env.device_type must be 'cpu' or 'cuda', got {doc['env'].get('device_type')!r}")
     for r in doc["results"] + doc.get("bandwidth", []):
+        if not {"method", "dtype", "T"} <= r.keys() or _base(r["method"]) not in METHODS:
+            raise ValueError(f"{path}: each point needs a method of {sorted(METHODS)}, a dtype and T, got {r}")
         if r.get("status") not in STATUSES:
             raise ValueError(f"{path}: status must be one of {STATUSES}, got {r.get('status')!r} in {r}")
         if r["status"] == "ok" and not r.get("ms", 0) > 0:

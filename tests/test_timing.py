@@ -329,3 +329,22 @@ def test_compiled_variant(tmp_path):
     (r,) = doc["results"]
     assert r["status"] == "ok" and r["compile_s"] > 0 and r["ms"] > 0, r
     assert r["peak_bytes"] is None and "compiled" in r["memory_note"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["results"][0].update(method="OldHead"), "each point needs a method of"),
+        (lambda d: d["env"].update(device_type="tpu"), "env.device_type must be 'cpu' or 'cuda'"),
+        (lambda d: d.update(schema=0), "schema must be"),
+        (lambda d: d["results"][0].update(status="ok", ms=0), "a measured point needs ms > 0"),
+    ],
+)
+def test_a_malformed_results_file_fails_loudly(tmp_path, change, message):
+    path = RESULTS[0]
+    doc = json.loads(path.read_text())
+    change(doc)
+    bad = tmp_path / path.name
+    bad.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        report.load(bad)
