@@ -35,7 +35,11 @@ _SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.S | re.I)
 # A quoted absolute URL (src="https://...", import("//...")) or an empty src.
 _REMOTE = re.compile(r"""["'](?:https?:)?//|\bsrc\s*=\s*(?:""|'')""", re.I)
 # A data block: a type the browser does not run (JavaScript is no type, a JavaScript MIME type, or module).
-_DATA = re.compile(r"""^<script\b[^>]*\btype\s*=\s*["']?(?!(?:text/javascript|module)\b)[^"'\s>]""", re.I)
+_DATA = re.compile(
+    r"""^<script\b[^>]*(?<![\w-])type\s*=\s*["']?"""
+    r"""(?!(?:text/javascript|application/javascript|text/ecmascript|application/ecmascript|module)\b)[^"'\s>]""",
+    re.I,
+)
 
 
 def colab_url(repo_url: str) -> str:

@@ -183,6 +183,8 @@ def masked_softmax_weights(T: int = 8, *, seed: int = 0) -> torch.Tensor:
     (True, True)
     """
     _check_T(T, "masked_softmax_weights")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"masked_softmax_weights: seed must be an int, got {type(seed).__name__}")
     g = torch.Generator().manual_seed(seed)
     scores = torch.randn(T, T, generator=g)  # (T, T), one score per (t, s) pair
     future = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
@@ -220,10 +222,18 @@ def head_weights(text: str = "hello world", *, strength: float = 3.0) -> torch.T
     tensor([0.4972, 0.0028, 0.0028, 0.4972])
 
     Raises:
-        ValueError: ``text`` is empty or longer than 16 characters.
+        TypeError: ``text`` is not a str, or ``strength`` not a number.
+        ValueError: ``text`` is empty or longer than 16 characters, or ``strength``
+            is not in (0, 10].
     """
+    if not isinstance(text, str):
+        raise TypeError(f"head_weights: text must be a str, got {type(text).__name__}")
     if not 1 <= len(text) <= 16:
         raise ValueError(f"head_weights: text must have 1 to 16 characters, got {len(text)}")
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)):
+        raise TypeError(f"head_weights: strength must be a number, got {type(strength).__name__}")
+    if not 0 < strength <= 10:  # larger scores saturate the softmax: nothing left to see
+        raise ValueError(f"head_weights: strength must be in (0, 10], got {strength}")
     vocab = sorted(set(text))
     T, C = len(text), len(vocab)
     x = torch.nn.functional.one_hot(torch.tensor([vocab.index(c) for c in text]), C)

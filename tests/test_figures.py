@@ -149,3 +149,18 @@ def test_head_figure_shows_what_chapter_4_says():
     # and "query and key maps three times the identity" is the default it is drawn with
     assert "three times the identity" in (DOCS / "04-self-attention.md").read_text(encoding="utf-8")
     assert inspect.signature(figures.head_weights).parameters["strength"].default == 3.0
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: figures.head_weights(123), TypeError, "head_weights: text must be a str, got int"),
+        (lambda: figures.head_weights("ab", strength="3"), TypeError, "head_weights: strength must be a number, got str"),
+        (lambda: figures.head_weights("ab", strength=float("nan")), ValueError, "head_weights: strength must be in (0, 10], got nan"),
+        (lambda: figures.head_weights("ab", strength=1e20), ValueError, "head_weights: strength must be in (0, 10], got 1e+20"),
+        (lambda: figures.masked_softmax_weights(4, seed="a"), TypeError, "masked_softmax_weights: seed must be an int, got str"),
+    ],
+)
+def test_figure_functions_refuse_bad_arguments_clearly(call, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        call()

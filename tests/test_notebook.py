@@ -127,6 +127,8 @@ def test_scripts_that_load_from_another_host_are_removed_and_others_kept():
         '<script src="../assets/local.js"></script>',
         '<script type="text/javascript">let a = 1;</script>',
         '<script type="module">import "./local.mjs";</script>',
+        '<script type="application/javascript">let b = 2;</script>',
+        '<script data-type="x" src="../assets/other.js"></script>',
     ]
     out = notebook_hook.strip_remote_scripts("\n".join(remote + local))
     assert out.count("<script") == len(local) and all(tag in out for tag in local), out
