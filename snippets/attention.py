@@ -35,7 +35,8 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch
     Raises:
         TypeError: an argument is not a floating-point tensor, or the dtypes differ.
         ValueError: the shapes are not (..., T, D), (..., T, D), (..., T, Dv) with
-            T, D, Dv >= 1, or the tensors are on different devices.
+            T, D, Dv >= 1, the tensors are on different devices, or the scores or
+            ``v`` are not finite.
     """
     for name, a in (("q", q), ("k", k), ("v", v)):
         if not isinstance(a, torch.Tensor):
@@ -71,6 +72,13 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch
     T, D = q.shape[-2:]
     scores = q @ k.transpose(-2, -1) * D**-0.5  # (..., T, T)
     future = torch.ones(T, T, dtype=torch.bool, device=q.device).triu(diagonal=1)
+    # inf scores make softmax nan; an inf in v times a zero weight is nan at earlier t.
+    if not torch.isfinite(scores.masked_fill(future, 0)).all() or not torch.isfinite(v).all():
+        raise ValueError(
+            f"causal_attention: q k^T / sqrt(D) and v must be finite in {q.dtype}, got inf or nan "
+            f"(max |q| {q.abs().max().item():.3g}, max |k| {k.abs().max().item():.3g}); "
+            "rescale the inputs or use a wider dtype"
+        )
     wei = F.softmax(scores.masked_fill(future, float("-inf")), dim=-1)  # rows sum to 1
     return wei @ v  # (..., T, Dv)
 # --8<-- [end:causal_attention]
