@@ -1,29 +1,37 @@
 """Executable companion code for the tutorial: averaging, attention, linear time, timing.
 
 Each public function lives in the module of the chapter that explains it and
-can be copied alone into another project (it needs only ``torch``).
+can be copied alone into another project (it needs only ``torch``). The names
+below are imported on first use, so that ``snippets.timing.report`` and
+``snippets.timing.schema`` work where torch is not installed.
 """
 
-from snippets.averaging import (
-    causal_mean_weights,
-    prefix_mean_cumsum,
-    prefix_mean_loop,
-    prefix_mean_matmul,
-    prefix_mean_softmax,
-)
-from snippets.attention import Head, MultiHeadAttention, causal_attention
-from snippets.linear import causal_linear_attention, causal_linear_attention_quadratic, prefix_mean_fast
+from __future__ import annotations
 
-__all__ = [
-    "causal_mean_weights",
-    "prefix_mean_cumsum",
-    "prefix_mean_loop",
-    "prefix_mean_matmul",
-    "prefix_mean_softmax",
-    "causal_attention",
-    "Head",
-    "MultiHeadAttention",
-    "prefix_mean_fast",
-    "causal_linear_attention",
-    "causal_linear_attention_quadratic",
-]
+import importlib
+
+_HOMES = {
+    "causal_mean_weights": "snippets.averaging",
+    "prefix_mean_cumsum": "snippets.averaging",
+    "prefix_mean_loop": "snippets.averaging",
+    "prefix_mean_matmul": "snippets.averaging",
+    "prefix_mean_softmax": "snippets.averaging",
+    "causal_attention": "snippets.attention",
+    "Head": "snippets.attention",
+    "MultiHeadAttention": "snippets.attention",
+    "prefix_mean_fast": "snippets.linear",
+    "causal_linear_attention": "snippets.linear",
+    "causal_linear_attention_quadratic": "snippets.linear",
+}
+
+__all__ = list(_HOMES)
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(f"module 'snippets' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -9,8 +9,8 @@ The drawings must read well on a light and on a dark page, and an SVG shown by a
 and frames are a mid grey that contrasts with white and with near-black, and the
 cells use ``viridis``, whose colours are the same on both. Numbers inside a cell are
 black or white depending on the cell's colour, never on the page's. The timing
-plots of the appendix (``snippets.report``) are drawn with the same ``new_figure``,
-``to_svg`` and ``GREY``.
+plots of the appendix (``snippets.timing.report``) are drawn with the same ``new_figure``,
+``to_svg`` and ``GREY``, which live in ``snippets.plotting``.
 
 This module is for the documentation: besides ``torch`` it needs ``matplotlib``.
 
@@ -25,17 +25,14 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import re
 from collections.abc import Callable
-from xml.sax.saxutils import escape
 
-import matplotlib
 import torch
-from matplotlib.figure import Figure
 
 from snippets.attention import Head, causal_attention
 from snippets.averaging import causal_mean_weights
+from snippets.plotting import GREY, new_figure, style, to_svg
 
 __all__ = [
     "FIGURES",
@@ -52,25 +49,7 @@ __all__ = [
     "masks_svg",
 ]
 
-GREY = "#8c8c8c"  # contrast about 3:1 on white and 5:1 on Material's dark slate
 CMAP = "viridis"
-
-_STYLE = {
-    "svg.fonttype": "none",  # text stays text: small files, the browser's own font
-    "svg.hashsalt": "attention-trick",  # stable ids, so a rebuild gives the same file
-    "font.family": "sans-serif",
-    "font.size": 10,
-    "text.color": GREY,
-    "axes.labelcolor": GREY,
-    "axes.edgecolor": GREY,
-    "xtick.color": GREY,
-    "ytick.color": GREY,
-}
-
-
-def style():
-    """The context in which a figure's artists get this module's fonts and colours."""
-    return matplotlib.rc_context(_STYLE)
 
 
 def _check_T(T: int, name: str) -> None:
@@ -110,18 +89,6 @@ def _heatmap(ax, weights: torch.Tensor, title: str, *, annotate: bool = True, la
     return image
 
 
-def to_svg(fig: Figure, title: str, description: str) -> str:
-    """`fig` as SVG text with a transparent background, titled and described for screen readers."""
-    buffer = io.StringIO()
-    with style():
-        fig.savefig(buffer, format="svg", transparent=True, bbox_inches="tight", metadata={"Date": None})
-    svg = buffer.getvalue()
-    svg = svg[svg.index("<svg") :]  # drop the XML declaration and DOCTYPE
-    head = f"<title>{escape(title)}</title>\n <desc>{escape(description)}</desc>\n"
-    # role="img" lets screen readers use the title when the SVG is inlined.
-    return re.sub(r"<svg\b([^>]*)>\n", lambda m: f'<svg role="img"{m.group(1)}>\n {head}', svg, count=1)
-
-
 def img_tag(svg: str) -> str:
     """An ``<img>`` that shows ``svg`` inline, with its title and description as alt text.
 
@@ -141,12 +108,6 @@ def img_tag(svg: str) -> str:
     alt = html.unescape(title.group(1)) + (". " + html.unescape(desc.group(1)) if desc else "")
     data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
     return f'<img alt="{html.escape(alt)}" src="data:image/svg+xml;base64,{data}">'
-
-
-def new_figure(width: float, height: float) -> Figure:
-    """A figure (size in inches) whose text, axes and ticks are ``GREY``; draw it inside ``style()``."""
-    with style():
-        return Figure(figsize=(width, height), layout="constrained")
 
 
 def _heatmap_svg(weights: torch.Tensor, heading: str, title: str, description: str, *,

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from snippets.attention import Head, MultiHeadAttention, causal_attention
 from snippets.averaging import causal_mean_weights, prefix_mean_loop
+from tests.marks import needs_cuda
 from tests.strategies import qkvs
 
 TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float64: dict(rtol=1e-10, atol=1e-12)}
@@ -293,7 +294,7 @@ def test_bad_x_is_refused_clearly(cls, x, error, message):
         module(x)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@needs_cuda
 def test_on_cuda_matches_cpu_and_refuses_a_cpu_input():
     torch.manual_seed(0)
     head = Head(4, 3, 8)

@@ -14,6 +14,7 @@ from snippets.averaging import (
     prefix_mean_matmul,
     prefix_mean_softmax,
 )
+from tests.marks import needs_cuda
 from tests.strategies import batches, reference
 
 METHODS = [prefix_mean_loop, prefix_mean_matmul, prefix_mean_softmax, prefix_mean_cumsum]
@@ -90,7 +91,7 @@ def test_cumsum_keeps_bfloat16_totals_exact_for_long_sequences():
     assert torch.equal(prefix_mean_cumsum(x), x)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@needs_cuda
 @pytest.mark.parametrize("f", METHODS, ids=lambda f: f.__name__)
 def test_runs_on_the_device_of_x(f):
     x = torch.randn(2, 9, 3, device="cuda")

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snippets.attention import Head, MultiHeadAttention, causal_attention
+from tests.marks import needs_cuda
 
 
 def masks(T, n_pad):
@@ -171,7 +172,7 @@ def test_head_refuses_sequences_longer_than_its_mask():
         Head(4, 2, 8)(torch.randn(1, 9, 4))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@needs_cuda
 def test_cpu_mask_on_cuda_scores_fails_and_buffer_moves_with_the_module():
     tril = torch.tril(torch.ones(5, 5, dtype=torch.bool))
     with pytest.raises(RuntimeError, match="same device"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -14,7 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from snippets import figures, report, timing
+from snippets import plotting
+from snippets.timing import cli, memory, methods, report, schema
+from tests.marks import needs_cuda
 from tests.pages import DOCS, ROOT
 
 TINY = ["--T", "8", "16", "-B", "2", "-C", "8", "--heads", "2", "--repeats", "2", "--warmup", "1",
@@ -23,52 +24,60 @@ RESULTS = sorted((DOCS / "appendix" / "results").glob("*.json"))
 CUDA = torch.cuda.is_available()
 
 
-def _run(tmp_path, *extra, name="out.json") -> tuple[dict, str]:
+def _run(tmp_path, *extra, name="out.json") -> tuple[dict, Path]:
     out = tmp_path / name
-    assert timing.main([*TINY, "--device", "cpu", *extra, "--out", str(out)]) == 0
+    assert cli.main([*TINY, "--device", "cpu", *extra, "--out", str(out)]) == 0
     return json.loads(out.read_text()), out
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> dict:
-    """One whole default-method run on the CPU at tiny sizes, memory included."""
-    doc, _ = _run(tmp_path_factory.mktemp("timing"))
-    return doc
+def tiny_run(tmp_path_factory) -> tuple[dict, Path]:
+    """One whole default-method run on the CPU at tiny sizes, memory included: (the JSON, its path)."""
+    return _run(tmp_path_factory.mktemp("timing"))
 
 
-def test_every_method_is_measured_or_skipped_with_a_reason(tiny):
+@pytest.fixture
+def tiny(tiny_run) -> dict:
+    return json.loads(json.dumps(tiny_run[0]))  # a copy each test may change
+
+
+def test_every_method_is_measured_or_skipped_with_a_reason(tiny_run):
+    tiny, path = tiny_run
+    res = schema.load(path)
     cfg = tiny["config"]
-    assert cfg["methods"] == timing.method_names(False)
+    assert cfg["methods"] == schema.method_names(False)
     got = [(r["dtype"], r["T"], r["method"]) for r in tiny["results"]]
     assert got == [(d, T, m) for d in cfg["dtypes"] for T in cfg["Ts"] for m in cfg["methods"]]
-    for r in tiny["results"]:
-        assert r["status"] in timing.STATUSES, r
-        if r["status"] == "ok":
-            assert r["ms"] > 0 and len(r["samples_ms"]) >= 1 and r["calls_per_sample"] >= 1, r
-            assert r["gbps"] > 0 and r["bytes"] > 0, r
+    for r in res.results:
+        assert r.status in schema.STATUSES, r
+        if r.status == "ok":
+            assert r.ms > 0 and len(r.samples_ms) >= 1 and r.calls_per_sample >= 1, r
+            assert res.gbps(r) > 0 and r.bytes > 0, r
         else:
-            assert r["status"] == "skipped" and r["reason"], r
+            assert r.status == "skipped" and r.reason, r
     # Everything the tutorial defines runs on a CPU; only SDPA backends may be missing here.
-    measured = {r["method"] for r in tiny["results"] if r["status"] == "ok"}
+    measured = {r.method for r in res.results if r.status == "ok"}
     assert measured >= {"clone", "prefix_mean_loop", "prefix_mean_matmul", "prefix_mean_softmax",
                         "prefix_mean_cumsum", "prefix_mean_fast", "causal_attention", "Head",
                         "MultiHeadAttention", "sdpa-math"}
 
 
-def test_the_bandwidth_point_times_the_linear_prefix_means_at_its_own_shape(tiny, tmp_path):
-    assert tiny["config"]["bandwidth"] == [2, 64, 8]
-    rows = tiny["bandwidth"]
-    assert [r["method"] for r in rows] == list(timing.BANDWIDTH_METHODS)
+def test_the_bandwidth_point_times_the_linear_prefix_means_at_its_own_shape(tiny_run, tmp_path):
+    res = schema.load(tiny_run[1])
+    assert res.config.bandwidth == [2, 64, 8]
+    rows = res.bandwidth
+    assert [r.method for r in rows] == list(schema.BANDWIDTH_METHODS)
     for r in rows:
-        assert (r["status"], r["B"], r["T"], r["C"], r["bytes"]) == ("ok", 2, 64, 8, 2 * 2 * 64 * 8 * 4), r
-        assert r["frac_clone"] == pytest.approx(r["gbps"] / rows[0]["gbps"]), r
+        assert (r.status, r.B, r.T, r.C, r.bytes) == ("ok", 2, 64, 8, 2 * 2 * 64 * 8 * 4), r
+        assert res.frac_clone(r, rows) == pytest.approx(res.gbps(r) / res.gbps(rows[0])), r
     # the default shape, and a way to leave the point out
-    assert timing.parse_config([])[0].bandwidth == timing.BANDWIDTH_SHAPE == (16, 2048, 512)
+    assert cli.parse_config(["--out", str(tmp_path / "x.json")])[0].bandwidth == cli.BANDWIDTH_SHAPE == (16, 2048, 512)
     doc, _ = _run(tmp_path, "--no-bandwidth", "--methods", "clone", "--no-memory")
     assert doc["config"]["bandwidth"] is None and doc["bandwidth"] == []
 
 
-def test_the_file_records_its_environment(tiny):
+def test_the_file_records_its_environment_and_the_code_it_measured(tiny_run):
+    tiny, path = tiny_run
     env = tiny["env"]
     assert env["device_type"] == "cpu" and env["device_name"] and env["cpu_model"]
     assert env["threads"] == torch.get_num_threads() and env["torch"] == torch.__version__
@@ -77,35 +86,42 @@ def test_the_file_records_its_environment(tiny):
     # Values that need /proc or a git checkout may be None, but the keys are always there.
     assert {"other_processes_cores", "git_commit", "git_dirty", "loadavg_end"} <= set(env)
     ref = tiny["matmul_reference"][0]
-    assert ref["status"] == "ok" and ref["N"] == 64 and ref["tflops"] > 0
-    assert report.load(Path(env["command"].split("--out ")[1]))["results"] == tiny["results"]
+    assert ref["status"] == "ok" and ref["N"] == 64 and schema.load(path).matmul_reference[0].tflops > 0
+    fps = tiny["fingerprints"]
+    assert set(fps) == set(tiny["config"]["methods"])
+    assert fps["clone"] is None and fps["sdpa-math"] is None  # PyTorch's own code
+    assert re.fullmatch(r"[0-9a-f]{64}", fps["prefix_mean_fast"]) and fps["Head"] != fps["MultiHeadAttention"]
+    assert report.stale_methods(schema.load(path)) == {}
 
 
-def test_derived_figures_are_consistent(tiny):
-    for r in tiny["results"]:
-        if r["status"] == "ok":
-            assert r["gbps"] == pytest.approx(r["bytes"] / (r["ms"] * 1e6))
-            if r["method"] == "clone":
-                assert r["frac_clone"] == pytest.approx(1.0)
-            if r["method"] == "prefix_mean_matmul":
-                assert r["flops"] == 2 * 2 * r["T"] ** 2 * 8 and r["frac_matmul"] > 0
+def test_derived_figures_are_computed_not_stored(tiny_run):
+    tiny, path = tiny_run
+    assert not {"gbps", "frac_clone", "tflops", "frac_matmul"} & set(tiny["results"][0])
+    res = schema.load(path)
+    for r in res.results:
+        if r.status == "ok":
+            assert res.gbps(r) == pytest.approx(r.bytes / (r.ms * 1e6))
+            if r.method == "clone":
+                assert res.frac_clone(r) == pytest.approx(1.0)
+            if r.method == "prefix_mean_matmul":
+                assert r.flops == 2 * 2 * r.T ** 2 * 8 and res.frac_matmul(r) > 0
 
 
-def test_the_report_has_the_table(tiny):
-    text = report.text(tiny)
-    for name in timing.method_names(False):
+def test_the_report_has_the_table(tiny_run):
+    text = report.text(schema.load(tiny_run[1]))
+    for name in schema.method_names(False):
         assert f"| `{name}`" in text
     assert re.search(r"\| method +\| +T = 8 \| +T = 16 \|", text)
     assert "Bandwidth point" in text and "(B, T, C) = (2, 64, 8)" in text
 
 
-@pytest.mark.skipif(timing.cpu_memory_reason() is not None, reason="CPU peak memory needs Linux, glibc and /proc")
+@pytest.mark.skipif(memory.unavailable() is not None, reason="CPU peak memory needs Linux, glibc and /proc")
 def test_cpu_peak_memory_sees_a_clone(tmp_path):
     # x is (2, 4096, 64) float32 = 2 MiB: a clone allocates exactly that. Linux reads the resident set
     # from per-CPU counters that may each hold back up to 32 pages, so allow that much besides the floor.
     doc, _ = _run(tmp_path, "--T", "4096", "-C", "64", "--methods", "clone", "prefix_mean_matmul")
     clone, matmul = (next(r for r in doc["results"] if r["method"] == m) for m in ("clone", "prefix_mean_matmul"))
-    size, slack = 2 * 4096 * 64 * 4, timing.MMAP_THRESHOLD + 32 * 4096 * os.cpu_count()
+    size, slack = 2 * 4096 * 64 * 4, memory.MMAP_THRESHOLD + 32 * 4096 * os.cpu_count()
     assert abs(clone["peak_bytes"] - size) <= slack, clone
     # The (T, T) weights: at least one float32 matrix of 4096 x 4096 lives during the call.
     assert matmul["peak_bytes"] >= 4096 * 4096 * 4, matmul
@@ -130,23 +146,15 @@ def test_an_impossible_budget_is_recorded_not_fatal(tmp_path):
 
 
 def test_out_of_memory_is_recorded_not_fatal(monkeypatch, tmp_path):
-    def huge(cfg, inp):
-        return lambda: torch.empty(1 << 62, dtype=torch.uint8)  # no machine has 4 EiB
-
-    monkeypatch.setitem(timing.METHODS, "clone", timing.Method("clone", "reference", huge, timing._bytes_btc,
-                                                               timing._none, compilable=False))
-    doc, _ = _run(tmp_path, "--methods", "clone", "--no-memory")
+    monkeypatch.setitem(methods.MAKERS, "clone", lambda cfg, inp: lambda: torch.empty(1 << 62, dtype=torch.uint8))
+    doc, _ = _run(tmp_path, "--methods", "clone", "--no-memory")  # no machine has 4 EiB
     first, later = doc["results"]
     assert first["status"] == "oom" and "allocate" in first["reason"], first
     assert later["status"] == "skipped" and "stopped after T=8: oom" in later["reason"], later
 
 
 def test_an_error_in_a_method_is_recorded_not_fatal(monkeypatch, tmp_path):
-    def broken(cfg, inp):
-        return lambda: torch.ones(2) @ torch.ones(3)  # a shape error
-
-    monkeypatch.setitem(timing.METHODS, "clone", timing.Method("clone", "reference", broken, timing._bytes_btc,
-                                                               timing._none, compilable=False))
+    monkeypatch.setitem(methods.MAKERS, "clone", lambda cfg, inp: lambda: torch.ones(2) @ torch.ones(3))
     doc, _ = _run(tmp_path, "--methods", "clone", "--no-memory")
     assert [r["status"] for r in doc["results"]] == ["error", "error"]
     assert all("RuntimeError" in r["reason"] for r in doc["results"])
@@ -156,11 +164,11 @@ def test_help_documents_every_option():
     out = subprocess.run([sys.executable, "-m", "snippets.timing", "--help"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    for action in timing.build_parser()._actions:
+    for action in cli.build_parser()._actions:
         for flag in action.option_strings:
             assert flag in out.stdout, flag
         assert action.help, action
-    for name in timing.method_names(True):
+    for name in schema.method_names(True):
         assert name in " ".join(out.stdout.split()), name
 
 
@@ -177,6 +185,9 @@ BAD = {
     "negative warm-up": (["--warmup", "-1"], "expected an integer >= 0"),
     "unknown device": (["--device", "tpu"], "expected cpu, cuda or cuda:N"),
     "tf32 on a CPU": (["--device", "cpu", "--tf32", "on"], "TF32 is a CUDA setting"),
+    "out is a folder": (["--out", "/tmp"], "is a folder"),
+    "out is not a regular file": (["--out", "/dev/null"], "is not a regular file"),
+    "out in a missing folder": (["--out", "/nonexistent-folder/x.json"], "does not exist"),
 }
 
 
@@ -184,51 +195,159 @@ BAD = {
 def test_bad_options_are_rejected_clearly(what, capsys):
     argv, needle = BAD[what]
     with pytest.raises(SystemExit) as exc:
-        timing.parse_config(argv)
+        cli.parse_config(argv)
     assert exc.value.code == 2
-    assert needle in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()[-1]) < 400
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to a read-only folder")
+def test_an_unwritable_out_folder_is_refused_before_measuring(tmp_path, capsys):
+    folder = tmp_path / "ro"
+    folder.mkdir(mode=0o500)
+    with pytest.raises(SystemExit):
+        cli.parse_config(["--out", str(folder / "x.json")])
+    assert "is not writable" in capsys.readouterr().err
+
+
+def test_an_unwritable_out_is_refused_in_seconds_by_the_command(tmp_path):
+    target = tmp_path / "taken"
+    target.mkdir()
+    out = subprocess.run([sys.executable, "-m", "snippets.timing", "--out", str(target)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "is a folder" in out.stderr and "Traceback" not in out.stderr
+    assert out.stdout == ""  # nothing was measured
+
+
+@needs_cuda
+def test_cuda_is_available_for_the_command():
+    cfg, _ = cli.parse_config(["--out", "/tmp/x.json"])
+    assert cfg.device == "cuda" and cfg.dtypes == ("float32", "bfloat16") and cfg.Ts == cli.CUDA_TS
 
 
 @pytest.mark.skipif(CUDA, reason="checks the message given where there is no GPU")
 def test_cuda_is_rejected_where_there_is_none(capsys):
     with pytest.raises(SystemExit):
-        timing.parse_config(["--device", "cuda"])
+        cli.parse_config(["--device", "cuda"])
     assert "CUDA is not available here" in capsys.readouterr().err
 
 
-def test_defaults_follow_the_device():
-    cfg, out = timing.parse_config(["--device", "cpu"])
-    assert cfg.Ts == timing.CPU_TS and cfg.dtypes == ("float32",) and not cfg.tf32
-    assert cfg.methods == tuple(timing.method_names(False))
-    assert out.parent == timing.RESULTS_DIR and out.name.startswith("cpu-")
+def test_defaults_follow_the_device_and_the_checkout_not_the_current_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg, out = cli.parse_config(["--device", "cpu"])
+    assert cfg.Ts == cli.CPU_TS and cfg.dtypes == ("float32",) and not cfg.tf32
+    assert cfg.methods == tuple(schema.method_names(False))
+    assert out.parent == cli.RESULTS_DIR == ROOT / "docs" / "appendix" / "results" and out.name.startswith("cpu-")
+    assert re.fullmatch(r"cpu-[a-z0-9-]+\.json", out.name)
 
 
-def test_headline_figures_are_computed_from_the_file():
-    def row(method, T, ms, peak):
-        return {"method": method, "dtype": "float32", "T": T, "B": 4, "C": 64, "status": "ok", "ms": ms,
-                "peak_bytes": peak}
+def test_a_failed_write_leaves_the_old_file_byte_identical(tmp_path, monkeypatch):
+    old = tmp_path / "cpu-x.json"
+    old.write_bytes(b'{"old": true}\n')
 
-    doc = {"env": {"memory_resolution_bytes": 1}, "config": {"Ts": [256, 2048, 4096]}, "results": [
-        row("prefix_mean_loop", 256, 30.0, 1), row("prefix_mean_matmul", 256, 0.5, 100),
-        row("prefix_mean_fast", 256, 0.6, 10), row("prefix_mean_matmul", 2048, 4.0, 400),
-        row("prefix_mean_fast", 2048, 2.0, 80), row("prefix_mean_matmul", 4096, 12.0, 1600),
-        row("prefix_mean_fast", 4096, 3.0, 160),
-    ]}
-    got = dict(report.headline(doc, "float32"))
+    class DiskFull(OSError):
+        pass
+
+    def fail(fd):  # the data is written but cannot reach the disk
+        raise DiskFull(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(schema.os, "fsync", fail)
+        with pytest.raises(DiskFull):
+            schema.write_atomic(old, "new text")
+    assert old.read_bytes() == b'{"old": true}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cpu-x.json"]  # no temporary file left
+
+
+def test_a_failed_write_of_the_command_leaves_the_old_file(tmp_path):
+    """A file-size limit hit while writing, as a real process sees it: the old file stays, whole."""
+    old = tmp_path / "cpu-x.json"
+    old.write_text('{"old": true}\n')
+    script = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+              "resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000)); from snippets.timing.cli import main; "
+              f"sys.exit(main({[*TINY, '--methods', 'clone', '--no-memory', '--out', str(old)]!r}))")
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "File too large" in out.stderr, out.stderr[-2000:]
+    assert old.read_text() == '{"old": true}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cpu-x.json"]
+
+
+@pytest.mark.parametrize(("sig", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_an_interrupted_run_exits_cleanly_leaving_no_file_and_no_process(tmp_path, sig, code):
+    """Interrupted while the memory worker is busy: the worker and the resource tracker end with the run."""
+    import signal
+    import time
+
+    out = tmp_path / "x.json"
+    proc = subprocess.Popen([sys.executable, "-m", "snippets.timing", "--device", "cpu", "--T", "8", "16", "32",
+                             "64", "128", "256", "512", "1024", "2048", "4096", "--repeats", "1", "--warmup", "0",
+                             "--matmul-size", "64", "--no-bandwidth", "--methods", "clone", "--out", str(out)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    line = ""
+    while "peak memory" not in line:  # the worker is up
+        line = proc.stderr.readline()
+        assert line or proc.poll() is None, "the run ended before its memory phase"
+        assert time.monotonic() < deadline
+    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True,
+                              text=True).stdout.split()
+    assert children, "no worker process found"
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err[-2000:]
+    assert "nothing written" in err and "Traceback" not in err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    time.sleep(0.5)
+    alive = [pid for pid in children if Path(f"/proc/{pid}").exists()
+             and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()]
+    assert alive == [], f"left running: {alive}"
+
+
+# ----------------------------------------------------------------------------- the format
+
+def _results(base: dict, rows: list[dict], bandwidth: list[dict] = ()) -> schema.Results:
+    """A results document around hand-written rows, through the same validation as a file."""
+    def point(r):
+        return {"B": 4, "C": 64, "heads": 4, "bytes": 2 * 4 * r["T"] * 64 * 4, "flops": None, "dtype": "float32",
+                "status": "ok", "samples_ms": [r["ms"]], "calls_per_sample": 1} | r
+    rows = [point(r) for r in rows]
+    Ts = sorted({r["T"] for r in rows})
+    doc = json.loads(json.dumps(base))
+    doc["config"] |= {"Ts": Ts, "dtypes": ["float32"]}
+    doc["results"], doc["bandwidth"] = rows, [point(r) for r in bandwidth]
+    return schema.parse(doc, "test")
+
+
+def test_headline_figures_are_computed_from_the_file(tiny):
+    res = _results(tiny, [
+        dict(method="prefix_mean_loop", T=256, ms=30.0, peak_bytes=1), dict(method="prefix_mean_matmul", T=256, ms=0.5, peak_bytes=100),
+        dict(method="prefix_mean_fast", T=256, ms=0.6, peak_bytes=10), dict(method="prefix_mean_matmul", T=2048, ms=4.0, peak_bytes=400),
+        dict(method="prefix_mean_fast", T=2048, ms=2.0, peak_bytes=80), dict(method="prefix_mean_matmul", T=4096, ms=12.0, peak_bytes=1600),
+        dict(method="prefix_mean_fast", T=4096, ms=3.0, peak_bytes=160),
+    ])
+    res.env.memory_resolution_bytes = 1
+    got = dict(report.headline(res, "float32"))
     assert got["prefix_mean_loop / prefix_mean_matmul at (B, T, C) = (4, 256, 64)"] == "60x"
     assert got["prefix_mean_loop / prefix_mean_fast at (B, T, C) = (4, 256, 64)"] == "50x"
     assert got["prefix_mean_matmul / prefix_mean_fast at T = 4096"] == "4x"
     assert got["prefix_mean_fast faster than prefix_mean_matmul"] == "from T = 2048 on"
-    assert report.growth(doc, "prefix_mean_matmul", "float32", "ms") == (4096, 3.0)
-    assert report.growth(doc, "prefix_mean_matmul", "float32", "peak_bytes") == (4096, 4.0)
-    assert report.growth(doc, "prefix_mean_fast", "float32", "peak_bytes") == (4096, 2.0)
-    growth = report.growth_table(doc, "float32")
+    assert report.growth(res, "prefix_mean_matmul", "float32", "ms") == (4096, 3.0)
+    assert report.growth(res, "prefix_mean_matmul", "float32", "peak_bytes") == (4096, 4.0)
+    assert report.growth(res, "prefix_mean_fast", "float32", "peak_bytes") == (4096, 2.0)
+    growth = report.growth_table(res, "float32")
     assert "| `prefix_mean_matmul` |   quadratic | 2048 -> 4096 |   x3 |          x4 |" in growth
     assert "| `prefix_mean_fast`   |      linear | 2048 -> 4096 | x1.5 |          x2 |" in growth
+    # No crossover when the linear version wins everywhere: said as such.
+    res.results[2].ms = 0.4
+    assert dict(report.headline(res, "float32"))["prefix_mean_fast faster than prefix_mean_matmul"] == (
+        "at every T measured (from T = 256)")
     # The bandwidth fraction comes from the bandwidth point when the file has one.
-    doc["bandwidth"] = [dict(row("clone", 2048, 8.0, None), B=16, C=512, gbps=16.0, frac_clone=1.0),
-                        dict(row("prefix_mean_fast", 2048, 10.0, None), B=16, C=512, gbps=12.8, frac_clone=0.8)]
-    got = dict(report.headline(doc, "float32"))
+    res = _results(tiny, res_rows := [dict(method="prefix_mean_fast", T=256, ms=1.0)],
+                   [dict(method="clone", T=2048, ms=8.0, B=16, C=512, bytes=128_000_000),
+                    dict(method="prefix_mean_fast", T=2048, ms=10.0, B=16, C=512, bytes=128_000_000)])
+    assert res_rows
+    got = dict(report.headline(res, "float32"))
     assert got["prefix_mean_fast bandwidth as a fraction of clone at (B, T, C) = (16, 2048, 512)"] == (
         "80 % (12.8 of 16 GB/s)")
 
@@ -237,7 +356,7 @@ def test_plots_and_tables_render(tiny, tmp_path):
     for name in ("cpu-tiny.json", "cuda-tiny.json"):
         doc = json.loads(json.dumps(tiny))
         if name.startswith("cuda"):
-            doc["env"] |= {"device_type": "cuda", "device_name": "Some GPU"}
+            doc["env"] |= {"device_type": "cuda", "device_name": "Some GPU", "l2_cache_bytes": 2**20}
         (tmp_path / name).write_text(json.dumps(doc))
     rendered = report.render(tmp_path)
     assert set(rendered.plots) == {f"appendix/plots/{d}-tiny-float32-{w}.svg" for d in ("cpu", "cuda")
@@ -246,30 +365,37 @@ def test_plots_and_tables_render(tiny, tmp_path):
         root = ET.fromstring(svg.encode())
         assert root.tag == "{http://www.w3.org/2000/svg}svg", path
         assert not re.search(r"(?:href|src)=[\"']?(?:https?:)?//|@import", svg), path
+        sizes = [float(v) for v in re.findall(r"font-size:\s*([\d.]+)px", svg)]
+        assert sizes and min(sizes) >= report.PLOT_FONT_PT, (path, min(sizes))  # user units: points
     assert "prefix_mean_cumsum" in rendered.plots["appendix/plots/cpu-tiny-float32-time.svg"]
     cpu, gpu = rendered.markdown["cpu"], rendered.markdown["gpu"]
     assert "![Log-log line chart of the median time" in cpu and "(plots/cpu-tiny-float32-time.svg)" in cpu
     assert "| `prefix_mean_matmul`  |" in cpu and "[cpu-tiny.json](results/cpu-tiny.json)" in cpu
     assert "Some GPU" in gpu and "Some GPU" not in cpu
     assert "Bandwidth point" in cpu and "| `prefix_mean_fast`" in cpu.split("Bandwidth point")[1]
+    assert rendered.stale == []
     # One palette with the figures: text outside the lines is the figures' grey.
     for svg in rendered.plots.values():
-        assert set(re.findall(r"<text\b[^>]*style=\"[^\"]*fill:\s*(#[0-9a-f]{6})", svg)) == {figures.GREY}
+        assert set(re.findall(r"<text\b[^>]*style=\"[^\"]*fill:\s*(#[0-9a-f]{6})", svg)) == {plotting.GREY}
 
 
 def test_no_gpu_file_means_no_gpu_numbers(tiny, tmp_path):
     (tmp_path / "cpu-tiny.json").write_text(json.dumps(tiny))
     gpu = report.render(tmp_path).markdown["gpu"]
-    assert "No GPU results committed yet" in gpu and "python -m snippets.timing" in gpu
+    assert "No GPU results committed yet" in gpu and "python3 -m snippets.timing.gpu" in gpu
     assert "|" not in gpu and "plots/" not in gpu
 
 
-def test_a_broken_results_file_fails_the_build(tiny, tmp_path):
-    doc = json.loads(json.dumps(tiny))
-    doc["results"][0] |= {"status": "skipped", "reason": ""}
-    (tmp_path / "x.json").write_text(json.dumps(doc))
-    with pytest.raises(ValueError, match="needs a reason"):
-        report.render(tmp_path)
+def test_a_changed_method_is_flagged_stale_and_measuring_again_clears_it(tiny, tmp_path):
+    tiny["fingerprints"]["prefix_mean_cumsum"] = "0" * 64  # as if measured on other code
+    (tmp_path / "cpu-tiny.json").write_text(json.dumps(tiny))
+    rendered = report.render(tmp_path)
+    commit = (tiny["env"]["git_commit"] or "an unrecorded commit")[:12]
+    assert rendered.stale == [f"cpu-tiny.json: prefix_mean_cumsum was measured at {commit}; the code of "
+                              "snippets.averaging.prefix_mean_cumsum has changed since it was measured"]
+    cpu = rendered.markdown["cpu"]
+    assert '!!! warning "Stale numbers"' in cpu and "`prefix_mean_cumsum` (stale) |" in cpu
+    assert "`prefix_mean_fast` (stale)" not in cpu
 
 
 def test_the_hook_fills_the_appendix_page():
@@ -292,37 +418,46 @@ def test_the_hook_fills_the_appendix_page():
         assert files.get_file_from_path(f"appendix/plots/{path.stem}-float32-time.svg") is not None
     if not any(json.loads(p.read_text())["env"]["device_type"] == "cuda" for p in RESULTS):
         assert "No GPU results committed yet" in text
+    assert "Stale numbers" not in text, "a committed results file is stale: measure it again"
 
 
 @pytest.mark.parametrize("path", RESULTS, ids=lambda p: p.name)
-def test_committed_results_come_from_the_default_command(path):
-    doc = report.load(path)
-    env = doc["env"]
-    assert path.name.startswith(env["device_type"] + "-")
-    argv = env["command"].removeprefix("python -m snippets.timing").split()
-    cfg = doc["config"]
-    default, _ = timing.parse_config(["--device", env["device_type"]])
-    assert argv in ([], ["--device", env["device_type"]]), env["command"]
-    assert (cfg["B"], cfg["C"], cfg["heads"], tuple(cfg["Ts"])) == (default.B, default.C, default.heads, default.Ts)
-    assert tuple(cfg.get("bandwidth") or ()) == default.bandwidth, "measured before the bandwidth point existed"
-    assert [r["method"] for r in doc["bandwidth"]] == list(timing.BANDWIDTH_METHODS)
-    assert cfg["methods"] == list(default.methods)
+def test_committed_results_come_from_the_default_command_and_current_code(path):
+    res = schema.load(path)
+    env, cfg = res.env, res.config
+    assert path.name.startswith(env.device_type + "-")
+    argv = env.command.removeprefix("python -m snippets.timing").split()
+    if "--out" in argv:  # where it was written does not change what was measured
+        i = argv.index("--out")
+        argv = argv[:i] + argv[i + 2:]
+    default, _ = cli.parse_config(["--device", env.device_type if env.device_type == "cpu" or CUDA else "cpu",
+                                   "--out", "/tmp/x.json"])
+    assert argv in ([], ["--device", env.device_type]), env.command
+    Ts = cli.CUDA_TS if env.device_type == "cuda" else cli.CPU_TS
+    assert (cfg.B, cfg.C, cfg.heads, tuple(cfg.Ts)) == (default.B, default.C, default.heads, Ts)
+    assert tuple(cfg.bandwidth or ()) == default.bandwidth, "measured before the bandwidth point existed"
+    assert [r.method for r in res.bandwidth] == [m for d in cfg.dtypes for m in schema.BANDWIDTH_METHODS]
+    assert cfg.methods == list(default.methods)
+    assert report.stale_methods(res) == {}, "measured on other code: run the command again"
+    assert env.git_commit and not env.git_dirty
 
 
-@pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU: CUDA events, the L2 flush and max_memory_allocated")
+@needs_cuda
 def test_cuda_run(tmp_path):
     out = tmp_path / "cuda.json"
-    timing.main(["--device", "cuda", "--T", "64", "128", "--repeats", "3", "--dtype", "float32", "bfloat16",
-                 "--out", str(out)])
-    doc = report.load(out)
-    assert doc["env"]["l2_cache_bytes"] > 0
-    ok = [r for r in doc["results"] if r["status"] == "ok"]
-    assert ok and all(r["peak_bytes"] is not None for r in ok)
-    assert any(r["method"] == "sdpa-flash" and r["dtype"] == "bfloat16" for r in ok)
+    assert cli.main(["--device", "cuda", "--T", "64", "128", "--repeats", "3", "--dtype", "float32", "bfloat16",
+                     "--out", str(out)]) == 0
+    res = schema.load(out)
+    assert res.env.l2_cache_bytes > 0
+    ok = [r for r in res.results if r.status == "ok"]
+    assert ok and all(r.peak_bytes is not None for r in ok)
+    assert any(r.method == "sdpa-flash" and r.dtype == "bfloat16" for r in ok)
+    clone = next(r for r in ok if r.method == "clone")
+    assert clone.peak_bytes >= clone.bytes // 2  # the copy it returns
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
+@pytest.mark.skipif(__import__("shutil").which("cc") is None and __import__("shutil").which("gcc") is None,
                     reason="torch.compile on a CPU needs a C compiler")
 def test_compiled_variant(tmp_path):
     doc, _ = _run(tmp_path, "--compile", "--T", "8", "--methods", "prefix_mean_cumsum+compile")
@@ -331,20 +466,113 @@ def test_compiled_variant(tmp_path):
     assert r["peak_bytes"] is None and "compiled" in r["memory_note"]
 
 
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        (lambda d: d["results"][0].update(method="OldHead"), "each point needs a method of"),
-        (lambda d: d["env"].update(device_type="tpu"), "env.device_type must be 'cpu' or 'cuda'"),
-        (lambda d: d.update(schema=0), "schema must be"),
-        (lambda d: d["results"][0].update(status="ok", ms=0), "a measured point needs ms > 0"),
-    ],
-)
-def test_a_malformed_results_file_fails_loudly(tmp_path, change, message):
-    path = RESULTS[0]
-    doc = json.loads(path.read_text())
-    change(doc)
-    bad = tmp_path / path.name
-    bad.write_text(json.dumps(doc))
-    with pytest.raises(ValueError, match=re.escape(message)):
-        report.load(bad)
+def _set(path: str, value):
+    """A change to a document: set the value at a JSON path like "results.0.ms"."""
+    def change(doc):
+        *parents, last = path.split(".")
+        for p in parents:
+            doc = doc[int(p)] if isinstance(doc, list) else doc[p]
+        if isinstance(doc, list):
+            doc[int(last)] = value
+        else:
+            doc[last] = value
+    return change
+
+
+def _drop(path: str):
+    def change(doc):
+        *parents, last = path.split(".")
+        for p in parents:
+            doc = doc[int(p)] if isinstance(doc, list) else doc[p]
+        del doc[last]
+    return change
+
+
+MALFORMED = {
+    "not JSON": (lambda d: "{", "$: not valid JSON"),
+    "empty file": (lambda d: "", "$: not valid JSON"),
+    "null": (lambda d: None, "$: expected an object, got null"),
+    "a list": (lambda d: [], "$: expected an object, got a list"),
+    "Infinity": (lambda d: json.dumps(d).replace('"wall_s": ', '"wall_s": Infinity, "x": '), "Infinity is not a number"),
+    "duplicate key": (lambda d: json.dumps(d).replace('"wall_s": ', '"wall_s": 1, "wall_s": '), "duplicate key"),
+    "old schema": (_set("schema", 1), "$.schema: expected 2, got 1"),
+    "missing section": (_drop("env"), "$: missing key 'env'"),
+    "missing key in a point": (_drop("results.0.T"), "$.results[0]: missing key 'T'"),
+    "unknown key": (_set("results.0.colour", "red"), "$.results[0].colour: unknown key"),
+    "string for a number": (_set("results.0.ms", "fast"), "$.results[0].ms: expected a number, got a string"),
+    "negative time": (_set("results.0.ms", -1.0), "$.results[0].ms: expected a finite number > 0"),
+    "zero time": (_set("results.0.ms", 0), "$.results[0].ms: expected a finite number > 0"),
+    "huge time": (_set("results.0.ms", 1e999), "$: not valid JSON: Infinity"),
+    "negative T": (_set("results.0.T", -8), "$.results[0].T: expected an integer >= 1, got -8"),
+    "fractional T": (_set("results.0.T", 8.5), "$.results[0].T: expected an integer, got float 8.5"),
+    "bool T": (_set("results.0.T", True), "$.results[0].T: expected an integer, got true/false"),
+    "negative peak": (_set("results.0.peak_bytes", -1), "$.results[0].peak_bytes: expected an integer >= 0"),
+    "unknown method": (_set("results.0.method", "OldHead"), "$.results[0].method: unknown method 'OldHead'"),
+    "unknown status": (_set("results.0.status", "fine"), "$.results[0].status: expected one of"),
+    "unknown dtype": (_set("results.0.dtype", "float8"), "$.results[0].dtype: expected one of"),
+    "unknown device": (_set("env.device_type", "tpu"), "$.env.device_type: expected one of ['cpu', 'cuda']"),
+    "skipped without a reason": (_set("results.1.reason", ""), "$.results[1].reason: expected a non-empty string"),
+    "not-ok with a time": (lambda d: _set("results.0.status", "error")(d) or _set("results.0.reason", "x")(d),
+                           "$.results[0].ms: a point with status 'error' was not measured"),
+    "newline in a string": (_set("env.device_name", "a\n| b"), "$.env.device_name: expected one line"),
+    "bidi override": (_set("env.device_name", "a\u202eb"), "$.env.device_name: expected one line"),
+    "bad commit": (_set("env.git_commit", "<b>"), "$.env.git_commit: expected a hexadecimal commit id"),
+    "bad fingerprint": (_set("fingerprints.clone", "x"), "$.fingerprints.clone: expected a sha256"),
+    "point outside the config": (_set("results.0.T", 3), "$.results[0]: (clone, float32, T=3) is outside"),
+    "loadavg of the wrong length": (_set("env.loadavg_start", [1.0]), "$.env.loadavg_start: expected 3 items"),
+}
+
+
+@pytest.mark.parametrize("what", MALFORMED)
+def test_a_malformed_results_file_is_refused_naming_the_file_and_the_json_path(tiny_run, tmp_path, what):
+    doc = json.loads(json.dumps(tiny_run[0]))
+    if doc["results"][1]["status"] == "ok":  # "skipped without a reason" needs a skipped point second
+        doc["results"][1] |= {"status": "skipped", "reason": "x", "ms": None, "samples_ms": [],
+                              "calls_per_sample": None}
+    change, message = MALFORMED[what]
+    new = change(doc)
+    bad = tmp_path / "cpu-bad.json"
+    bad.write_text(new if isinstance(new, str) else json.dumps(doc if new is None and what != "null" else new))
+    with pytest.raises(schema.ResultsError) as exc:
+        report.render(tmp_path)
+    assert str(exc.value).startswith(f"{bad}: "), exc.value
+    assert message in str(exc.value), exc.value
+
+
+def test_a_badly_named_results_file_is_refused(tiny, tmp_path):
+    (tmp_path / "cpu-<x>.json").write_text(json.dumps(tiny))
+    with pytest.raises(schema.ResultsError, match="name must be cpu-<name>.json"):
+        report.render(tmp_path)
+
+
+HOSTILE = '<img src=x onerror="alert(1)"> [link](javascript:alert(1)) <iframe src=//e.x></iframe> ' \
+          '<meta http-equiv="refresh" content="0;url=//e.x"> `code` | cell {: onclick=alert(1)} $x$ --8<-- "/etc/passwd"'
+
+
+def hostile(doc: dict) -> dict:
+    """Every string of a results file that reaches the page, made hostile."""
+    doc["env"] |= {k: HOSTILE for k in ("device_name", "cpu_model", "torch", "cuda", "python", "date", "command",
+                                        "memory_method", "platform")}
+    for r in doc["results"] + doc["bandwidth"]:
+        if r["status"] != "ok":
+            r["reason"] = HOSTILE
+        elif r["peak_bytes"] is None:
+            r["memory_note"] = HOSTILE
+    doc["results"][0] |= {"status": "error", "reason": HOSTILE, "ms": None, "samples_ms": [],
+                          "calls_per_sample": None, "peak_bytes": None}
+    return doc
+
+
+def test_every_string_from_a_hostile_file_is_escaped_in_the_markdown(tiny, tmp_path):
+    (tmp_path / "cpu-hostile.json").write_text(json.dumps(hostile(tiny)))
+    md = report.render(tmp_path).markdown["cpu"]
+    for needle in ("<img", "<iframe", "<meta", "javascript:", "](", "{:", "$x$", "--8<--", "`code`", "| cell"):
+        assert needle not in md.replace("](results/", "").replace("](plots/", ""), needle
+    assert md.count(report.esc(HOSTILE)) >= 5
+    # the plots: matplotlib writes text escaped (so it stays text), and a $ is not mathtext
+    for svg in report.render(tmp_path).plots.values():
+        elements = list(ET.fromstring(svg.encode()).iter())
+        assert not {e.tag.rsplit("}", 1)[-1] for e in elements} & {"img", "iframe", "meta", "script",
+                                                                    "foreignObject", "a"}
+        assert not [a for e in elements for a in e.attrib if a.lower().startswith("on")]
+        assert any(HOSTILE in (e.text or "") for e in elements)

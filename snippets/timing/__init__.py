@@ -1,0 +1,26 @@
+"""Appendix: time every version of the prefix mean and of attention, on any device.
+
+    python -m snippets.timing            # this machine: CUDA if there is a GPU, else CPU
+    python -m snippets.timing --help     # every option
+    python -m snippets.timing.gpu OUT    # on a GPU machine: the CUDA tests and the default sweep
+
+For each dtype, each T (a power of two) and each method, the harness records the
+median time of one forward call and the peak memory the call adds; a bandwidth
+point times ``clone`` and the linear prefix means once more on an ``x`` larger
+than the caches. Everything, with the machine, library versions, date, command
+and a fingerprint of the code each method measured, goes to a JSON results file
+that the appendix page renders at build time.
+
+The modules, each depending only on those above it:
+
+* ``schema``: the results format, its typed rows and ``load()`` (standard library);
+* ``fingerprint``: what code a method measured (standard library);
+* ``report``: tables, summaries and plots of a results file (no torch; matplotlib for plots);
+* ``methods``: the registry of what is timed, with inputs, bytes and FLOPs;
+* ``measure``: one point's median time and CUDA peak memory;
+* ``memory``: CPU peak memory in a worker process;
+* ``environment``: facts about the machine and the run;
+* ``runner``: the sweep; ``cli``: the command line; ``gpu``: the one-command GPU check.
+
+This package imports nothing on import, so ``snippets.timing.report`` works without torch.
+"""

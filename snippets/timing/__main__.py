@@ -1,0 +1,8 @@
+"""``python -m snippets.timing``: see ``snippets.timing.cli``."""
+
+import sys
+
+from snippets.timing.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Facts about the machine and the run that a results file records beside its numbers."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shlex
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from snippets.timing import memory
+from snippets.timing.methods import Config
+from snippets.timing.schema import Env
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository root when run from a checkout
+COMMIT_VARIABLE = "TIMING_GIT_COMMIT"  # the commit of a copy without .git (a GPU machine's), if set
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def loadavg() -> list[float] | None:
+    try:
+        return [float(f) for f in Path("/proc/loadavg").read_text().split()[:3]]
+    except (OSError, ValueError):
+        return None
+
+
+def cpu_seconds() -> tuple[float, float] | None:
+    """(busy CPU seconds of the whole machine, CPU seconds of this process and its children)."""
+    try:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, idle, iowait, irq, softirq, steal = ticks
+    t = os.times()
+    own = t.user + t.system + t.children_user + t.children_system
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK"), own
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_state() -> tuple[str | None, bool | None]:
+    """(commit, whether snippets/ differs from it) of the checkout, or the commit named by $TIMING_GIT_COMMIT."""
+    if (ROOT / ".git").exists() and (commit := _git("rev-parse", "HEAD")):
+        return commit, bool(_git("status", "--porcelain", "--", "snippets"))
+    named = os.environ.get(COMMIT_VARIABLE, "").strip().lower()
+    return (named, None) if re.fullmatch(r"[0-9a-f]{7,40}", named) else (None, None)
+
+
+def environment(cfg: Config, argv: list[str]) -> Env:
+    dev = torch.device(cfg.device)
+    cuda = dev.type == "cuda"
+    props = torch.cuda.get_device_properties(dev) if cuda else None
+    commit, dirty = git_state()
+    return Env(
+        device_type=dev.type,
+        device_name=props.name if cuda else cpu_model(),
+        cpu_model=cpu_model(),
+        cpu_count=os.cpu_count(),
+        threads=torch.get_num_threads(),
+        torch=torch.__version__,
+        cuda=torch.version.cuda,
+        cudnn=torch.backends.cudnn.version() if cuda else None,
+        gpu_memory_bytes=props.total_memory if cuda else None,
+        l2_cache_bytes=props.L2_cache_size if cuda else None,
+        python=platform.python_version(),
+        platform=platform.platform(),
+        date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        command=shlex.join(["python", "-m", "snippets.timing", *argv]),
+        git_commit=commit,
+        git_dirty=dirty,
+        loadavg_start=loadavg(),
+        loadavg_end=None,
+        other_processes_cores=None,
+        memory_method=("torch.cuda.max_memory_allocated after reset_peak_memory_stats" if cuda else memory.METHOD),
+        memory_resolution_bytes=1 if cuda else memory.MMAP_THRESHOLD,
+    )

@@ -1,0 +1,93 @@
+"""Fingerprints of the code a method measures, to tell when a results file has gone stale.
+
+A method's fingerprint is a SHA-256 over the syntax trees of its function or class
+and of every top-level definition of the ``snippets`` package that it reaches:
+functions, classes and constants it names, in its own module or imported from
+another ``snippets`` module, followed transitively. Docstrings, comments and
+layout do not count, so editing an explanation does not flag a measurement;
+changing what runs does. The source is read, not imported: standard library only.
+
+>>> fp = fingerprint("snippets.averaging:prefix_mean_cumsum")
+>>> len(fp), fp == fingerprint("snippets.averaging:prefix_mean_cumsum")
+(64, True)
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent  # snippets/
+
+
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+@lru_cache(maxsize=None)
+def _module(module: str) -> tuple[dict[str, tuple[str, frozenset[str]]], dict[str, str]]:
+    """Of a snippets module: ({top-level name: (dump of its definition, names it uses)},
+    {imported name: "module:name"})."""
+    if module != "snippets" and not module.startswith("snippets."):
+        raise ValueError(f"fingerprint: only snippets modules are fingerprinted, got {module!r}")
+    path = PACKAGE.joinpath(*module.split(".")[1:]).with_suffix(".py")
+    tree = _strip_docstrings(ast.parse(path.read_text(encoding="utf-8"), str(path)))
+    defs, imports = {}, {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defs[node.name] = _entry(node)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                for name in ast.walk(t):
+                    if isinstance(name, ast.Name):
+                        defs[name.id] = _entry(node)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("snippets"):
+            for alias in node.names:
+                imports[alias.asname or alias.name] = f"{node.module}:{alias.name}"
+    return defs, imports
+
+
+def _entry(node: ast.AST) -> tuple[str, frozenset[str]]:
+    names = frozenset(n.id for n in ast.walk(node) if isinstance(n, ast.Name))
+    return ast.dump(node, include_attributes=False), names
+
+
+def reached(code: str) -> dict[str, str]:
+    """Every definition `code` ("module:name") reaches: {"module:name": dump of its syntax tree}."""
+    out: dict[str, str] = {}
+    todo = [code]
+    while todo:
+        ref = todo.pop()
+        if ref in out:
+            continue
+        module, _, name = ref.partition(":")
+        defs, imports = _module(module)
+        if name in imports:
+            todo.append(imports[name])
+            continue
+        if name not in defs:
+            raise ValueError(f"fingerprint: {module} defines no top-level {name!r}")
+        out[ref], uses = defs[name]
+        for used in uses - {name}:
+            if used in defs:
+                todo.append(f"{module}:{used}")
+            elif used in imports:
+                todo.append(imports[used])
+    return out
+
+
+def fingerprint(code: str) -> str:
+    """SHA-256 (hex) of the code `code` ("module:name") measures, as it is in this checkout."""
+    digest = hashlib.sha256()
+    for ref, dump in sorted(reached(code).items()):
+        digest.update(f"{ref}\n{dump}\n".encode())
+    return digest.hexdigest()

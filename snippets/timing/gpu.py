@@ -1,0 +1,173 @@
+"""One command for a GPU machine: every CUDA test, the default timing sweep, and a cross-check.
+
+    python3 -m snippets.timing.gpu OUT_DIR
+
+Run it from the repository root (or with the root on ``PYTHONPATH``). It needs
+python3 with torch, pytest and hypothesis; matplotlib, Sybil, MkDocs and a
+network are not needed. Into ``OUT_DIR`` (created if missing) it writes:
+
+* ``cuda-tests.log`` and ``cuda-tests.xml``: pytest on every test marked ``cuda``,
+  and, where Sybil is installed, the pages' examples (a page's CUDA blocks run
+  only there); without Sybil the log says the pages were not run;
+* ``cuda-<gpu name>.json``: ``python -m snippets.timing`` with its defaults, the
+  file to commit under ``docs/appendix/results/``; ``timing.md`` (its table) and
+  ``timing.log`` (its progress);
+* ``do_bench.json``: a few points timed by this harness and by
+  ``triton.testing.do_bench`` in one process, with their ratio (skipped with a
+  reason where triton is missing);
+* ``summary.txt``: what passed, failed and was skipped, and the wall times.
+
+Exits 0 only if every step passed; a missing GPU is refused at once (exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import statistics
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+from pathlib import Path
+
+from snippets.timing.environment import ROOT
+
+# Every test file that holds a test marked `cuda`; tests/test_gpu_check.py checks this list is complete.
+CUDA_TEST_FILES = ("tests/test_averaging.py", "tests/test_attention.py", "tests/test_pitfalls.py",
+                   "tests/test_linear.py", "tests/test_cuda.py", "tests/test_timing.py")
+# (method, dtype, T or None for the bandwidth point) for the do_bench cross-check.
+CROSS_CHECK = (("clone", "bfloat16", None), ("prefix_mean_fast", "bfloat16", None),
+               ("prefix_mean_matmul", "float32", 4096), ("causal_attention", "float32", 2048),
+               ("sdpa-flash", "bfloat16", 8192))
+
+
+def _pytest(args: list[str], log, env: dict | None = None) -> int:
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=", "-rA", *args]
+    log.write(f"$ {' '.join(cmd)}\n")
+    log.flush()
+    return subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
+
+
+def _counts(xml: Path) -> dict[str, int]:
+    try:
+        root = ET.parse(xml).getroot()
+    except (OSError, ET.ParseError):
+        return {}
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+    total = {k: sum(int(s.get(k, 0)) for s in suites) for k in ("tests", "failures", "errors", "skipped")}
+    total["passed"] = total["tests"] - total["failures"] - total["errors"] - total["skipped"]
+    return total
+
+
+def run_tests(out: Path) -> tuple[bool, str]:
+    with open(out / "cuda-tests.log", "w", encoding="utf-8") as log:
+        # --noconftest: the root conftest needs Sybil; the CUDA tests need no fixture from a conftest.
+        code = _pytest(["-m", "cuda", "--noconftest", "--junitxml", str(out / "cuda-tests.xml"),
+                        *CUDA_TEST_FILES], log)
+        c = _counts(out / "cuda-tests.xml")
+        lines = [f"CUDA tests: {c.get('passed', '?')} passed, {c.get('failures', '?')} failed, "
+                 f"{c.get('errors', '?')} errors, {c.get('skipped', '?')} skipped (pytest exit {code})"]
+        ok = code == 0 and c.get("tests", 0) > 0
+        if importlib.util.find_spec("sybil") is None:
+            log.write("\nPages not run: Sybil is not installed (pip install sybil to run them too).\n")
+            lines.append("pages: not run (Sybil is not installed)")
+        else:
+            log.write("\n")
+            pages = _pytest(["docs"], log)
+            lines.append(f"pages (Sybil, every example of docs/*.md): pytest exit {pages}")
+            ok = ok and pages == 0
+    return ok, "\n".join(lines)
+
+
+def run_sweep(out: Path) -> tuple[bool, str, Path | None]:
+    import torch
+
+    from snippets.timing.cli import default_name
+
+    path = out / f"{default_name(torch.device('cuda'))}.json"
+    t0 = time.perf_counter()
+    with open(out / "timing.md", "w", encoding="utf-8") as md, open(out / "timing.log", "w", encoding="utf-8") as log:
+        code = subprocess.run([sys.executable, "-m", "snippets.timing", "--out", str(path)], cwd=ROOT,
+                              stdout=md, stderr=log).returncode
+    wall = time.perf_counter() - t0
+    return code == 0, f"timing sweep: exit {code}, {wall:.0f} s wall, wrote {path.name}", path if code == 0 else None
+
+
+def cross_check(out: Path, results_path: Path | None) -> tuple[bool, str]:
+    """Median of this harness's samples against triton.testing.do_bench's median, at a few points."""
+    if importlib.util.find_spec("triton") is None:
+        (out / "do_bench.json").write_text(json.dumps({"skipped": "triton is not installed"}) + "\n")
+        return True, "do_bench cross-check: skipped, triton is not installed"
+    import torch
+    from triton.testing import do_bench
+
+    from snippets.timing.cli import BANDWIDTH_SHAPE, parse_config
+    from snippets.timing.measure import measure
+    from snippets.timing.methods import build, make_inputs
+
+    cfg, _ = parse_config(["--device", "cuda", "--out", str(out / "unused.json")])
+    props = torch.cuda.get_device_properties(0)
+    flush = torch.empty(2 * props.L2_cache_size, dtype=torch.uint8, device="cuda")
+    rows = []
+    for name, dtype, T in CROSS_CHECK:
+        c = cfg if T is not None else replace(cfg, B=BANDWIDTH_SHAPE[0], C=BANDWIDTH_SHAPE[2])
+        T = T or BANDWIDTH_SHAPE[1]
+        inp = make_inputs(c, dtype, T, attention=not name.startswith(("clone", "prefix")))
+        fn = build(c, name, inp)
+        ours = measure(fn, device="cuda", repeats=50, warmup=5, budget=10.0, flush=flush)
+        with torch.inference_mode():
+            theirs = do_bench(fn, warmup=25, rep=100, return_mode="median")
+        rows.append({"method": name, "dtype": dtype, "T": T, "B": c.B, "C": c.C, "harness_ms": ours.get("ms"),
+                     "harness_samples": len(ours.get("samples_ms", [])), "do_bench_ms": theirs,
+                     "ratio": ours["ms"] / theirs if ours.get("ms") else None})
+        del inp, fn
+        torch.cuda.empty_cache()
+    (out / "do_bench.json").write_text(json.dumps({"rows": rows}, indent=1) + "\n")
+    ratios = [r["ratio"] for r in rows if r["ratio"]]
+    lines = [f"do_bench cross-check (harness median / do_bench median; within 10 %: "
+             f"{sum(0.9 <= r <= 1.1 for r in ratios)} of {len(rows)}, median ratio "
+             f"{statistics.median(ratios) if ratios else float('nan'):.3f}):"]
+    lines += [f"  {r['method']} {r['dtype']} (B, T, C) = ({r['B']}, {r['T']}, {r['C']}): "
+              f"{r['harness_ms']:.4g} ms vs {r['do_bench_ms']:.4g} ms, ratio {r['ratio']:.3f}" for r in rows]
+    return len(ratios) == len(rows), "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python3 -m snippets.timing.gpu", description=__doc__.split("\n\n")[0])
+    p.add_argument("out", type=Path, metavar="OUT_DIR", help="folder for the results, logs and summary")
+    p.add_argument("--skip-sweep", action="store_true", help="only the tests and the cross-check")
+    a = p.parse_args(argv)
+    import torch
+
+    if not torch.cuda.is_available():
+        p.error(f"no CUDA GPU here (torch {torch.__version__}, built with CUDA {torch.version.cuda})")
+    out = a.out.absolute()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        p.error(f"OUT_DIR {out}: cannot be created ({exc.strerror or exc})")
+    t0 = time.perf_counter()
+    lines = [f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}, CUDA {torch.version.cuda}"]
+    ok_tests, text = run_tests(out)
+    lines.append(text)
+    ok_sweep, path = True, None
+    if not a.skip_sweep:
+        ok_sweep, text, path = run_sweep(out)
+        lines.append(text)
+    try:
+        ok_check, text = cross_check(out, path)
+    except Exception as exc:  # the cross-check informs; it must not hide the other results
+        ok_check, text = False, f"do_bench cross-check failed: {type(exc).__name__}: {exc}"
+    lines.append(text)
+    lines.append(f"total: {time.perf_counter() - t0:.0f} s; {'all passed' if ok_tests and ok_sweep and ok_check else 'FAILED'}")
+    summary = "\n".join(lines) + "\n"
+    (out / "summary.txt").write_text(summary, encoding="utf-8")
+    print(summary, end="")
+    return 0 if ok_tests and ok_sweep and ok_check else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""CPU peak memory of one call, measured in a worker process.
+
+A CPU has no counter like ``torch.cuda.max_memory_allocated``, so each point is
+called once more in a spawned worker: the worker resets its peak resident set
+(``VmHWM``, through ``/proc/self/clear_refs``), makes the call, and reads the
+growth. In the worker glibc serves every allocation of at least
+``MMAP_THRESHOLD`` bytes with its own ``mmap``, so freed tensors leave the
+resident set and new ones enter it. Timings stay in the main process, whose
+allocator is left alone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import os
+import platform
+import re
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from snippets.timing.measure import is_oom, one_line
+from snippets.timing.methods import Config, build, make_inputs
+
+MMAP_THRESHOLD = 64 * 1024  # CPU peak memory sees allocations of at least this size
+METHOD = (f"peak resident set growth (VmHWM) in a worker process; allocations under "
+          f"{MMAP_THRESHOLD // 1024} KiB are not seen")
+
+
+def _status_bytes(field: str) -> int:
+    text = Path("/proc/self/status").read_text()
+    return int(re.search(rf"^{field}:\s+(\d+) kB", text, re.M).group(1)) * 1024
+
+
+def peak_rss(fn: Callable[[], torch.Tensor]) -> int:
+    """Growth of this process's peak resident set during one call (output included)."""
+    Path("/proc/self/clear_refs").write_text("5")  # VmHWM := current resident set
+    base = _status_bytes("VmRSS")
+    with torch.inference_mode():
+        out = fn()
+    peak = _status_bytes("VmHWM") - base
+    del out
+    return max(peak, 0)
+
+
+def _worker_init(threads: int) -> None:
+    libc = ctypes.CDLL("libc.so.6")
+    if libc.mallopt(-3, MMAP_THRESHOLD) != 1:  # M_MMAP_THRESHOLD; a fixed value also ends its auto-tuning
+        raise OSError("mallopt(M_MMAP_THRESHOLD) failed")
+    torch.set_num_threads(threads)
+
+
+_worker_inputs: dict = {}
+
+
+def _point(cfg: Config, name: str, dtype: str, T: int) -> int:
+    key = (dtype, T)
+    if key not in _worker_inputs:
+        _worker_inputs.clear()
+        _worker_inputs[key] = make_inputs(cfg, dtype, T)
+    fn = build(cfg, name, _worker_inputs[key])
+    with torch.inference_mode():
+        fn()  # lazy initialisation (thread pools, kernel caches) is not the call's memory
+    gc.collect()
+    return peak_rss(fn)
+
+
+def unavailable() -> str | None:
+    """Why CPU peak memory cannot be measured here, or None."""
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return "needs Linux with glibc"
+    if not os.access("/proc/self/clear_refs", os.W_OK):
+        return "/proc/self/clear_refs is not writable"
+    return None
+
+
+class CpuMemory:
+    """Measures CPU peak memory point by point in one spawned worker; `close()` ends the worker."""
+
+    def __init__(self, cfg: Config):
+        self.cfg, self.pool = cfg, None
+
+    def __call__(self, name: str, dtype: str, T: int) -> tuple[int | None, str | None]:
+        if name.endswith("+compile"):
+            return None, "not measured for compiled variants on CPU (the worker would compile again)"
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_worker_init,
+                                            initargs=(torch.get_num_threads(),))
+        try:
+            return self.pool.submit(_point, self.cfg, name, dtype, T).result(), None
+        except BrokenProcessPool:
+            self.close()
+            return None, "the memory worker died (killed by the system, most likely out of memory)"
+        except Exception as exc:
+            if is_oom(exc):
+                return None, "out of memory in the memory worker"
+            return None, f"{type(exc).__name__}: {one_line(exc)}"
+
+    def close(self) -> None:
+        """End the worker now, also in the middle of a point (an interrupt): nothing is left running."""
+        pool, self.pool = self.pool, None
+        if pool is None:
+            return
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        for p in processes:
+            if p.is_alive():
+                p.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        for p in processes:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
