@@ -112,6 +112,7 @@ def test_cuda_samples_time_a_known_sleep_and_a_copy():
     except Exception:  # no NVML here: only the copy below
         mhz = 0
     if mhz:  # about 1 ms of spinning at that clock: events must see it, whatever the flush costs
+        torch.cuda._sleep(int(mhz * 1e3))  # the first launch loads the kernel: not what is timed
         ms = samples_cuda(lambda: torch.cuda._sleep(int(mhz * 1e3)), 3, flush)
         assert all(0.3 < t < 5 for t in ms), ms
     x = torch.empty(64 * 2**20, dtype=torch.uint8, device="cuda")
@@ -119,3 +120,19 @@ def test_cuda_samples_time_a_known_sleep_and_a_copy():
     assert r["status"] == "ok" and len(r["samples_ms"]) == 5 and r["calls_per_sample"] == 1
     gbps = 2 * x.numel() / (r["ms"] * 1e6)
     assert 50 < gbps < 20_000, gbps  # HBM moves hundreds to thousands of GB/s; a timer that lies would not
+
+
+@needs_cuda
+def test_tf32_switch_is_honoured_and_restored():
+    """--tf32 on lets float32 matmuls use tensor cores: the reference matmul gets much faster, and only in the run."""
+    from snippets.timing.cli import parse_config
+    from snippets.timing.runner import run
+
+    before = torch.get_float32_matmul_precision()
+    tflops = {}
+    for switch in ("off", "on"):
+        cfg, _ = parse_config(["--tf32", switch, "--dtype", "float32", "--T", "64", "--methods", "clone",
+                               "--no-bandwidth", "--matmul-size", "4096", "--out", "/tmp/unused.json"])
+        tflops[switch] = run(cfg, []).matmul_reference[0].tflops
+        assert torch.get_float32_matmul_precision() == before
+    assert tflops["on"] > 2 * tflops["off"], tflops

@@ -71,7 +71,9 @@ def test_the_bandwidth_point_times_the_linear_prefix_means_at_its_own_shape(tiny
         assert (r.status, r.B, r.T, r.C, r.bytes) == ("ok", 2, 64, 8, 2 * 2 * 64 * 8 * 4), r
         assert res.frac_clone(r, rows) == pytest.approx(res.gbps(r) / res.gbps(rows[0])), r
     # the default shape, and a way to leave the point out
-    assert cli.parse_config(["--out", str(tmp_path / "x.json")])[0].bandwidth == cli.BANDWIDTH_SHAPE == (16, 2048, 512)
+    cfg, _ = cli.parse_config(["--device", "cpu", "--out", str(tmp_path / "x.json")])
+    assert cfg.bandwidth == cli.BANDWIDTH_SHAPES["cpu"] == (16, 2048, 512)
+    assert cli.BANDWIDTH_SHAPES["cuda"] == (64, 4096, 512)  # 256 MiB in bfloat16: far above a GPU's L2
     doc, _ = _run(tmp_path, "--no-bandwidth", "--methods", "clone", "--no-memory")
     assert doc["config"]["bandwidth"] is None and doc["bandwidth"] == []
 
@@ -158,6 +160,21 @@ def test_an_error_in_a_method_is_recorded_not_fatal(monkeypatch, tmp_path):
     doc, _ = _run(tmp_path, "--methods", "clone", "--no-memory")
     assert [r["status"] for r in doc["results"]] == ["error", "error"]
     assert all("RuntimeError" in r["reason"] for r in doc["results"])
+
+
+def test_an_sdpa_backend_is_skipped_with_its_own_reason_only():
+    warned = ["Memory efficient kernel not used because: (Triggered internally at /a/sdp_utils.cpp:986.)",
+              "Memory Efficient attention has been runtime disabled. (Triggered internally at /a/x.h:552.)",
+              "Flash attention kernel not used because: (Triggered internally at /a/sdp_utils.cpp:988.)",
+              "Expected query, key and value to all be of dtype: {Half, BFloat16}. Got Query dtype: float, "
+              "Key dtype: float, and Value dtype: float instead. (Triggered internally at /a/x.h:111.)",
+              "CuDNN attention kernel not used because: (Triggered internally at /a/sdp_utils.cpp:990.)",
+              "CuDNN attention has been runtime disabled. (Triggered internally at /a/x.h:3.)"]
+    got = methods.backend_reason("flash", warned, "No available kernel. Aborting execution.")
+    assert got == ("Flash attention kernel not used because: Expected query, key and value to all be of dtype: "
+                   "{Half, BFloat16}. Got Query dtype: float, Key dtype: float, and Value dtype: float instead. "
+                   "No available kernel. Aborting execution.")
+    assert methods.backend_reason("efficient", [], "No viable backend.") == "No viable backend."
 
 
 def test_help_documents_every_option():
@@ -331,7 +348,8 @@ def test_headline_figures_are_computed_from_the_file(tiny):
     assert got["prefix_mean_loop / prefix_mean_matmul at (B, T, C) = (4, 256, 64)"] == "60x"
     assert got["prefix_mean_loop / prefix_mean_fast at (B, T, C) = (4, 256, 64)"] == "50x"
     assert got["prefix_mean_matmul / prefix_mean_fast at T = 4096"] == "4x"
-    assert got["prefix_mean_fast faster than prefix_mean_matmul"] == "from T = 2048 on"
+    assert got["prefix_mean_fast against prefix_mean_matmul"] == "faster at T = 2048, 4096; slower at T = 256"
+    assert report.crossover(res, "prefix_mean_fast", "prefix_mean_matmul", "float32") == 2048
     assert report.growth(res, "prefix_mean_matmul", "float32", "ms") == (4096, 3.0)
     assert report.growth(res, "prefix_mean_matmul", "float32", "peak_bytes") == (4096, 4.0)
     assert report.growth(res, "prefix_mean_fast", "float32", "peak_bytes") == (4096, 2.0)
@@ -340,8 +358,8 @@ def test_headline_figures_are_computed_from_the_file(tiny):
     assert "| `prefix_mean_fast`   |      linear | 2048 -> 4096 | x1.5 |          x2 |" in growth
     # No crossover when the linear version wins everywhere: said as such.
     res.results[2].ms = 0.4
-    assert dict(report.headline(res, "float32"))["prefix_mean_fast faster than prefix_mean_matmul"] == (
-        "at every T measured (from T = 256)")
+    assert dict(report.headline(res, "float32"))["prefix_mean_fast against prefix_mean_matmul"] == (
+        "faster at every T measured (256, 2048, 4096)")
     # The bandwidth fraction comes from the bandwidth point when the file has one.
     res = _results(tiny, res_rows := [dict(method="prefix_mean_fast", T=256, ms=1.0)],
                    [dict(method="clone", T=2048, ms=8.0, B=16, C=512, bytes=128_000_000),
@@ -435,7 +453,7 @@ def test_committed_results_come_from_the_default_command_and_current_code(path):
     assert argv in ([], ["--device", env.device_type]), env.command
     Ts = cli.CUDA_TS if env.device_type == "cuda" else cli.CPU_TS
     assert (cfg.B, cfg.C, cfg.heads, tuple(cfg.Ts)) == (default.B, default.C, default.heads, Ts)
-    assert tuple(cfg.bandwidth or ()) == default.bandwidth, "measured before the bandwidth point existed"
+    assert tuple(cfg.bandwidth or ()) == cli.BANDWIDTH_SHAPES[env.device_type], "not the default bandwidth point"
     assert [r.method for r in res.bandwidth] == [m for d in cfg.dtypes for m in schema.BANDWIDTH_METHODS]
     assert cfg.methods == list(default.methods)
     assert report.stale_methods(res) == {}, "measured on other code: run the command again"

@@ -22,7 +22,9 @@ from snippets.timing.schema import BANDWIDTH_METHODS, method_names, write_atomic
 RESULTS_DIR = ROOT / "docs" / "appendix" / "results"  # what the appendix renders; never the current directory
 CPU_TS = tuple(2**i for i in range(6, 13))  # 64 .. 4096
 CUDA_TS = tuple(2**i for i in range(6, 16))  # 64 .. 32768
-BANDWIDTH_SHAPE = (16, 2048, 512)  # (B, T, C) of the bandwidth point
+# (B, T, C) of the bandwidth point: x of 64 MiB in float32 on a CPU; 512 MiB on a GPU, far above the
+# 50 to 60 MB of L2 of an H100 or H200 also in bfloat16.
+BANDWIDTH_SHAPES = {"cpu": (16, 2048, 512), "cuda": (64, 4096, 512)}
 
 
 def _power_of_two(s: str) -> int:
@@ -99,12 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive(int), default=None,
                    help="torch.set_num_threads for the run (default: torch's own choice, recorded)")
     p.add_argument("--no-memory", action="store_true", help="do not measure peak memory")
-    p.add_argument("--bandwidth", nargs=3, type=_positive(int), default=list(BANDWIDTH_SHAPE),
-                   metavar=("B", "T", "C"),
+    cpu, gpu = BANDWIDTH_SHAPES["cpu"], BANDWIDTH_SHAPES["cuda"]
+    p.add_argument("--bandwidth", nargs=3, type=_positive(int), default=None, metavar=("B", "T", "C"),
                    help="shape of the bandwidth point: " + ", ".join(BANDWIDTH_METHODS) + " timed once more on x of "
                         "this shape, larger than the caches, so clone runs at memory speed (default: "
-                        f"{' '.join(map(str, BANDWIDTH_SHAPE))}, {math.prod(BANDWIDTH_SHAPE) * 4 / 2**20:g} MiB "
-                        "in float32)")
+                        f"{' '.join(map(str, cpu))} on CPU, {math.prod(cpu) * 4 / 2**20:g} MiB in float32; "
+                        f"{' '.join(map(str, gpu))} on CUDA, {math.prod(gpu) * 4 / 2**20:g} MiB)")
     p.add_argument("--no-bandwidth", action="store_true", help="leave the bandwidth point out")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs and weights (default: 0)")
     p.add_argument("--out", type=Path, default=None, metavar="PATH",
@@ -175,7 +177,7 @@ def parse_config(argv: list[str]) -> tuple[Config, Path]:
         tf32=a.tf32 == "on", compile=a.compile, methods=tuple(chosen),
         matmul_size=a.matmul_size or (8192 if cuda else 2048),
         threads=a.threads or torch.get_num_threads(), seed=a.seed, memory=not a.no_memory,
-        bandwidth=None if a.no_bandwidth else tuple(a.bandwidth),
+        bandwidth=None if a.no_bandwidth else tuple(a.bandwidth or BANDWIDTH_SHAPES[dev.type]),
     )
     if a.out is None and not RESULTS_DIR.is_dir():
         p.error(f"--out: no default here ({RESULTS_DIR} does not exist outside a checkout); name a file")

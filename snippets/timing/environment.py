@@ -58,11 +58,20 @@ def _git(*args: str) -> str | None:
 
 
 def git_state() -> tuple[str | None, bool | None]:
-    """(commit, whether snippets/ differs from it) of the checkout, or the commit named by $TIMING_GIT_COMMIT."""
+    """(commit, whether snippets/ differs from it): the commit named by $TIMING_GIT_COMMIT, else the checkout's.
+
+    A copy of the working tree sent to another machine may carry a .git of an
+    older commit, so a commit named in the environment wins; whether that copy
+    differs from it is then unknown (None).
+    """
+    named = os.environ.get(COMMIT_VARIABLE, "").strip().lower()
+    if named:
+        if not re.fullmatch(r"[0-9a-f]{7,40}", named):
+            raise ValueError(f"${COMMIT_VARIABLE}: expected a hexadecimal commit id, got {named[:80]!r}")
+        return named, None
     if (ROOT / ".git").exists() and (commit := _git("rev-parse", "HEAD")):
         return commit, bool(_git("status", "--porcelain", "--", "snippets"))
-    named = os.environ.get(COMMIT_VARIABLE, "").strip().lower()
-    return (named, None) if re.fullmatch(r"[0-9a-f]{7,40}", named) else (None, None)
+    return None, None
 
 
 def environment(cfg: Config, argv: list[str]) -> Env:

@@ -37,7 +37,7 @@ from snippets.timing.environment import ROOT
 
 # Every test file that holds a test marked `cuda`; tests/test_gpu_check.py checks this list is complete.
 CUDA_TEST_FILES = ("tests/test_averaging.py", "tests/test_attention.py", "tests/test_pitfalls.py",
-                   "tests/test_linear.py", "tests/test_cuda.py", "tests/test_timing.py")
+                   "tests/test_cuda.py", "tests/test_timing.py")
 # (method, dtype, T or None for the bandwidth point) for the do_bench cross-check.
 CROSS_CHECK = (("clone", "bfloat16", None), ("prefix_mean_fast", "bfloat16", None),
                ("prefix_mean_matmul", "float32", 4096), ("causal_attention", "float32", 2048),
@@ -62,21 +62,27 @@ def _counts(xml: Path) -> dict[str, int]:
     return total
 
 
-def run_tests(out: Path) -> tuple[bool, str]:
+def _has(module: str, env: dict | None) -> bool:
+    """Whether `module` imports in the interpreter (and environment) that runs the tests."""
+    return subprocess.run([sys.executable, "-c", f"import {module}"], cwd=ROOT, env=env,
+                          capture_output=True).returncode == 0
+
+
+def run_tests(out: Path, env: dict | None = None) -> tuple[bool, str]:
     with open(out / "cuda-tests.log", "w", encoding="utf-8") as log:
         # --noconftest: the root conftest needs Sybil; the CUDA tests need no fixture from a conftest.
         code = _pytest(["-m", "cuda", "--noconftest", "--junitxml", str(out / "cuda-tests.xml"),
-                        *CUDA_TEST_FILES], log)
+                        *CUDA_TEST_FILES], log, env)
         c = _counts(out / "cuda-tests.xml")
         lines = [f"CUDA tests: {c.get('passed', '?')} passed, {c.get('failures', '?')} failed, "
                  f"{c.get('errors', '?')} errors, {c.get('skipped', '?')} skipped (pytest exit {code})"]
         ok = code == 0 and c.get("tests", 0) > 0
-        if importlib.util.find_spec("sybil") is None:
+        if not _has("sybil", env):
             log.write("\nPages not run: Sybil is not installed (pip install sybil to run them too).\n")
             lines.append("pages: not run (Sybil is not installed)")
         else:
             log.write("\n")
-            pages = _pytest(["docs"], log)
+            pages = _pytest(["docs"], log, env)
             lines.append(f"pages (Sybil, every example of docs/*.md): pytest exit {pages}")
             ok = ok and pages == 0
     return ok, "\n".join(lines)
@@ -104,7 +110,7 @@ def cross_check(out: Path, results_path: Path | None) -> tuple[bool, str]:
     import torch
     from triton.testing import do_bench
 
-    from snippets.timing.cli import BANDWIDTH_SHAPE, parse_config
+    from snippets.timing.cli import BANDWIDTH_SHAPES, parse_config
     from snippets.timing.measure import measure
     from snippets.timing.methods import build, make_inputs
 
@@ -113,8 +119,9 @@ def cross_check(out: Path, results_path: Path | None) -> tuple[bool, str]:
     flush = torch.empty(2 * props.L2_cache_size, dtype=torch.uint8, device="cuda")
     rows = []
     for name, dtype, T in CROSS_CHECK:
-        c = cfg if T is not None else replace(cfg, B=BANDWIDTH_SHAPE[0], C=BANDWIDTH_SHAPE[2])
-        T = T or BANDWIDTH_SHAPE[1]
+        B, T_bw, C = BANDWIDTH_SHAPES["cuda"]
+        c = cfg if T is not None else replace(cfg, B=B, C=C)
+        T = T or T_bw
         inp = make_inputs(c, dtype, T, attention=not name.startswith(("clone", "prefix")))
         fn = build(c, name, inp)
         ours = measure(fn, device="cuda", repeats=50, warmup=5, budget=10.0, flush=flush)
@@ -125,14 +132,53 @@ def cross_check(out: Path, results_path: Path | None) -> tuple[bool, str]:
                      "ratio": ours["ms"] / theirs if ours.get("ms") else None})
         del inp, fn
         torch.cuda.empty_cache()
-    (out / "do_bench.json").write_text(json.dumps({"rows": rows}, indent=1) + "\n")
+    profiles = []
+    for name in ("prefix_mean_fast", "prefix_mean_cumsum", "clone"):  # what limits the scans at the bandwidth point
+        for dtype in ("float32", "bfloat16"):
+            try:
+                profiles.append(_profile(cfg, name, dtype))
+            except Exception as exc:  # the profiler informs; it must not fail the check
+                profiles.append({"method": name, "dtype": dtype, "error": f"{type(exc).__name__}: {exc}"[:300]})
+    (out / "do_bench.json").write_text(json.dumps({"rows": rows, "profiles": profiles}, indent=1) + "\n")
     ratios = [r["ratio"] for r in rows if r["ratio"]]
     lines = [f"do_bench cross-check (harness median / do_bench median; within 10 %: "
              f"{sum(0.9 <= r <= 1.1 for r in ratios)} of {len(rows)}, median ratio "
              f"{statistics.median(ratios) if ratios else float('nan'):.3f}):"]
     lines += [f"  {r['method']} {r['dtype']} (B, T, C) = ({r['B']}, {r['T']}, {r['C']}): "
               f"{r['harness_ms']:.4g} ms vs {r['do_bench_ms']:.4g} ms, ratio {r['ratio']:.3f}" for r in rows]
+    lines += ["profiles at the bandwidth point (mean of 5 calls): " + "; ".join(
+        f"{p['method']} {p['dtype']}: {p['kernels']:.0f} kernels, {p['kernel_ms']:.3g} ms of kernels in "
+        f"{p['wall_ms']:.3g} ms" if "error" not in p else f"{p['method']} {p['dtype']}: {p['error']}"
+        for p in profiles)]
     return len(ratios) == len(rows), "\n".join(lines)
+
+
+def _profile(cfg, name: str, dtype: str) -> dict:
+    """Kernels per call, their GPU time, and the call's wall time, at the bandwidth point (after a warm-up)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from snippets.timing.cli import BANDWIDTH_SHAPES
+    from snippets.timing.methods import build, make_inputs
+
+    B, T, C = BANDWIDTH_SHAPES["cuda"]
+    c = replace(cfg, B=B, C=C)
+    fn = build(c, name, make_inputs(c, dtype, T, attention=False))
+    n = 5
+    with torch.inference_mode():
+        fn()
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            torch.cuda.synchronize()
+            wall = time.perf_counter() - t0
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    busy_us = sum(e.device_time for e in kernels)
+    return {"method": name, "dtype": dtype, "B": B, "T": T, "C": C, "kernels": len(kernels) / n,
+            "kernel_ms": busy_us / 1e3 / n, "wall_ms": wall * 1e3 / n,
+            "note": "wall time under the profiler, which adds overhead per launch"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ and the bytes and FLOPs a call must move and compute at least.
 from __future__ import annotations
 
 import importlib
+import re
 import warnings
 from dataclasses import dataclass, replace
 from functools import lru_cache, partial
@@ -152,8 +153,31 @@ def _sdpa_reason(cfg: Config, backend: str, dtype: str) -> str | None:
             call()
             return None
         except RuntimeError as exc:
-            said = [str(w.message) for w in caught] + [str(exc)]
-            return " ".join(" ".join(s.split()) for s in said)[:400]
+            return backend_reason(backend, [str(w.message) for w in caught], str(exc))
+
+
+_HEADERS = {"flash": "flash attention", "efficient": "memory efficient", "cudnn": "cudnn"}
+
+
+def backend_reason(backend: str, warned: list[str], error: str) -> str:
+    """PyTorch's own reason why `backend` did not run: its part of the warnings, then the error.
+
+    PyTorch warns about every backend it tried ("Flash attention kernel not used
+    because:", then the reasons), each with a "(Triggered internally at ...)"
+    location; only the requested backend's part is kept, without the locations.
+    """
+    clean = [re.sub(r"\s*\(Triggered internally at [^)]*\)\.?", "", " ".join(m.split())).strip() for m in warned]
+    groups: dict[str, list[str]] = {}
+    current = None
+    for m in clean:
+        if m.endswith("not used because:"):
+            current = m
+            groups[current] = []
+        elif current is not None and m:
+            groups[current].append(m)
+    mine = [h for h in groups if _HEADERS.get(backend, "\0") in h.lower()]
+    said = [mine[0], *groups[mine[0]]] if mine else [m for m in clean if m]
+    return " ".join([*said, " ".join(error.split())])[:600]
 
 
 def skip_reason(cfg: Config, name: str, dtype: str, T: int) -> str | None:

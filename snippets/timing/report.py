@@ -82,15 +82,35 @@ def growth(res: Results, method: str, dtype: str, key: str) -> tuple[int, float]
     return None
 
 
-def crossover(res: Results, fast: str, slow: str, dtype: str) -> tuple[int, int] | None:
-    """(smallest T from which `fast` beats `slow` at every larger T measured, smallest T where both ran)."""
-    both = [T for T in sorted(res.config.Ts) if _ok(res.results, fast, dtype, T) and _ok(res.results, slow, dtype, T)]
+def crossover(res: Results, fast: str, slow: str, dtype: str) -> int | None:
+    """The smallest T from which `fast` beats `slow` at every larger T where both were measured."""
     best = None
-    for T in reversed(both):
-        if _ok(res.results, fast, dtype, T).ms >= _ok(res.results, slow, dtype, T).ms:
+    for T in sorted(res.config.Ts, reverse=True):
+        a, b = _ok(res.results, fast, dtype, T), _ok(res.results, slow, dtype, T)
+        if not (a and b):
+            continue
+        if a.ms >= b.ms:
             break
         best = T
-    return (best, both[0]) if best else None
+    return best
+
+
+def _spans(Ts: list[int]) -> str:
+    return ", ".join(map(str, Ts))
+
+
+def versus(res: Results, a: str, b: str, dtype: str) -> str | None:
+    """Where `a` is faster than `b` and where slower, over every T where both were measured."""
+    both = [(T, x.ms < y.ms) for T in sorted(res.config.Ts)
+            if (x := _ok(res.results, a, dtype, T)) and (y := _ok(res.results, b, dtype, T))]
+    if not both:
+        return None
+    faster, slower = [T for T, f in both if f], [T for T, f in both if not f]
+    if not slower:
+        return f"faster at every T measured ({_spans(faster)})"
+    if not faster:
+        return f"slower at every T measured ({_spans(slower)})"
+    return f"faster at T = {_spans(faster)}; slower at T = {_spans(slower)}"
 
 
 def _shape(r: Point) -> str:
@@ -115,12 +135,8 @@ def headline(res: Results, dtype: str) -> list[tuple[str, str]]:
             out.append((f"{m} bandwidth as a fraction of clone at {_shape(r)}",
                         f"{100 * f:.3g} % ({res.gbps(r):.3g} of {res.gbps(r) / f:.3g} GB/s)"))
     for m in LINEAR[:2]:
-        c = crossover(res, m, "prefix_mean_matmul", dtype)
-        if c is None:
-            continue
-        T, first = c
-        out.append((f"{m} faster than prefix_mean_matmul",
-                    f"at every T measured (from T = {first})" if T == first else f"from T = {T} on"))
+        if said := versus(res, m, "prefix_mean_matmul", dtype):
+            out.append((f"{m} against prefix_mean_matmul", said))
     a, b = _ok(rows, "causal_attention", dtype), _ok(rows, "sdpa-flash", dtype)
     if a and b and (b := _ok(rows, "sdpa-flash", dtype, a.T)):
         out.append((f"causal_attention / sdpa-flash at T = {a.T}", f"{a.ms / b.ms:.3g}x"))
@@ -211,9 +227,11 @@ def summary(res: Results, dtype: str, e=esc) -> list[str]:
     if rows := [r for r in res.bandwidth if r.dtype == dtype]:
         mib = rows[0].bytes / 2 / 2**20  # clone reads and writes x once
         failed = [f"{TABLE_STATUS[r.status]}: `{r.method}`, {e(r.reason)}" for r in rows if r.status != "ok"]
+        cache = (f" (the GPU's L2 cache is {res.env.l2_cache_bytes / 2**20:.3g} MiB)"
+                 if res.env.l2_cache_bytes else "")
         parts += [f"Bandwidth point: `clone` and the linear prefix means once more at {_shape(rows[0])}, where "
-                  f"`x` is {mib:.3g} MiB, a size meant to exceed the caches so that `clone` runs at memory "
-                  "speed:", "", "\n".join(failed) or derived(res, rows), ""]
+                  f"`x` is {mib:.3g} MiB{cache}, a size meant to exceed the caches so that `clone` runs at "
+                  "memory speed:", "", "\n".join(failed) or derived(res, rows), ""]
     return parts
 
 

@@ -103,12 +103,25 @@ def _status(p) -> str:
 
 
 def run(cfg: Config, argv: list[str], progress: Progress | None = None) -> Results:
-    """Measure every (dtype, T, method) point of `cfg` and return the results."""
-    t_start, cpu_start = time.perf_counter(), cpu_seconds()
+    """Measure every (dtype, T, method) point of `cfg` and return the results.
+
+    The thread count and float32 matmul precision of `cfg` hold during the run;
+    the process's own settings are restored afterwards.
+    """
+    threads, precision = torch.get_num_threads(), torch.get_float32_matmul_precision()
     torch.set_num_threads(cfg.threads)
-    cuda = cfg.device.startswith("cuda")
-    if cuda:
+    if cfg.device.startswith("cuda"):
         torch.set_float32_matmul_precision("high" if cfg.tf32 else "highest")
+    try:
+        return _run(cfg, argv, progress)
+    finally:
+        torch.set_num_threads(threads)
+        torch.set_float32_matmul_precision(precision)
+
+
+def _run(cfg: Config, argv: list[str], progress: Progress | None) -> Results:
+    t_start, cpu_start = time.perf_counter(), cpu_seconds()
+    cuda = cfg.device.startswith("cuda")
     env = environment(cfg, argv)
     codes = fingerprints(cfg.methods)  # the code as it is when the run starts
     flush = None
