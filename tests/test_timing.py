@@ -15,6 +15,7 @@ import torch
 
 from snippets import plotting
 from snippets.timing import cli, memory, methods, report, schema
+from snippets.timing.fingerprint import fingerprint
 from tests.marks import needs_cuda
 from tests.pages import DOCS, ROOT
 
@@ -594,3 +595,41 @@ def test_every_string_from_a_hostile_file_is_escaped_in_the_markdown(tiny, tmp_p
                                                                     "foreignObject", "a"}
         assert not [a for e in elements for a in e.attrib if a.lower().startswith("on")]
         assert any(HOSTILE in (e.text or "") for e in elements)
+
+
+def test_fingerprints_are_the_same_on_every_python_here():
+    """A GPU machine's Python may be newer than this one: a fingerprint must not depend on the version."""
+    import shutil
+
+    script = ("import importlib.util, json, sys; s = importlib.util.spec_from_file_location('fp', sys.argv[1]); "
+              "m = importlib.util.module_from_spec(s); s.loader.exec_module(m); "
+              "print(json.dumps({n: m.fingerprint(c) for n, c in json.loads(sys.argv[2]).items()}))")
+    codes = {n: i.code for n, i in schema.METHODS.items() if i.code}
+    ours = {n: fingerprint(c) for n, c in codes.items()}
+    others = {v: p for v in ("3.11", "3.12", "3.13", "3.14") if (p := shutil.which(f"python{v}"))}
+    checked = 0
+    for version, python in others.items():
+        out = subprocess.run([python, "-c", script, str(ROOT / "snippets" / "timing" / "fingerprint.py"),
+                              json.dumps(codes)], capture_output=True, text=True, timeout=60)
+        if out.returncode != 0:  # a pyenv shim without that version installed, say
+            continue
+        assert json.loads(out.stdout) == ours, version
+        checked += 1
+    if not checked:
+        pytest.skip("no other python3.x on PATH to compare with")
+
+
+def test_the_checks_of_the_gpu_command_render_and_are_validated(tiny, tmp_path):
+    tiny["checks"] = {"do_bench": [{"method": "clone", "dtype": "float32", "B": 2, "T": 64, "C": 8,
+                                    "harness_ms": 1.02, "do_bench_ms": 1.0}],
+                      "profiles": [{"method": "prefix_mean_fast", "dtype": "float32", "B": 2, "T": 64, "C": 8,
+                                    "kernels": 22.0, "kernel_ms": 1.5, "wall_ms": 2.0}]}
+    (tmp_path / "cpu-tiny.json").write_text(json.dumps(tiny))
+    md = report.render(tmp_path).markdown["cpu"]
+    assert "the timing method checked" in md
+    assert re.search(r"\| `clone` +\| float32 \| \(2, 64, 8\) \| +1\.02 \| +1 \| 1\.020 \|", md)
+    assert re.search(r"\| `prefix_mean_fast` \| float32 \| \(2, 64, 8\) \| +22 \| +1\.5 \| +2 \| +75 % \|", md)
+    tiny["checks"]["do_bench"][0]["do_bench_ms"] = -1
+    (tmp_path / "cpu-tiny.json").write_text(json.dumps(tiny))
+    with pytest.raises(schema.ResultsError, match=r"\$\.checks\.do_bench\[0\]\.do_bench_ms: expected a finite"):
+        report.render(tmp_path)

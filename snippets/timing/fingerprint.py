@@ -1,6 +1,7 @@
 """Fingerprints of the code a method measures, to tell when a results file has gone stale.
 
-A method's fingerprint is a SHA-256 over the syntax trees of its function or class
+A method's fingerprint is a SHA-256 over the syntax trees (`canonical`, the same
+on every Python from 3.11 on) of its function or class
 and of every top-level definition of the ``snippets`` package that it reaches:
 functions, classes and constants it names, in its own module or imported from
 another ``snippets`` module, followed transitively. Docstrings, comments and
@@ -56,9 +57,24 @@ def _module(module: str) -> tuple[dict[str, tuple[str, frozenset[str]]], dict[st
     return defs, imports
 
 
+def canonical(node) -> str:
+    """A dump of a syntax tree that is the same on every Python version from 3.11 on.
+
+    ``ast.dump`` is not: 3.12 added fields such as ``type_params`` to every
+    function and class. Empty fields (None, []) are left out, so a field a newer
+    Python adds with an empty default changes nothing.
+    """
+    if isinstance(node, ast.AST):
+        inner = ",".join(f"{k}={canonical(v)}" for k, v in ast.iter_fields(node) if v is not None and v != [])
+        return f"{type(node).__name__}({inner})"
+    if isinstance(node, list):
+        return "[" + ",".join(canonical(x) for x in node) + "]"
+    return repr(node)
+
+
 def _entry(node: ast.AST) -> tuple[str, frozenset[str]]:
     names = frozenset(n.id for n in ast.walk(node) if isinstance(n, ast.Name))
-    return ast.dump(node, include_attributes=False), names
+    return canonical(node), names
 
 
 def reached(code: str) -> dict[str, str]:

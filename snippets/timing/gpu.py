@@ -13,8 +13,10 @@ network are not needed. Into ``OUT_DIR`` (created if missing) it writes:
   file to commit under ``docs/appendix/results/``; ``timing.md`` (its table) and
   ``timing.log`` (its progress);
 * ``do_bench.json``: a few points timed by this harness and by
-  ``triton.testing.do_bench`` in one process, with their ratio (skipped with a
-  reason where triton is missing);
+  ``triton.testing.do_bench`` in one process (skipped where triton is missing),
+  and the kernels that ``clone`` and the linear prefix means launch at the
+  bandwidth point, from PyTorch's profiler; both also go into the results file's
+  ``checks`` section, which the appendix renders;
 * ``summary.txt``: what passed, failed and was skipped, and the wall times.
 
 Exits 0 only if every step passed; a missing GPU is refused at once (exit 2).
@@ -30,7 +32,7 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from snippets.timing.environment import ROOT
@@ -103,54 +105,65 @@ def run_sweep(out: Path) -> tuple[bool, str, Path | None]:
 
 
 def cross_check(out: Path, results_path: Path | None) -> tuple[bool, str]:
-    """Median of this harness's samples against triton.testing.do_bench's median, at a few points."""
-    if importlib.util.find_spec("triton") is None:
-        (out / "do_bench.json").write_text(json.dumps({"skipped": "triton is not installed"}) + "\n")
-        return True, "do_bench cross-check: skipped, triton is not installed"
+    """This harness's median against ``triton.testing.do_bench``'s at a few points, and kernel profiles.
+
+    Both go into the results file of the sweep (its ``checks`` section), so the
+    appendix shows them beside the numbers they vouch for; also to ``do_bench.json``.
+    """
     import torch
-    from triton.testing import do_bench
 
     from snippets.timing.cli import BANDWIDTH_SHAPES, parse_config
     from snippets.timing.measure import measure
     from snippets.timing.methods import build, make_inputs
+    from snippets.timing.schema import BenchCheck, Checks, KernelProfile, load, write_atomic
 
     cfg, _ = parse_config(["--device", "cuda", "--out", str(out / "unused.json")])
-    props = torch.cuda.get_device_properties(0)
-    flush = torch.empty(2 * props.L2_cache_size, dtype=torch.uint8, device="cuda")
-    rows = []
-    for name, dtype, T in CROSS_CHECK:
-        B, T_bw, C = BANDWIDTH_SHAPES["cuda"]
-        c = cfg if T is not None else replace(cfg, B=B, C=C)
-        T = T or T_bw
-        inp = make_inputs(c, dtype, T, attention=not name.startswith(("clone", "prefix")))
-        fn = build(c, name, inp)
-        ours = measure(fn, device="cuda", repeats=50, warmup=5, budget=10.0, flush=flush)
-        with torch.inference_mode():
-            theirs = do_bench(fn, warmup=25, rep=100, return_mode="median")
-        rows.append({"method": name, "dtype": dtype, "T": T, "B": c.B, "C": c.C, "harness_ms": ours.get("ms"),
-                     "harness_samples": len(ours.get("samples_ms", [])), "do_bench_ms": theirs,
-                     "ratio": ours["ms"] / theirs if ours.get("ms") else None})
-        del inp, fn
-        torch.cuda.empty_cache()
+    lines, benches, ok = [], [], True
+    if importlib.util.find_spec("triton") is None:
+        lines.append("do_bench cross-check: skipped, triton is not installed")
+    else:
+        from triton.testing import do_bench
+
+        flush = torch.empty(2 * torch.cuda.get_device_properties(0).L2_cache_size, dtype=torch.uint8, device="cuda")
+        for name, dtype, T in CROSS_CHECK:
+            B, T_bw, C = BANDWIDTH_SHAPES["cuda"]
+            c = cfg if T is not None else replace(cfg, B=B, C=C)
+            T = T or T_bw
+            fn = build(c, name, make_inputs(c, dtype, T, attention=not name.startswith(("clone", "prefix"))))
+            ours = measure(fn, device="cuda", repeats=50, warmup=5, budget=10.0, flush=flush)
+            with torch.inference_mode():
+                theirs = do_bench(fn, warmup=25, rep=100, return_mode="median")
+            if ours["status"] != "ok":
+                ok = False
+                lines.append(f"do_bench cross-check: {name} {dtype} T={T}: {ours['status']}")
+                continue
+            benches.append(BenchCheck(name, dtype, c.B, T, c.C, ours["ms"], float(theirs)))
+            del fn
+            torch.cuda.empty_cache()
+        ratios = [b.harness_ms / b.do_bench_ms for b in benches]
+        lines.append(f"do_bench cross-check (harness median / do_bench median; within 10 %: "
+                     f"{sum(0.9 <= r <= 1.1 for r in ratios)} of {len(ratios)}, median ratio "
+                     f"{statistics.median(ratios) if ratios else float('nan'):.3f}):")
+        lines += [f"  {b.method} {b.dtype} (B, T, C) = ({b.B}, {b.T}, {b.C}): {b.harness_ms:.4g} ms vs "
+                  f"{b.do_bench_ms:.4g} ms, ratio {b.harness_ms / b.do_bench_ms:.3f}" for b in benches]
     profiles = []
-    for name in ("prefix_mean_fast", "prefix_mean_cumsum", "clone"):  # what limits the scans at the bandwidth point
+    for name in ("clone", "prefix_mean_cumsum", "prefix_mean_fast"):  # what limits the scans at the bandwidth point
         for dtype in ("float32", "bfloat16"):
             try:
-                profiles.append(_profile(cfg, name, dtype))
-            except Exception as exc:  # the profiler informs; it must not fail the check
-                profiles.append({"method": name, "dtype": dtype, "error": f"{type(exc).__name__}: {exc}"[:300]})
-    (out / "do_bench.json").write_text(json.dumps({"rows": rows, "profiles": profiles}, indent=1) + "\n")
-    ratios = [r["ratio"] for r in rows if r["ratio"]]
-    lines = [f"do_bench cross-check (harness median / do_bench median; within 10 %: "
-             f"{sum(0.9 <= r <= 1.1 for r in ratios)} of {len(rows)}, median ratio "
-             f"{statistics.median(ratios) if ratios else float('nan'):.3f}):"]
-    lines += [f"  {r['method']} {r['dtype']} (B, T, C) = ({r['B']}, {r['T']}, {r['C']}): "
-              f"{r['harness_ms']:.4g} ms vs {r['do_bench_ms']:.4g} ms, ratio {r['ratio']:.3f}" for r in rows]
-    lines += ["profiles at the bandwidth point (mean of 5 calls): " + "; ".join(
-        f"{p['method']} {p['dtype']}: {p['kernels']:.0f} kernels, {p['kernel_ms']:.3g} ms of kernels in "
-        f"{p['wall_ms']:.3g} ms" if "error" not in p else f"{p['method']} {p['dtype']}: {p['error']}"
-        for p in profiles)]
-    return len(ratios) == len(rows), "\n".join(lines)
+                profiles.append(KernelProfile(**_profile(cfg, name, dtype)))
+            except Exception as exc:  # the profiler informs; it must not hide the rest
+                lines.append(f"profile of {name} {dtype} failed: {type(exc).__name__}: {exc}"[:300])
+    lines.append("profiles at the bandwidth point (mean of 5 calls): " + "; ".join(
+        f"{p.method} {p.dtype}: {p.kernels:.3g} kernels, {p.kernel_ms:.3g} ms of kernels in {p.wall_ms:.3g} ms"
+        for p in profiles))
+    checks = Checks(benches, profiles)
+    (out / "do_bench.json").write_text(json.dumps(asdict(checks), indent=1) + "\n")
+    if results_path is not None:
+        res = load(results_path)
+        res.checks = checks
+        write_atomic(results_path, res.to_json())
+        load(results_path)  # what was written reads back
+    return ok, "\n".join(lines)
 
 
 def _profile(cfg, name: str, dtype: str) -> dict:
@@ -175,10 +188,8 @@ def _profile(cfg, name: str, dtype: str) -> dict:
             torch.cuda.synchronize()
             wall = time.perf_counter() - t0
     kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
-    busy_us = sum(e.device_time for e in kernels)
     return {"method": name, "dtype": dtype, "B": B, "T": T, "C": C, "kernels": len(kernels) / n,
-            "kernel_ms": busy_us / 1e3 / n, "wall_ms": wall * 1e3 / n,
-            "note": "wall time under the profiler, which adds overhead per launch"}
+            "kernel_ms": sum(e.device_time for e in kernels) / 1e3 / n, "wall_ms": wall * 1e3 / n}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -427,10 +427,35 @@ def section(res: Results, stem: str, stale: dict[str, str] | None = None) -> tup
                       '<div class="scroll-table" markdown>', "",
                       derived(res, [r for r in res.results if (r.dtype, r.T) == (dtype, clone.T)], flagged),
                       "", "</div>", ""]
+    if res.checks:
+        parts += checks(res, name)
     if notes := not_measured(res):
         parts += ['??? note "Points that were not measured, and why"', ""]
         parts += ["    " + line for line in notes] + [""]
     return "\n".join(parts), plots
+
+
+def checks(res: Results, name: str) -> list[str]:
+    """Markdown of a file's ``checks``: the do_bench cross-check and the kernel profiles."""
+    c, parts = res.checks, [f"#### {name}: the timing method checked", ""]
+    if c.do_bench:
+        rows = [[f"`{b.method}`", b.dtype, f"({b.B}, {b.T}, {b.C})", _num(b.harness_ms), _num(b.do_bench_ms),
+                 f"{b.harness_ms / b.do_bench_ms:.3f}"] for b in c.do_bench]
+        parts += ["The same calls timed by this harness and by Triton's `triton.testing.do_bench` (the median of "
+                  "each), one after the other in one process, by `python3 -m snippets.timing.gpu`:", "",
+                  '<div class="scroll-table" markdown>', "",
+                  markdown_table(["method", "dtype", "(B, T, C)", "harness ms", "do_bench ms", "ratio"], rows, left=3),
+                  "", "</div>", ""]
+    if c.profiles:
+        rows = [[f"`{p.method}`", p.dtype, f"({p.B}, {p.T}, {p.C})", f"{p.kernels:.3g}", _num(p.kernel_ms),
+                 _num(p.wall_ms), _pct(p.kernel_ms / p.wall_ms)] for p in c.profiles]
+        parts += ["What one call does on the GPU, from PyTorch's profiler (the mean of 5 calls after a warm-up): "
+                  "the kernels it launches, how long they keep the GPU busy, and the call's wall time. The "
+                  "profiler adds time to every launch, so its wall times are longer than the timed ones:", "",
+                  '<div class="scroll-table" markdown>', "",
+                  markdown_table(["method", "dtype", "(B, T, C)", "kernels", "GPU busy ms", "wall ms",
+                                  "busy share"], rows, left=3), "", "</div>", ""]
+    return parts
 
 
 GPU_MISSING = """\

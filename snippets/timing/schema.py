@@ -154,6 +154,41 @@ class Config:
 
 
 @dataclass
+class BenchCheck:
+    """One call timed by this harness and by ``triton.testing.do_bench``, in one process."""
+
+    method: str
+    dtype: str
+    B: int
+    T: int
+    C: int
+    harness_ms: float
+    do_bench_ms: float
+
+
+@dataclass
+class KernelProfile:
+    """One call under PyTorch's profiler: kernels it launches and how long they keep the GPU busy (means)."""
+
+    method: str
+    dtype: str
+    B: int
+    T: int
+    C: int
+    kernels: float
+    kernel_ms: float
+    wall_ms: float
+
+
+@dataclass
+class Checks:
+    """What ``python3 -m snippets.timing.gpu`` adds to the file of the sweep it ran."""
+
+    do_bench: list[BenchCheck]
+    profiles: list[KernelProfile]
+
+
+@dataclass
 class Results:
     env: Env
     config: Config
@@ -162,6 +197,7 @@ class Results:
     bandwidth: list[Point]
     fingerprints: dict[str, str | None]  # method -> hash of the code it measured (None: PyTorch's own)
     wall_s: float
+    checks: Checks | None = None
     schema: int = VERSION
 
     def to_json(self) -> str:
@@ -360,6 +396,34 @@ def _config(c: _Check, v: Any, path: str) -> Config:
     return Config(**v)
 
 
+def _shaped(c: _Check, v: Any, path: str, cls):
+    c.obj(v, path, cls)
+    _method(c, v["method"], f"{path}.method")
+    c.str(v["dtype"], f"{path}.dtype", choices=DTYPES)
+    for key in ("B", "T", "C"):
+        c.int(v[key], f"{path}.{key}", low=1)
+    return v
+
+
+def _checks(c: _Check, v: Any, path: str) -> Checks:
+    c.obj(v, path, Checks)
+
+    def bench(x, p):
+        _shaped(c, x, p, BenchCheck)
+        for key in ("harness_ms", "do_bench_ms"):
+            c.num(x[key], f"{p}.{key}", positive=True)
+        return BenchCheck(**x)
+
+    def profile(x, p):
+        _shaped(c, x, p, KernelProfile)
+        for key in ("kernels", "kernel_ms"):
+            c.num(x[key], f"{p}.{key}")
+        c.num(x["wall_ms"], f"{p}.wall_ms", positive=True)
+        return KernelProfile(**x)
+
+    return Checks(c.list(v["do_bench"], f"{path}.do_bench", bench), c.list(v["profiles"], f"{path}.profiles", profile))
+
+
 def parse(doc: Any, source: str) -> Results:
     """Validate a decoded results document; `source` names it in error messages."""
     c = _Check(source)
@@ -379,12 +443,13 @@ def parse(doc: Any, source: str) -> Results:
         if fp is not None and not (isinstance(fp, str) and re.fullmatch(r"[0-9a-f]{64}", fp)):
             c.fail(f"$.fingerprints.{name}", f"expected a sha256 hex digest or null, got {_kind(fp)}")
     c.num(doc["wall_s"], "$.wall_s", positive=True)
+    checks = None if doc.get("checks") is None else _checks(c, doc["checks"], "$.checks")
     for i, p in enumerate(results):
         if p.dtype not in config.dtypes or p.T not in config.Ts or p.method not in config.methods:
             c.fail(f"$.results[{i}]", f"({p.method}, {p.dtype}, T={p.T}) is outside the run's config")
         if p.status == "ok" and base_name(p.method) in METHODS and fps.get(p.method, "") == "":
             c.fail("$.fingerprints", f"no fingerprint for the measured method {p.method!r}")
-    return Results(env, config, refs, results, bandwidth, fps, float(doc["wall_s"]), VERSION)
+    return Results(env, config, refs, results, bandwidth, fps, float(doc["wall_s"]), checks, VERSION)
 
 
 def _no_constants(name: str):
