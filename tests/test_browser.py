@@ -358,3 +358,46 @@ def test_screenshots_were_written(browsed, capsys):
     assert all(s.is_file() and s.stat().st_size > 10_000 for s in shots), [str(s) for s in shots]
     with capsys.disabled():
         print(f"\nscreenshots of every page: {browsed.shots}")
+
+
+APPENDIX_JS = """() => {
+  const small = parseFloat(getComputedStyle(document.querySelector('.md-typeset table:not([class])')).fontSize);
+  const plots = [...document.querySelectorAll('img[src*="plots/"]')].map(i => ({
+    src: i.getAttribute('src'), shown: i.getBoundingClientRect().width, natural: i.naturalWidth}));
+  const boxes = [...document.querySelectorAll('.scroll-table')].map(b => ({
+    tabindex: b.getAttribute('tabindex'), label: b.getAttribute('aria-label'),
+    scrolls: getComputedStyle(b).overflowX, inner: b.scrollWidth > b.clientWidth}));
+  return {small, plots, boxes};
+}"""
+
+
+def test_appendix_plots_text_is_as_large_as_the_small_print_and_tables_scroll_by_keyboard(
+        server, playwright_browser, browsed, site):
+    """At a 1280 px window, the plots' smallest text is at least the tables' font size, and every
+    wide table sits in a box that scrolls and that Tab reaches."""
+    context = _context(playwright_browser, browsed, "light")
+    page = context.new_page()
+    page.goto(server + "appendix/timing/", wait_until="load")
+    page.wait_for_load_state("networkidle")
+    facts = page.evaluate(APPENDIX_JS)
+    assert facts["plots"] and facts["boxes"]
+    for plot in facts["plots"]:
+        svg = (site / "appendix" / plot["src"].removeprefix("../")).read_text(encoding="utf-8")
+        width_pt = float(re.search(r'<svg[^>]*\bwidth="([\d.]+)pt"', svg).group(1))
+        smallest_pt = min(float(v) for v in re.findall(r"font-size:\s*([\d.]+)px", svg))  # user units: points
+        shown_px = smallest_pt * plot["shown"] / width_pt
+        assert shown_px >= facts["small"] - 0.05, (plot["src"], shown_px, facts["small"])
+    for box in facts["boxes"]:
+        assert box["tabindex"] == "0" and box["label"] and box["scrolls"] == "auto", box
+    page.set_viewport_size({"width": 400, "height": 800})  # a phone: the tables are wider than the page
+    page.reload(wait_until="load")
+    wide = page.evaluate("() => [...document.querySelectorAll('.scroll-table')].filter("
+                         "b => b.scrollWidth > b.clientWidth).length")
+    assert wide > 0
+    page.locator(".scroll-table").first.focus()
+    assert page.evaluate("() => document.activeElement.classList.contains('scroll-table')")
+    before = page.evaluate("() => document.activeElement.scrollLeft")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => document.activeElement.scrollLeft") > before
+    context.close()

@@ -132,3 +132,46 @@ def test_dev_py_serve_answers_at_the_root():
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_hostile_results_show_as_text_and_changed_code_is_flagged_stale(project_copy, tmp_path):
+    """One build with a results file whose every string is hostile and with a measured function changed."""
+    import ast
+    import html
+    import json
+
+    from tests.test_timing import HOSTILE, hostile
+
+    results = project_copy / "docs" / "appendix" / "results"
+    doc = json.loads((results / "cpu-amd-epyc.json").read_text())
+    (results / "cpu-hostile.json").write_text(json.dumps(hostile(doc)))
+    source = project_copy / "snippets" / "averaging.py"
+    text = source.read_text()
+    fn = next(n for n in ast.parse(text).body if getattr(n, "name", "") == "prefix_mean_cumsum")
+    lines = text.splitlines(keepends=True)
+    lines.insert(fn.body[1].lineno - 1, "    x = x + 0  # a change to what runs\n")
+    source.write_text("".join(lines))
+
+    result = build(project_copy, tmp_path / "out", execute_notebook=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = result.stderr + result.stdout
+    assert "stale timing results: cpu-amd-epyc.json: prefix_mean_cumsum was measured at" in log
+    assert "stale timing results: cpu-hostile.json: prefix_mean_cumsum" in log
+    page = (tmp_path / "out" / "appendix" / "timing" / "index.html").read_text(encoding="utf-8")
+    main = page[page.index('<article'):page.index('</article>')]
+    for tag in ("<img src=x", "<iframe", "<meta http-equiv", 'href="javascript:', "onclick=", "onerror="):
+        assert tag not in main, tag
+    assert html.escape(HOSTILE, quote=False) in main.replace("&quot;", '"') or HOSTILE in html.unescape(main)
+    assert 'Stale numbers' in main and "<code>prefix_mean_cumsum</code> (stale)" in main
+    assert "<code>prefix_mean_fast</code> (stale)" not in main
+
+
+@pytest.mark.slow
+def test_a_malformed_results_file_stops_the_build_naming_it(project_copy, tmp_path):
+    bad = project_copy / "docs" / "appendix" / "results" / "cpu-bad.json"
+    bad.write_text('{"schema": 2, "env": []}')
+    result = build(project_copy, tmp_path / "out", execute_notebook=False)
+    assert result.returncode != 0
+    assert "timing results:" in result.stderr and "cpu-bad.json: $: missing key 'bandwidth'" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from snippets import plotting
-from snippets.timing import cli, memory, methods, report, schema
+from snippets.timing import cli, escape, memory, methods, plots, report, schema, summary, validate
 from snippets.timing.fingerprint import fingerprint
 from tests.marks import needs_cuda
 from tests.pages import DOCS, ROOT
@@ -44,7 +44,7 @@ def tiny(tiny_run) -> dict:
 
 def test_every_method_is_measured_or_skipped_with_a_reason(tiny_run):
     tiny, path = tiny_run
-    res = schema.load(path)
+    res = validate.load(path)
     cfg = tiny["config"]
     assert cfg["methods"] == schema.method_names(False)
     got = [(r["dtype"], r["T"], r["method"]) for r in tiny["results"]]
@@ -64,7 +64,7 @@ def test_every_method_is_measured_or_skipped_with_a_reason(tiny_run):
 
 
 def test_the_bandwidth_point_times_the_linear_prefix_means_at_its_own_shape(tiny_run, tmp_path):
-    res = schema.load(tiny_run[1])
+    res = validate.load(tiny_run[1])
     assert res.config.bandwidth == [2, 64, 8]
     rows = res.bandwidth
     assert [r.method for r in rows] == list(schema.BANDWIDTH_METHODS)
@@ -89,18 +89,18 @@ def test_the_file_records_its_environment_and_the_code_it_measured(tiny_run):
     # Values that need /proc or a git checkout may be None, but the keys are always there.
     assert {"other_processes_cores", "git_commit", "git_dirty", "loadavg_end"} <= set(env)
     ref = tiny["matmul_reference"][0]
-    assert ref["status"] == "ok" and ref["N"] == 64 and schema.load(path).matmul_reference[0].tflops > 0
+    assert ref["status"] == "ok" and ref["N"] == 64 and validate.load(path).matmul_reference[0].tflops > 0
     fps = tiny["fingerprints"]
     assert set(fps) == set(tiny["config"]["methods"])
     assert fps["clone"] is None and fps["sdpa-math"] is None  # PyTorch's own code
     assert re.fullmatch(r"[0-9a-f]{64}", fps["prefix_mean_fast"]) and fps["Head"] != fps["MultiHeadAttention"]
-    assert report.stale_methods(schema.load(path)) == {}
+    assert report.stale_methods(validate.load(path)) == {}
 
 
 def test_derived_figures_are_computed_not_stored(tiny_run):
     tiny, path = tiny_run
     assert not {"gbps", "frac_clone", "tflops", "frac_matmul"} & set(tiny["results"][0])
-    res = schema.load(path)
+    res = validate.load(path)
     for r in res.results:
         if r.status == "ok":
             assert res.gbps(r) == pytest.approx(r.bytes / (r.ms * 1e6))
@@ -111,7 +111,7 @@ def test_derived_figures_are_computed_not_stored(tiny_run):
 
 
 def test_the_report_has_the_table(tiny_run):
-    text = report.text(schema.load(tiny_run[1]))
+    text = summary.text(validate.load(tiny_run[1]))
     for name in schema.method_names(False):
         assert f"| `{name}`" in text
     assert re.search(r"\| method +\| +T = 8 \| +T = 16 \|", text)
@@ -334,7 +334,7 @@ def _results(base: dict, rows: list[dict], bandwidth: list[dict] = ()) -> schema
     doc = json.loads(json.dumps(base))
     doc["config"] |= {"Ts": Ts, "dtypes": ["float32"]}
     doc["results"], doc["bandwidth"] = rows, [point(r) for r in bandwidth]
-    return schema.parse(doc, "test")
+    return validate.parse(doc, "test")
 
 
 def test_headline_figures_are_computed_from_the_file(tiny):
@@ -345,28 +345,28 @@ def test_headline_figures_are_computed_from_the_file(tiny):
         dict(method="prefix_mean_fast", T=4096, ms=3.0, peak_bytes=160),
     ])
     res.env.memory_resolution_bytes = 1
-    got = dict(report.headline(res, "float32"))
+    got = dict(summary.headline(res, "float32"))
     assert got["prefix_mean_loop / prefix_mean_matmul at (B, T, C) = (4, 256, 64)"] == "60x"
     assert got["prefix_mean_loop / prefix_mean_fast at (B, T, C) = (4, 256, 64)"] == "50x"
     assert got["prefix_mean_matmul / prefix_mean_fast at T = 4096"] == "4x"
     assert got["prefix_mean_fast against prefix_mean_matmul"] == "faster at T = 2048, 4096; slower at T = 256"
-    assert report.crossover(res, "prefix_mean_fast", "prefix_mean_matmul", "float32") == 2048
-    assert report.growth(res, "prefix_mean_matmul", "float32", "ms") == (4096, 3.0)
-    assert report.growth(res, "prefix_mean_matmul", "float32", "peak_bytes") == (4096, 4.0)
-    assert report.growth(res, "prefix_mean_fast", "float32", "peak_bytes") == (4096, 2.0)
-    growth = report.growth_table(res, "float32")
+    assert summary.crossover(res, "prefix_mean_fast", "prefix_mean_matmul", "float32") == 2048
+    assert summary.growth(res, "prefix_mean_matmul", "float32", "ms") == (4096, 3.0)
+    assert summary.growth(res, "prefix_mean_matmul", "float32", "peak_bytes") == (4096, 4.0)
+    assert summary.growth(res, "prefix_mean_fast", "float32", "peak_bytes") == (4096, 2.0)
+    growth = summary.growth_table(res, "float32")
     assert "| `prefix_mean_matmul` |   quadratic | 2048 -> 4096 |   x3 |          x4 |" in growth
     assert "| `prefix_mean_fast`   |      linear | 2048 -> 4096 | x1.5 |          x2 |" in growth
     # No crossover when the linear version wins everywhere: said as such.
     res.results[2].ms = 0.4
-    assert dict(report.headline(res, "float32"))["prefix_mean_fast against prefix_mean_matmul"] == (
+    assert dict(summary.headline(res, "float32"))["prefix_mean_fast against prefix_mean_matmul"] == (
         "faster at every T measured (256, 2048, 4096)")
     # The bandwidth fraction comes from the bandwidth point when the file has one.
     res = _results(tiny, res_rows := [dict(method="prefix_mean_fast", T=256, ms=1.0)],
                    [dict(method="clone", T=2048, ms=8.0, B=16, C=512, bytes=128_000_000),
                     dict(method="prefix_mean_fast", T=2048, ms=10.0, B=16, C=512, bytes=128_000_000)])
     assert res_rows
-    got = dict(report.headline(res, "float32"))
+    got = dict(summary.headline(res, "float32"))
     assert got["prefix_mean_fast bandwidth as a fraction of clone at (B, T, C) = (16, 2048, 512)"] == (
         "80 % (12.8 of 16 GB/s)")
 
@@ -385,7 +385,7 @@ def test_plots_and_tables_render(tiny, tmp_path):
         assert root.tag == "{http://www.w3.org/2000/svg}svg", path
         assert not re.search(r"(?:href|src)=[\"']?(?:https?:)?//|@import", svg), path
         sizes = [float(v) for v in re.findall(r"font-size:\s*([\d.]+)px", svg)]
-        assert sizes and min(sizes) >= report.PLOT_FONT_PT, (path, min(sizes))  # user units: points
+        assert sizes and min(sizes) >= plots.PLOT_FONT_PT, (path, min(sizes))  # user units: points
     assert "prefix_mean_cumsum" in rendered.plots["appendix/plots/cpu-tiny-float32-time.svg"]
     cpu, gpu = rendered.markdown["cpu"], rendered.markdown["gpu"]
     assert "![Log-log line chart of the median time" in cpu and "(plots/cpu-tiny-float32-time.svg)" in cpu
@@ -437,12 +437,12 @@ def test_the_hook_fills_the_appendix_page():
         assert files.get_file_from_path(f"appendix/plots/{path.stem}-float32-time.svg") is not None
     if not any(json.loads(p.read_text())["env"]["device_type"] == "cuda" for p in RESULTS):
         assert "No GPU results committed yet" in text
-    assert "Stale numbers" not in text, "a committed results file is stale: measure it again"
+    assert '!!! warning "Stale numbers"' not in text, "a committed results file is stale: measure it again"
 
 
 @pytest.mark.parametrize("path", RESULTS, ids=lambda p: p.name)
 def test_committed_results_come_from_the_default_command_and_current_code(path):
-    res = schema.load(path)
+    res = validate.load(path)
     env, cfg = res.env, res.config
     assert path.name.startswith(env.device_type + "-")
     argv = env.command.removeprefix("python -m snippets.timing").split()
@@ -466,7 +466,7 @@ def test_cuda_run(tmp_path):
     out = tmp_path / "cuda.json"
     assert cli.main(["--device", "cuda", "--T", "64", "128", "--repeats", "3", "--dtype", "float32", "bfloat16",
                      "--out", str(out)]) == 0
-    res = schema.load(out)
+    res = validate.load(out)
     assert res.env.l2_cache_bytes > 0
     ok = [r for r in res.results if r.status == "ok"]
     assert ok and all(r.peak_bytes is not None for r in ok)
@@ -587,7 +587,7 @@ def test_every_string_from_a_hostile_file_is_escaped_in_the_markdown(tiny, tmp_p
     md = report.render(tmp_path).markdown["cpu"]
     for needle in ("<img", "<iframe", "<meta", "javascript:", "](", "{:", "$x$", "--8<--", "`code`", "| cell"):
         assert needle not in md.replace("](results/", "").replace("](plots/", ""), needle
-    assert md.count(report.esc(HOSTILE)) >= 5
+    assert md.count(escape.esc(HOSTILE)) >= 5
     # the plots: matplotlib writes text escaped (so it stays text), and a $ is not mathtext
     for svg in report.render(tmp_path).plots.values():
         elements = list(ET.fromstring(svg.encode()).iter())
@@ -633,3 +633,37 @@ def test_the_checks_of_the_gpu_command_render_and_are_validated(tiny, tmp_path):
     (tmp_path / "cpu-tiny.json").write_text(json.dumps(tiny))
     with pytest.raises(schema.ResultsError, match=r"\$\.checks\.do_bench\[0\]\.do_bench_ms: expected a finite"):
         report.render(tmp_path)
+
+
+def test_the_timing_package_has_no_import_cycle_and_its_report_needs_no_torch(tmp_path):
+    import ast
+
+    package = ROOT / "snippets" / "timing"
+    graph = {}
+    for path in package.glob("*.py"):
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("snippets.timing"):
+                deps |= {node.module.removeprefix("snippets.timing").lstrip(".") or a.name for a in node.names}
+        graph[path.stem] = deps - {path.stem}
+
+    def reach(start, seen=()):
+        for d in graph.get(start, ()):
+            assert d not in (start, *seen), f"import cycle through {start} and {d}"
+            reach(d, (*seen, start))
+
+    for module in graph:
+        reach(module)
+    assert not graph["schema"] and graph["validate"] == {"schema"}
+    assert graph["report"] <= {"schema", "validate", "fingerprint", "escape", "summary", "plots"}
+    blocked = tmp_path / "torch"
+    blocked.mkdir()
+    (blocked / "__init__.py").write_text("raise ImportError('torch is blocked for this test')\n")
+    code = ("import snippets.timing.report as r, snippets.timing.summary as t, snippets.timing.validate as s, sys; "
+            f"res = s.load({str(RESULTS[0])!r}); t.text(res); r.render(s.Path({str(RESULTS[0].parent)!r})); "
+            "assert 'torch' not in sys.modules or sys.modules['torch'] is None")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])})
+    assert out.returncode == 0, out.stderr[-2000:]
+    for path in package.glob("*.py"):
+        assert len(path.read_text().splitlines()) <= 320, f"{path.name} does more than one job"

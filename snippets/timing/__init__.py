@@ -13,9 +13,11 @@ that the appendix page renders at build time.
 
 The modules, each depending only on those above it:
 
-* ``schema``: the results format, its typed rows and ``load()`` (standard library);
+* ``schema``: the results format and its typed rows; ``validate``: its ``load()``
+  (both standard library only);
 * ``fingerprint``: what code a method measured (standard library);
-* ``report``: tables, summaries and plots of a results file (no torch; matplotlib for plots);
+* ``escape``, ``summary``, ``plots``, ``report``: a results file as text, tables,
+  plots and the appendix's sections (no torch; matplotlib for the plots);
 * ``methods``: the registry of what is timed, with inputs, bytes and FLOPs;
 * ``measure``: one point's median time and CUDA peak memory;
 * ``memory``: CPU peak memory in a worker process;

@@ -196,7 +196,7 @@ def _on_sigterm(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from snippets.timing.report import text
+    from snippets.timing.summary import text
     from snippets.timing.runner import run
 
     argv = sys.argv[1:] if argv is None else list(argv)

@@ -115,7 +115,8 @@ def cross_check(out: Path, results_path: Path | None) -> tuple[bool, str]:
     from snippets.timing.cli import BANDWIDTH_SHAPES, parse_config
     from snippets.timing.measure import measure
     from snippets.timing.methods import build, make_inputs
-    from snippets.timing.schema import BenchCheck, Checks, KernelProfile, load, write_atomic
+    from snippets.timing.schema import BenchCheck, Checks, KernelProfile, write_atomic
+    from snippets.timing.validate import load
 
     cfg, _ = parse_config(["--device", "cuda", "--out", str(out / "unused.json")])
     lines, benches, ok = [], [], True
