@@ -78,9 +78,10 @@ _SMALL = 2**18
 def prefix_mean_fast(x: torch.Tensor) -> torch.Tensor:
     """Prefix mean in O(T): a blocked running sum, or one cumsum for small ``x``.
 
-    Close to the speed of ``x.clone()`` once ``x`` is larger than the CPU cache
-    (less close with few channels): it copies a few sequences at a time into the
-    output and finishes them there while they are in the cache: running sums
+    Built to approach the speed of ``x.clone()`` once ``x`` is larger than the
+    CPU cache (the timing appendix measures how close it gets): on a CPU it copies
+    a few sequences at a time into the output and finishes them there while they
+    are in the cache: running sums
     inside blocks of 16 rows, then the sum of all earlier blocks added to each
     block, then the division by the counts. For small inputs (fewer than
     ``_SMALL`` numbers) it falls back to the plain cumsum, which is faster there.

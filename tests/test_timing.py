@@ -628,7 +628,9 @@ def test_the_checks_of_the_gpu_command_render_and_are_validated(tiny, tmp_path):
     md = report.render(tmp_path).markdown["cpu"]
     assert "the timing method checked" in md
     assert re.search(r"\| `clone` +\| float32 \| \(2, 64, 8\) \| +1\.02 \| +1 \| 1\.020 \|", md)
-    assert re.search(r"\| `prefix_mean_fast` \| float32 \| \(2, 64, 8\) \| +22 \| +1\.5 \| +2 \| +75 % \|", md)
+    timed = next(r["ms"] for r in tiny["bandwidth"] if r["method"] == "prefix_mean_fast")  # the same shape
+    row = f"| `prefix_mean_fast` | float32 | (2, 64, 8) | 22 | 1.5 | {summary.num(timed)} | {summary.pct(1.5 / timed)} |"
+    assert row in re.sub(r" +", " ", md), row
     tiny["checks"]["do_bench"][0]["do_bench_ms"] = -1
     (tmp_path / "cpu-tiny.json").write_text(json.dumps(tiny))
     with pytest.raises(schema.ResultsError, match=r"\$\.checks\.do_bench\[0\]\.do_bench_ms: expected a finite"):
@@ -667,3 +669,28 @@ def test_the_timing_package_has_no_import_cycle_and_its_report_needs_no_torch(tm
     assert out.returncode == 0, out.stderr[-2000:]
     for path in package.glob("*.py"):
         assert len(path.read_text().splitlines()) <= 320, f"{path.name} does more than one job"
+
+
+def test_the_appendix_says_where_prefix_mean_fast_is_the_plain_cumsum():
+    """The page: blocked only from 2**18 numbers on, so up to T = 512 at the sweep's B = 4 and C = 64."""
+    from snippets.linear import _SMALL
+
+    page = (DOCS / "appendix" / "timing.md").read_text(encoding="utf-8")
+    assert "from 2¹⁸ numbers on" in page and "$B = 4$" in page and "$C = 64$" in page and "up to 512" in page
+    cfg, _ = cli.parse_config(["--device", "cpu", "--out", "/tmp/x.json"])
+    assert _SMALL == 2**18 and (cfg.B, cfg.C) == (4, 64)
+    assert cfg.B * 512 * cfg.C < _SMALL <= cfg.B * 1024 * cfg.C
+
+
+@pytest.mark.skipif(memory.unavailable() is not None, reason="needs Linux with glibc")
+def test_the_command_reuses_freed_memory_on_a_cpu_and_says_so(tmp_path):
+    out = tmp_path / "cpu-x.json"
+    script = ("import sys; from snippets.timing.cli import main; "
+              f"sys.exit(main({[*TINY, '--device', 'cpu', '--methods', 'clone', '--no-memory', '--out', str(out)]!r}, "
+              "reuse_freed_memory=True))")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert validate.load(out).env.allocator == memory.REUSE
+    for path in RESULTS:  # the committed CPU files come from the command, which does this
+        res = validate.load(path)
+        assert res.env.allocator == (memory.REUSE if res.env.device_type == "cpu" else None), path.name

@@ -195,12 +195,18 @@ def _on_sigterm(signum, frame):
     raise Terminated
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, reuse_freed_memory: bool = False) -> int:
+    """The command. `reuse_freed_memory`: on a CPU, change this process's allocator first
+    (``memory.reuse_freed_memory``); the command does, a caller in a long-lived process may not want to."""
     from snippets.timing.summary import text
     from snippets.timing.runner import run
 
     argv = sys.argv[1:] if argv is None else list(argv)
     cfg, out = parse_config(argv)
+    if reuse_freed_memory and not cfg.device.startswith("cuda"):
+        from snippets.timing.memory import reuse_freed_memory as reuse
+
+        reuse()
     existed = out.exists()
     if existed:
         print(f"{out} exists: it will be replaced when the run has finished", file=sys.stderr)

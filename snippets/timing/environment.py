@@ -101,4 +101,5 @@ def environment(cfg: Config, argv: list[str]) -> Env:
         other_processes_cores=None,
         memory_method=("torch.cuda.max_memory_allocated after reset_peak_memory_stats" if cuda else memory.METHOD),
         memory_resolution_bytes=1 if cuda else memory.MMAP_THRESHOLD,
+        allocator=None if cuda else memory.reuse_note,
     )

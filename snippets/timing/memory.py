@@ -29,8 +29,31 @@ from snippets.timing.measure import is_oom, one_line
 from snippets.timing.methods import Config, build, make_inputs
 
 MMAP_THRESHOLD = 64 * 1024  # CPU peak memory sees allocations of at least this size
-METHOD = (f"peak resident set growth (VmHWM) in a worker process; allocations under "
-          f"{MMAP_THRESHOLD // 1024} KiB are not seen")
+METHOD = (f"peak resident set growth (VmHWM) in a worker process, a lower bound: allocations under "
+          f"{MMAP_THRESHOLD // 1024} KiB, and some above it that glibc serves from free heap memory, are not seen")
+REUSE = ("glibc serves every allocation from its heap and keeps freed memory (M_MMAP_MAX = 0, "
+         "M_TRIM_THRESHOLD = 1 GiB): a call reuses what the last one freed, as PyTorch's caching allocator "
+         "does on a GPU, instead of taking fresh pages from the kernel")
+reuse_note: str | None = None  # REUSE once reuse_freed_memory() has run in this process
+
+
+def reuse_freed_memory() -> str | None:
+    """Make this process's large allocations reuse freed memory; the note to record, or None where not glibc.
+
+    By default glibc gives every allocation of 32 MiB or more its own ``mmap`` and
+    returns it on free, so each call that makes a large output pays for fresh,
+    zeroed pages: at 64 MiB that costs more than copying the data. The timing
+    command turns this off for its own process (the memory worker keeps its own
+    settings).
+    """
+    global reuse_note
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return None
+    libc = ctypes.CDLL("libc.so.6")
+    if libc.mallopt(-4, 0) != 1 or libc.mallopt(-1, 2**30) != 1:  # M_MMAP_MAX, M_TRIM_THRESHOLD
+        raise OSError("mallopt(M_MMAP_MAX / M_TRIM_THRESHOLD) failed")
+    reuse_note = REUSE
+    return reuse_note
 
 
 def _status_bytes(field: str) -> int:

@@ -75,8 +75,10 @@ def _meta(res: Results, stem: str) -> str:
         ("other processes during the run", "n/a" if env.other_processes_cores is None else
          f"{env.other_processes_cores:.2g} cores busy on average"),
         ("shapes", f"B = {cfg.B}, C = {cfg.C}, heads = {cfg.heads}, head size = {cfg.head_size}"),
-        ("timing", f"median of up to {cfg.repeats} samples after the first call and {cfg.warmup} more warm-up "
-                   f"calls; budget {cfg.time_budget:g} s per point; TF32 {'on' if cfg.tf32 else 'off'}"),
+        ("timing", f"median of up to {cfg.repeats} samples after the first call and up to {cfg.warmup} more "
+                   f"warm-up calls, as the budget of {cfg.time_budget:g} s per point allows; "
+                   f"TF32 {'on' if cfg.tf32 else 'off'}"),
+        *([("CPU allocator", esc(env.allocator))] if env.allocator else []),
         ("peak memory", esc(env.memory_method)),
         (f"matmul reference ({n} x {n})", refs),
         ("whole run", f"{res.wall_s:.0f} s"),
@@ -143,13 +145,18 @@ def checks(res: Results, name: str) -> list[str]:
                   *scroll(markdown_table(["method", "dtype", "(B, T, C)", "harness ms", "do_bench ms", "ratio"], rows,
                                          left=3), f"Harness against do_bench, {res.env.device_name}")]
     if c.profiles:
-        rows = [[f"`{p.method}`", p.dtype, f"({p.B}, {p.T}, {p.C})", f"{p.kernels:.3g}", num(p.kernel_ms),
-                 num(p.wall_ms), pct(p.kernel_ms / p.wall_ms)] for p in c.profiles]
+        rows = []
+        for p in c.profiles:
+            timed = next((r for r in res.bandwidth if (r.method, r.dtype, r.B, r.T, r.C) ==
+                          (p.method, p.dtype, p.B, p.T, p.C) and r.status == "ok"), None)
+            rows.append([f"`{p.method}`", p.dtype, f"({p.B}, {p.T}, {p.C})", f"{p.kernels:.3g}", num(p.kernel_ms),
+                         num(timed.ms) if timed else "n/a", pct(p.kernel_ms / timed.ms) if timed else "n/a"])
         parts += ["What one call does on the GPU, from PyTorch's profiler (the mean of 5 calls after a warm-up): "
-                  "the kernels it launches, how long they keep the GPU busy, and the call's wall time. The "
-                  "profiler adds time to every launch, so its wall times are longer than the timed ones:", "",
-                  *scroll(markdown_table(["method", "dtype", "(B, T, C)", "kernels", "GPU busy ms", "wall ms",
-                                          "busy share"], rows, left=3), f"Kernel profiles, {res.env.device_name}")]
+                  "how many kernels it launches and how long they keep the GPU busy, next to the call's median "
+                  "time at the bandwidth point of the sweep. Where the busy time is close to the timed one, the "
+                  "call is spent in its kernels, not in launching them:", "",
+                  *scroll(markdown_table(["method", "dtype", "(B, T, C)", "kernels", "GPU busy ms", "timed ms",
+                                          "busy / timed"], rows, left=3), f"Kernel profiles, {res.env.device_name}")]
     return parts
 
 

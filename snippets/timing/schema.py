@@ -127,6 +127,7 @@ class Env:
     other_processes_cores: float | None
     memory_method: str
     memory_resolution_bytes: int
+    allocator: str | None = None  # how the timing process allocates on a CPU, where the command changed it
 
 
 @dataclass

@@ -188,9 +188,21 @@ def summary(res: Results, dtype: str, e=esc) -> list[str]:
 
 def not_measured(res: Results, e=esc) -> list[str]:
     """Markdown list items: every point that was not measured, and every peak memory that was not, with why."""
-    reasons = sorted({(r.method, r.reason) for r in res.results + res.bandwidth if r.status != "ok"})
-    notes = sorted({(r.method, r.memory_note) for r in res.results if r.memory_note})
-    return [f"- `{m}`: {e(why)}" for m, why in reasons] + [f"- `{m}`, peak memory: {e(why)}" for m, why in notes]
+    def where(rows: list[Point]) -> str:
+        Ts = sorted({r.T for r in rows})
+        shape = f" at the bandwidth point {_shape(rows[0])}" if rows[0] in res.bandwidth else ""
+        return f"{rows[0].dtype}, T = {', '.join(map(str, Ts))}{shape}"
+
+    groups: dict[tuple, list[Point]] = {}
+    for r in res.results + res.bandwidth:
+        if r.status != "ok":
+            groups.setdefault((r.method, r.dtype, r.reason, r in res.bandwidth), []).append(r)
+    notes: dict[tuple, list[Point]] = {}
+    for r in res.results:
+        if r.memory_note:
+            notes.setdefault((r.method, r.dtype, r.memory_note), []).append(r)
+    return ([f"- `{k[0]}`, {where(rows)}: {e(k[2])}" for k, rows in sorted(groups.items(), key=lambda i: i[0][:3])]
+            + [f"- `{k[0]}`, {where(rows)}, peak memory: {e(k[2])}" for k, rows in sorted(notes.items())])
 
 
 def text(res: Results) -> str:

@@ -180,6 +180,7 @@ def _env(c: _Check, v: Any, path: str) -> Env:
     for key in ("cpu_count", "cudnn", "gpu_memory_bytes", "l2_cache_bytes"):
         c.int(v[key], f"{path}.{key}", none=True)
     c.bool(v["git_dirty"], f"{path}.git_dirty", none=True)
+    c.str(v.get("allocator"), f"{path}.allocator", none=True)
     for key in ("loadavg_start", "loadavg_end"):
         c.list(v[key], f"{path}.{key}", lambda x, p: c.num(x, p), none=True, length=3)
     c.num(v["other_processes_cores"], f"{path}.other_processes_cores", none=True)
