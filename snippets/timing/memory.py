@@ -30,7 +30,8 @@ from snippets.timing.methods import Config, build, make_inputs
 
 MMAP_THRESHOLD = 64 * 1024  # CPU peak memory sees allocations of at least this size
 METHOD = (f"peak resident set growth (VmHWM) in a worker process, a lower bound: allocations under "
-          f"{MMAP_THRESHOLD // 1024} KiB, and some above it that glibc serves from free heap memory, are not seen")
+          f"{MMAP_THRESHOLD // 1024} KiB are seen only where the heap must grow for them, larger ones only "
+          "where free heap memory cannot hold them")
 REUSE = ("glibc serves every allocation from its heap and keeps freed memory (M_MMAP_MAX = 0, "
          "M_TRIM_THRESHOLD = 1 GiB): a call reuses what the last one freed, as PyTorch's caching allocator "
          "does on a GPU, instead of taking fresh pages from the kernel")
@@ -40,9 +41,10 @@ reuse_note: str | None = None  # REUSE once reuse_freed_memory() has run in this
 def reuse_freed_memory() -> str | None:
     """Make this process's large allocations reuse freed memory; the note to record, or None where not glibc.
 
-    By default glibc gives every allocation of 32 MiB or more its own ``mmap`` and
-    returns it on free, so each call that makes a large output pays for fresh,
-    zeroed pages: at 64 MiB that costs more than copying the data. The timing
+    By default glibc gives large allocations their own ``mmap`` and unmaps them on
+    free; the size from which it does so starts at 128 KiB and rises as such blocks
+    are freed, never above 32 MiB. So a call that makes an output of 64 MiB usually
+    pays for fresh, zeroed pages, which costs more than copying the data. The timing
     command turns this off for its own process (the memory worker keeps its own
     settings).
     """

@@ -65,8 +65,8 @@ def _meta(res: Results, stem: str) -> str:
     rows = [
         ("device", f"{esc(env.device_name)} ({env.device_type})"),
         ("CPU", f"{esc(env.cpu_model)}, {env.cpu_count or 'n/a'} cores, torch threads: {env.threads}"),
-        ("libraries", f"torch {esc(env.torch)}, CUDA {esc(env.cuda or 'n/a')}, cuDNN {env.cudnn or 'n/a'}, "
-                      f"Python {esc(env.python)}"),
+        ("libraries", f"torch {esc(env.torch)} (built with CUDA {esc(env.cuda or 'n/a')}), "
+                      f"cuDNN {env.cudnn or 'n/a'}, Python {esc(env.python)}"),
         ("date (UTC)", esc(env.date)),
         ("command", code(env.command)),
         ("git commit", (code(env.git_commit) if env.git_commit else "n/a")
@@ -115,7 +115,8 @@ def section(res: Results, stem: str, stale: dict[str, str] | None = None) -> tup
                       f"(plots/{stem}-{dtype}-{what}.svg)", ""]
         parts += ["Solid lines: methods that build a T × T matrix, so their memory grows with T²; dashed: "
                   "memory linear in T; dotted grey: `clone`, the bandwidth reference. Points that were not "
-                  "measured are missing from the lines; the tables say why.", ""]
+                  "measured are missing from the lines, and so are peaks below the memory resolution; the tables "
+                  "say why.", ""]
         for caption, table in (("Median milliseconds per call", grid(res, dtype, "ms", stale=flagged)),
                                ("Peak memory per call, MiB",
                                 grid(res, dtype, "peak_bytes", 2.0**-20, floor, stale=flagged))):
