@@ -56,7 +56,8 @@ class _Check:
         if missing := sorted(required - v.keys()):
             self.fail(path, f"missing key {missing[0]!r}")
         if extra := sorted(v.keys() - names):
-            self.fail(f"{path}.{extra[0]}", f"unknown key; expected one of {sorted(names)}")
+            key = extra[0] if extra[0].isidentifier() else repr(extra[0])[:80]  # file text: printed safely
+            self.fail(f"{path}.{key}", f"unknown key; expected one of {sorted(names)}")
         return v
 
     def mapping(self, v: Any, path: str) -> dict:
