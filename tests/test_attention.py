@@ -295,13 +295,16 @@ def test_bad_x_is_refused_clearly(cls, x, error, message):
 
 
 @needs_cuda
-def test_on_cuda_matches_cpu_and_refuses_a_cpu_input():
+@pytest.mark.parametrize("make", [lambda: Head(4, 3, 8), lambda: MultiHeadAttention(4, 2, 8)],
+                         ids=["Head", "MultiHeadAttention"])
+def test_on_cuda_matches_cpu_and_refuses_a_cpu_input(make):
     torch.manual_seed(0)
-    head = Head(4, 3, 8)
+    module = make()
     x = torch.randn(2, 6, 4)
-    torch.testing.assert_close(head.cuda()(x.cuda()).cpu(), head.cpu()(x), rtol=1e-4, atol=1e-4)
-    with pytest.raises(ValueError, match=r"^Head: x is on cpu but the weights are on cuda"):
-        head.cuda()(x)
+    torch.testing.assert_close(module.cuda()(x.cuda()).cpu(), module.cpu()(x), rtol=1e-4, atol=1e-4)
+    name = type(module).__name__
+    with pytest.raises(ValueError, match=rf"^{name}: x is on cpu but the weights are on cuda"):
+        module.cuda()(x)
 
 
 @pytest.mark.parametrize(
