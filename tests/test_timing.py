@@ -209,6 +209,13 @@ BAD = {
 }
 
 
+def test_a_bad_commit_variable_is_refused_before_measuring(monkeypatch, capsys):
+    monkeypatch.setenv("TIMING_GIT_COMMIT", "not-a-commit")
+    with pytest.raises(SystemExit) as exc:
+        cli.parse_config(["--device", "cpu", "--out", "/tmp/x.json"])
+    assert exc.value.code == 2 and "$TIMING_GIT_COMMIT: expected a hexadecimal commit id" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("what", BAD)
 def test_bad_options_are_rejected_clearly(what, capsys):
     argv, needle = BAD[what]
@@ -350,14 +357,13 @@ def test_headline_figures_are_computed_from_the_file(tiny):
     assert got["prefix_mean_loop / prefix_mean_fast at (B, T, C) = (4, 256, 64)"] == "50x"
     assert got["prefix_mean_matmul / prefix_mean_fast at T = 4096"] == "4x"
     assert got["prefix_mean_fast against prefix_mean_matmul"] == "faster at T = 2048, 4096; slower at T = 256"
-    assert summary.crossover(res, "prefix_mean_fast", "prefix_mean_matmul", "float32") == 2048
     assert summary.growth(res, "prefix_mean_matmul", "float32", "ms") == (4096, 3.0)
     assert summary.growth(res, "prefix_mean_matmul", "float32", "peak_bytes") == (4096, 4.0)
     assert summary.growth(res, "prefix_mean_fast", "float32", "peak_bytes") == (4096, 2.0)
     growth = summary.growth_table(res, "float32")
     assert "| `prefix_mean_matmul` |   quadratic | 2048 -> 4096 |   x3 |          x4 |" in growth
     assert "| `prefix_mean_fast`   |      linear | 2048 -> 4096 | x1.5 |          x2 |" in growth
-    # No crossover when the linear version wins everywhere: said as such.
+    # When the linear version wins everywhere, that is said as such.
     res.results[2].ms = 0.4
     assert dict(summary.headline(res, "float32"))["prefix_mean_fast against prefix_mean_matmul"] == (
         "faster at every T measured (256, 2048, 4096)")
@@ -539,6 +545,7 @@ MALFORMED = {
     "bad fingerprint": (_set("fingerprints.clone", "x"), "$.fingerprints.clone: expected a sha256"),
     "point outside the config": (_set("results.0.T", 3), "$.results[0]: (clone, float32, T=3) is outside"),
     "loadavg of the wrong length": (_set("env.loadavg_start", [1.0]), "$.env.loadavg_start: expected 3 items"),
+    "head size not C / heads": (_set("config.head_size", 3), "$.config.head_size: expected C / heads"),
 }
 
 
@@ -680,6 +687,13 @@ def test_the_appendix_says_where_prefix_mean_fast_is_the_plain_cumsum():
     cfg, _ = cli.parse_config(["--device", "cpu", "--out", "/tmp/x.json"])
     assert _SMALL == 2**18 and (cfg.B, cfg.C) == (4, 64)
     assert cfg.B * 512 * cfg.C < _SMALL <= cfg.B * 1024 * cfg.C
+    # "15 additions (one for each row of a 16-row block after the first)": the block length in the code
+    import inspect
+
+    from snippets import linear
+
+    assert "15 additions (one for each row of a 16-row" in " ".join(page.split())
+    assert "L = min(16, T)  # block length" in inspect.getsource(linear._running_sums)
 
 
 @pytest.mark.skipif(memory.unavailable() is not None, reason="needs Linux with glibc")

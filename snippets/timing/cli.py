@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from snippets.timing.environment import ROOT, cpu_model
+from snippets.timing.environment import ROOT, cpu_model, git_state
 from snippets.timing.methods import DTYPES, Config
 from snippets.timing.schema import BANDWIDTH_METHODS, method_names, write_atomic
 
@@ -179,6 +179,10 @@ def parse_config(argv: list[str]) -> tuple[Config, Path]:
         threads=a.threads or torch.get_num_threads(), seed=a.seed, memory=not a.no_memory,
         bandwidth=None if a.no_bandwidth else tuple(a.bandwidth or BANDWIDTH_SHAPES[dev.type]),
     )
+    try:
+        git_state()
+    except ValueError as exc:
+        p.error(str(exc))
     if a.out is None and not RESULTS_DIR.is_dir():
         p.error(f"--out: no default here ({RESULTS_DIR} does not exist outside a checkout); name a file")
     out = (a.out or RESULTS_DIR / f"{default_name(dev)}.json").absolute()

@@ -154,7 +154,7 @@ def cross_check(out: Path, results_path: Path | None) -> tuple[bool, str]:
                 profiles.append(KernelProfile(**_profile(cfg, name, dtype)))
             except Exception as exc:  # the profiler informs; it must not hide the rest
                 lines.append(f"profile of {name} {dtype} failed: {type(exc).__name__}: {exc}"[:300])
-    lines.append("profiles at the bandwidth point (mean of 5 calls): " + "; ".join(
+    lines.append("profiles at the bandwidth point (mean of several calls): " + "; ".join(
         f"{p.method} {p.dtype}: {p.kernels:.3g} kernels, {p.kernel_ms:.3g} ms of kernels in {p.wall_ms:.3g} ms"
         for p in profiles))
     checks = Checks(benches, profiles)
@@ -174,11 +174,12 @@ def _profile(cfg, name: str, dtype: str) -> dict:
 
     from snippets.timing.cli import BANDWIDTH_SHAPES
     from snippets.timing.methods import build, make_inputs
+    from snippets.timing.schema import PROFILE_CALLS
 
     B, T, C = BANDWIDTH_SHAPES["cuda"]
     c = replace(cfg, B=B, C=C)
     fn = build(c, name, make_inputs(c, dtype, T, attention=False))
-    n = 5
+    n = PROFILE_CALLS
     with torch.inference_mode():
         fn()
         torch.cuda.synchronize()

@@ -17,11 +17,12 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from snippets.timing.schema import DTYPES as FORMAT_DTYPES
 from snippets.timing.schema import METHODS as INFO
 from snippets.timing.schema import base_name
 
 LOOP_LIMIT = 4096  # prefix_mean_loop runs only where B * T <= LOOP_LIMIT: it is a Python loop
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+DTYPES = {name: getattr(torch, name) for name in FORMAT_DTYPES}  # the format's names, as torch dtypes
 SDPA_KERNELS = {"math": "MATH", "flash": "FLASH_ATTENTION", "efficient": "EFFICIENT_ATTENTION",
                 "cudnn": "CUDNN_ATTENTION"}
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from snippets.timing.escape import code, esc
 from snippets.timing.fingerprint import fingerprint
 from snippets.timing.plots import plot
-from snippets.timing.schema import METHODS, Results, ResultsError, base_name
+from snippets.timing.schema import METHODS, PROFILE_CALLS, Results, ResultsError, base_name
 from snippets.timing.summary import TABLE_STATUS, measured, num, pct, derived, grid, markdown_table, \
     not_measured, summary
 from snippets.timing.validate import load
@@ -152,7 +152,8 @@ def checks(res: Results, name: str) -> list[str]:
                           (p.method, p.dtype, p.B, p.T, p.C) and r.status == "ok"), None)
             rows.append([f"`{p.method}`", p.dtype, f"({p.B}, {p.T}, {p.C})", f"{p.kernels:.3g}", num(p.kernel_ms),
                          num(timed.ms) if timed else "n/a", pct(p.kernel_ms / timed.ms) if timed else "n/a"])
-        parts += ["What one call does on the GPU, from PyTorch's profiler (the mean of 5 calls after a warm-up): "
+        parts += [f"What one call does on the GPU, from PyTorch's profiler (the mean of {PROFILE_CALLS} calls after a "
+                  "warm-up): "
                   "how many kernels it launches and how long they keep the GPU busy, next to the call's median "
                   "time at the bandwidth point of the sweep. Where the busy time is close to the timed one, the "
                   "call is spent in its kernels, not in launching them:", "",

@@ -22,7 +22,7 @@ from pathlib import Path
 
 VERSION = 2
 STATUSES = ("ok", "skipped", "oom", "over_budget", "error")
-DTYPES = {"float32": 4, "bfloat16": 2}  # name -> bytes per element
+DTYPES = ("float32", "bfloat16")
 DEVICE_TYPES = ("cpu", "cuda")
 KINDS = ("reference", "linear", "quadratic")  # how the memory a method needs grows with T
 SDPA_BACKENDS = ("math", "flash", "efficient", "cudnn")
@@ -48,7 +48,9 @@ METHODS: dict[str, MethodInfo] = {
     **{f"sdpa-{b}": MethodInfo("quadratic" if b == "math" else "linear", None, compilable=False)
        for b in SDPA_BACKENDS},
 }
+assert all(info.kind in KINDS for info in METHODS.values())
 BANDWIDTH_METHODS = ("clone", "prefix_mean_cumsum", "prefix_mean_fast")  # timed again at the bandwidth point
+PROFILE_CALLS = 5  # a kernel profile is the mean of this many calls, after a warm-up
 
 
 def base_name(method: str) -> str:

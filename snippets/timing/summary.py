@@ -35,19 +35,6 @@ def growth(res: Results, method: str, dtype: str, key: str) -> tuple[int, float]
     return None
 
 
-def crossover(res: Results, fast: str, slow: str, dtype: str) -> int | None:
-    """The smallest T from which `fast` beats `slow` at every larger T where both were measured."""
-    best = None
-    for T in sorted(res.config.Ts, reverse=True):
-        a, b = measured(res.results, fast, dtype, T), measured(res.results, slow, dtype, T)
-        if not (a and b):
-            continue
-        if a.ms >= b.ms:
-            break
-        best = T
-    return best
-
-
 def _spans(Ts: list[int]) -> str:
     return ", ".join(map(str, Ts))
 

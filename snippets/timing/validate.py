@@ -204,6 +204,8 @@ def _config(c: _Check, v: Any, path: str) -> Config:
         c.bool(v[key], f"{path}.{key}")
     c.list(v["methods"], f"{path}.methods", lambda x, p: _method(c, x, p))
     c.list(v["bandwidth"], f"{path}.bandwidth", lambda x, p: c.int(x, p, low=1), none=True, length=3)
+    if v["head_size"] != v["C"] // v["heads"] or v["C"] % v["heads"]:
+        c.fail(f"{path}.head_size", f"expected C / heads = {v['C']} / {v['heads']}, got {v['head_size']}")
     if not v["dtypes"] or not v["Ts"]:
         c.fail(f"{path}.{'dtypes' if not v['dtypes'] else 'Ts'}", "expected at least one value")
     return Config(**v)
