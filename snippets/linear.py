@@ -1,4 +1,4 @@
-"""Chapter 5: the prefix mean and causal attention in time linear in T.
+"""Chapter 7: the prefix mean and causal attention in time linear in T.
 
 ``prefix_mean_fast`` computes the same prefix mean as the chapter 2 functions
 (same contract: ``(B, T, C)`` or ``(T, C)`` in, same shape, dtype and device
