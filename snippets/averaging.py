@@ -9,9 +9,9 @@ Every function accepts ``x`` of shape ``(B, T, C)`` (batch, time, channels) or
 ``(T, C)``, returns a new tensor of the same shape, dtype and device, never
 modifies ``x`` and is differentiable.
 
-Each function is self-contained (it needs ``import torch`` and nothing else), so
-the section between its ``--8<--`` markers can be copied alone into a project.
-That is also why the input checks are written out in each of them.
+Each definition checks its input with the shared section of ``snippets/checks.py``;
+a page shows the definition followed by that section, so the block can be copied
+alone into a project that has torch.
 """
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
 import torch
 
 # --8<-- [end:imports]
+from snippets.checks import FLOATS, causal_matmul, check_sequence, check_sizes
 
 
 # --8<-- [start:causal_mean_weights]
@@ -45,20 +46,24 @@ def causal_mean_weights(
     Raises:
         TypeError: ``T`` is not an int, or ``dtype`` is not a floating dtype.
         ValueError: ``T`` is smaller than 1, or ``device`` is not available.
+        MemoryError: the (T, T) matrix does not fit in memory.
     """
-    if isinstance(T, bool) or not isinstance(T, int):
-        raise TypeError(f"causal_mean_weights: T must be an int, got {type(T).__name__}")
-    if T < 1:
-        raise ValueError(f"causal_mean_weights: T must be >= 1, got {T}")
-    if dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+    check_sizes("causal_mean_weights", T=T)
+    if dtype not in FLOATS:
         raise TypeError(
             f"causal_mean_weights: dtype must be float16, bfloat16, float32 or float64, got {dtype}"
         )
     try:
-        ones = torch.ones(T, T, dtype=dtype, device=device)
+        torch.empty(0, dtype=dtype, device=device)
     except (RuntimeError, AssertionError, TypeError) as exc:  # not a device, or not in this build
-        raise ValueError(
-            f"causal_mean_weights: device {device!r} is not usable here: {exc}"
+        raise ValueError(f"causal_mean_weights: device {device!r} is not usable here: {exc}") from None
+    try:
+        ones = torch.ones(T, T, dtype=dtype, device=device)
+    except RuntimeError as exc:  # torch.OutOfMemoryError on a GPU, a RuntimeError on a CPU
+        size = T * T * torch.finfo(dtype).bits // 8
+        raise MemoryError(
+            f"causal_mean_weights: a ({T}, {T}) {dtype} matrix needs {size / 2**30:.3g} GiB "
+            f"and could not be allocated: {exc}"
         ) from None
     tril = torch.tril(ones)  # 1 on and below the diagonal
     return tril / tril.sum(dim=1, keepdim=True)  # each row sums to 1
@@ -79,17 +84,7 @@ def prefix_mean_loop(x: torch.Tensor) -> torch.Tensor:
         TypeError: ``x`` is not a floating-point tensor.
         ValueError: ``x`` is not of shape (B, T, C) or (T, C), or T is 0.
     """
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"prefix_mean_loop: x must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() not in (2, 3) or x.shape[-2] == 0:
-        raise ValueError(
-            f"prefix_mean_loop: x must have shape (B, T, C) or (T, C) with T >= 1, "
-            f"got shape {tuple(x.shape)}"
-        )
-    if x.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
-        raise TypeError(
-            f"prefix_mean_loop: x must be float16, bfloat16, float32 or float64, got {x.dtype}"
-        )
+    check_sequence("prefix_mean_loop", x)
     xb = x if x.dim() == 3 else x.unsqueeze(0)  # (B, T, C)
     B, T, C = xb.shape
     out = torch.empty_like(xb)
@@ -112,26 +107,13 @@ def prefix_mean_matmul(x: torch.Tensor) -> torch.Tensor:
 
     Raises:
         TypeError: ``x`` is not a floating-point tensor.
-        ValueError: ``x`` is not of shape (B, T, C) or (T, C), T is 0, or ``x``
-            holds inf or nan (the product would spread them to earlier positions).
+        ValueError: ``x`` is not of shape (B, T, C) or (T, C), or T is 0.
     """
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"prefix_mean_matmul: x must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() not in (2, 3) or x.shape[-2] == 0:
-        raise ValueError(
-            f"prefix_mean_matmul: x must have shape (B, T, C) or (T, C) with T >= 1, "
-            f"got shape {tuple(x.shape)}"
-        )
-    if x.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
-        raise TypeError(
-            f"prefix_mean_matmul: x must be float16, bfloat16, float32 or float64, got {x.dtype}"
-        )
-    if not torch.isfinite(x).all():  # a zero weight times inf is nan: it would reach the past
-        raise ValueError(f"prefix_mean_matmul: x must be finite, got inf or nan values")
+    check_sequence("prefix_mean_matmul", x)
     T = x.shape[-2]
     wei = torch.tril(torch.ones(T, T, dtype=x.dtype, device=x.device))  # (T, T)
     wei = wei / wei.sum(dim=1, keepdim=True)
-    return wei @ x  # (T, T) @ (B, T, C) -> (B, T, C): broadcast over B
+    return causal_matmul(wei, x)  # wei @ x: (T, T) @ (B, T, C) -> (B, T, C)
 # --8<-- [end:prefix_mean_matmul]
 
 
@@ -147,28 +129,15 @@ def prefix_mean_softmax(x: torch.Tensor) -> torch.Tensor:
 
     Raises:
         TypeError: ``x`` is not a floating-point tensor.
-        ValueError: ``x`` is not of shape (B, T, C) or (T, C), T is 0, or ``x``
-            holds inf or nan (the product would spread them to earlier positions).
+        ValueError: ``x`` is not of shape (B, T, C) or (T, C), or T is 0.
     """
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"prefix_mean_softmax: x must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() not in (2, 3) or x.shape[-2] == 0:
-        raise ValueError(
-            f"prefix_mean_softmax: x must have shape (B, T, C) or (T, C) with T >= 1, "
-            f"got shape {tuple(x.shape)}"
-        )
-    if x.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
-        raise TypeError(
-            f"prefix_mean_softmax: x must be float16, bfloat16, float32 or float64, got {x.dtype}"
-        )
-    if not torch.isfinite(x).all():  # a zero weight times inf is nan: it would reach the past
-        raise ValueError(f"prefix_mean_softmax: x must be finite, got inf or nan values")
+    check_sequence("prefix_mean_softmax", x)
     T = x.shape[-2]
     future = torch.triu(torch.ones(T, T, dtype=torch.bool, device=x.device), diagonal=1)
     scores = torch.zeros(T, T, dtype=x.dtype, device=x.device)  # every token equally relevant
     scores = scores.masked_fill(future, float("-inf"))  # ...except the future: exp(-inf) = 0
     wei = torch.softmax(scores, dim=-1)  # (T, T), rows sum to 1
-    return wei @ x  # (B, T, C)
+    return causal_matmul(wei, x)  # wei @ x: (B, T, C)
 # --8<-- [end:prefix_mean_softmax]
 
 
@@ -189,17 +158,7 @@ def prefix_mean_cumsum(x: torch.Tensor) -> torch.Tensor:
         TypeError: ``x`` is not a floating-point tensor.
         ValueError: ``x`` is not of shape (B, T, C) or (T, C), or T is 0.
     """
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"prefix_mean_cumsum: x must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() not in (2, 3) or x.shape[-2] == 0:
-        raise ValueError(
-            f"prefix_mean_cumsum: x must have shape (B, T, C) or (T, C) with T >= 1, "
-            f"got shape {tuple(x.shape)}"
-        )
-    if x.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
-        raise TypeError(
-            f"prefix_mean_cumsum: x must be float16, bfloat16, float32 or float64, got {x.dtype}"
-        )
+    check_sequence("prefix_mean_cumsum", x)
     T = x.shape[-2]
     acc = torch.promote_types(x.dtype, torch.float32)
     sums = x.cumsum(dim=-2, dtype=acc)  # (B, T, C) running totals

@@ -86,17 +86,20 @@ def check_dropout(where: str, p: object) -> None:
         raise ValueError(f"{where}: dropout must be in [0, 1), got {p}")
 
 
-def check_input(where: str, x: object, n_embd: int, max_T: int, weight: torch.Tensor) -> None:
-    """x is (B, T, n_embd) with 1 <= T <= max_T, in the weights' dtype and on their device."""
+def check_input(where: str, x: object, n_embd: int, block_size: int, weight: torch.Tensor) -> None:
+    """x is (B, T, n_embd) with 1 <= T <= block_size, in the weights' dtype, on their device."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{where}: x must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 3 or x.shape[-1] != n_embd or not 1 <= x.shape[1] <= max_T:
+    if x.dim() != 3 or x.shape[-1] != n_embd or not 1 <= x.shape[1] <= block_size:
         raise ValueError(
-            f"{where}: x must have shape (B, T, n_embd={n_embd}) with 1 <= T <= {max_T}, "
+            f"{where}: x must have shape (B, T, n_embd={n_embd}) with 1 <= T <= "
+            f"block_size={block_size}, "
             f"got shape {tuple(x.shape)}"
         )
     # Under torch.autocast, nn.Linear casts x and its weights itself (not float64).
-    autocast = torch.is_autocast_enabled(x.device.type) and x.dtype in FLOATS[:3]
+    device = x.device.type
+    autocast = (torch.amp.is_autocast_available(device) and torch.is_autocast_enabled(device)
+                and x.dtype in FLOATS[:3])
     if x.dtype != weight.dtype and not autocast:
         raise TypeError(
             f"{where}: x has dtype {x.dtype} but the weights have {weight.dtype}; "

@@ -11,7 +11,9 @@ positive feature map, which turns the weighted average into two running sums;
 ``causal_linear_attention_quadratic`` is the same formula with a (T, T) matrix,
 for checking.
 
-Each function is self-contained (it needs ``import torch`` and nothing else).
+Each definition checks its input with the shared section of ``snippets/checks.py``;
+a page shows the definition followed by that section, so the block can be copied
+alone into a project that has torch.
 """
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
 import torch
 
 # --8<-- [end:imports]
+from snippets.checks import causal_matmul, check_qkv, check_sequence
 
 
 # --8<-- [start:prefix_mean_fast]
@@ -63,9 +66,10 @@ class _PrefixMean(torch.autograd.Function):
         return _running_sums(x, counts).to(x.dtype)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, g: torch.Tensor) -> torch.Tensor:
         counts = ctx.counts
+        if torch.is_grad_enabled():  # create_graph=True: ordinary ops, differentiable again
+            return (g / counts).flip(1).cumsum(1, dtype=counts.dtype).flip(1).to(g.dtype)
         sums = _running_sums((g / counts).flip(1), torch.ones_like(counts))  # (B, T, C), reversed
         return sums.flip(1).to(g.dtype)
 
@@ -85,7 +89,7 @@ def prefix_mean_fast(x: torch.Tensor) -> torch.Tensor:
     inside blocks of 16 rows, then the sum of all earlier blocks added to each
     block, then the division by the counts. For small inputs (fewer than
     ``_SMALL`` numbers) it falls back to the plain cumsum, which is faster there.
-    Sums are accumulated in at least float32.
+    Sums are accumulated in at least float32. Derivatives of every order work.
 
     >>> x = torch.tensor([[2.0, 0.0], [4.0, 6.0], [6.0, 3.0]])
     >>> prefix_mean_fast(x)
@@ -97,17 +101,7 @@ def prefix_mean_fast(x: torch.Tensor) -> torch.Tensor:
         TypeError: ``x`` is not a floating-point tensor.
         ValueError: ``x`` is not of shape (B, T, C) or (T, C), or T is 0.
     """
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"prefix_mean_fast: x must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() not in (2, 3) or x.shape[-2] == 0:
-        raise ValueError(
-            f"prefix_mean_fast: x must have shape (B, T, C) or (T, C) with T >= 1, "
-            f"got shape {tuple(x.shape)}"
-        )
-    if x.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
-        raise TypeError(
-            f"prefix_mean_fast: x must be float16, bfloat16, float32 or float64, got {x.dtype}"
-        )
+    check_sequence("prefix_mean_fast", x)
     if x.numel() < _SMALL:  # small: the plain cumsum, with ordinary autograd
         acc = torch.promote_types(x.dtype, torch.float32)
         counts = torch.arange(1, x.shape[-2] + 1, dtype=acc, device=x.device).unsqueeze(-1)
@@ -134,45 +128,16 @@ def causal_linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -
             [3.],
             [4.]])
 
+    If q and k are so negative that a denominator phi(q_t) . (phi(k_0) + ... +
+    phi(k_t)) underflows to 0, that row is nan (0 / 0): rescale q and k, or pass
+    float64. A later inf or nan never changes an earlier output.
+
     Raises:
         TypeError: an argument is not a floating-point tensor, or the dtypes differ.
         ValueError: the shapes are not (..., T, D), (..., T, D), (..., T, Dv) with
-            T, D, Dv >= 1, the tensors are on different devices, or q and k are so
-            negative that a denominator phi(q_t) . (phi(k_0) + ... + phi(k_t))
-            underflows to 0.
+            T, D, Dv >= 1, or the tensors are on different devices.
     """
-    for name, a in (("q", q), ("k", k), ("v", v)):
-        if not isinstance(a, torch.Tensor):
-            raise TypeError(
-                f"causal_linear_attention: {name} must be a torch.Tensor, "
-                f"got {type(a).__name__}"
-            )
-        if a.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
-            raise TypeError(
-                f"causal_linear_attention: {name} must be float16, bfloat16, float32 or float64, "
-                f"got {a.dtype}"
-            )
-        if a.dim() < 2 or 0 in a.shape[-2:]:
-            raise ValueError(
-                f"causal_linear_attention: {name} must have shape (..., T, D) with T, D >= 1, "
-                f"got shape {tuple(a.shape)}"
-            )
-    if k.shape != q.shape or v.shape[:-1] != q.shape[:-1]:
-        raise ValueError(
-            f"causal_linear_attention: expected q, k of shape (..., T, D) "
-            "and v of shape (..., T, Dv), "
-            f"got q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
-        )
-    if not q.dtype == k.dtype == v.dtype:
-        raise TypeError(
-            f"causal_linear_attention: q, k, v must share a dtype, "
-            f"got {q.dtype}, {k.dtype}, {v.dtype}"
-        )
-    if not q.device == k.device == v.device:
-        raise ValueError(
-            f"causal_linear_attention: q, k, v must be on one device, "
-            f"got {q.device}, {k.device}, {v.device}"
-        )
+    check_qkv("causal_linear_attention", q, k, v)
     acc = torch.promote_types(q.dtype, torch.float32)
 
     def phi(a):  # elu(a) + 1, but exp(a) for a <= 0: elu(a) + 1 = exp(a) - 1 + 1 loses
@@ -186,19 +151,6 @@ def causal_linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -
     z = torch.cumsum(phi_k, dim=-2)  # (..., T, D)
     num = (phi_q.unsqueeze(-2) @ S).squeeze(-2)  # (..., T, Dv)
     den = (phi_q * z).sum(dim=-1, keepdim=True)  # (..., T, 1)
-    if (den == 0).any():  # every weight of some row underflowed: 0 / 0
-        raise ValueError(
-            "causal_linear_attention: q and k are too negative: phi(q_t) . phi(k_s) "
-            f"underflows to 0 in {acc} for every s <= t of some row (min q "
-            f"{q.min().item():.3g}, min k {k.min().item():.3g}); rescale q and k, "
-            "or pass float64"
-        )
-    if not torch.isfinite(den).all():  # a weight overflowed (or q, k hold inf or nan)
-        raise ValueError(
-            f"causal_linear_attention: q and k are too large or not finite: phi(q_t) . phi(k_s) "
-            f"is not finite in {acc} (max q {q.max().item():.3g}, max k {k.max().item():.3g}); "
-            "rescale q and k, or pass float64"
-        )
     return (num / den).to(q.dtype)
 # --8<-- [end:causal_linear_attention]
 
@@ -218,45 +170,15 @@ def causal_linear_attention_quadratic(
             [3.],
             [4.]])
 
+    A row whose weights all underflow to 0 is nan (0 / 0), as in
+    ``causal_linear_attention``; a later inf or nan never changes an earlier output.
+
     Raises:
         TypeError: an argument is not a floating-point tensor, or the dtypes differ.
         ValueError: the shapes are not (..., T, D), (..., T, D), (..., T, Dv) with
-            T, D, Dv >= 1, the tensors are on different devices, or q and k are so
-            negative that every weight of a row underflows to 0.
+            T, D, Dv >= 1, or the tensors are on different devices.
     """
-    for name, a in (("q", q), ("k", k), ("v", v)):
-        if not isinstance(a, torch.Tensor):
-            raise TypeError(
-                f"causal_linear_attention_quadratic: {name} must be a torch.Tensor, "
-                f"got {type(a).__name__}"
-            )
-        if a.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
-            raise TypeError(
-                f"causal_linear_attention_quadratic: {name} must be float16, bfloat16, "
-                f"float32 or float64, got {a.dtype}"
-            )
-        if a.dim() < 2 or 0 in a.shape[-2:]:
-            raise ValueError(
-                f"causal_linear_attention_quadratic: {name} must have shape (..., T, D) "
-                "with T, D >= 1, "
-                f"got shape {tuple(a.shape)}"
-            )
-    if k.shape != q.shape or v.shape[:-1] != q.shape[:-1]:
-        raise ValueError(
-            f"causal_linear_attention_quadratic: expected q, k of shape (..., T, D) "
-            "and v of shape (..., T, Dv), "
-            f"got q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
-        )
-    if not q.dtype == k.dtype == v.dtype:
-        raise TypeError(
-            f"causal_linear_attention_quadratic: q, k, v must share a dtype, "
-            f"got {q.dtype}, {k.dtype}, {v.dtype}"
-        )
-    if not q.device == k.device == v.device:
-        raise ValueError(
-            f"causal_linear_attention_quadratic: q, k, v must be on one device, "
-            f"got {q.device}, {k.device}, {v.device}"
-        )
+    check_qkv("causal_linear_attention_quadratic", q, k, v)
     acc = torch.promote_types(q.dtype, torch.float32)
 
     def phi(a):  # elu(a) + 1, computed as exp(a) for a <= 0 (see causal_linear_attention)
@@ -265,18 +187,5 @@ def causal_linear_attention_quadratic(
     phi_q, phi_k = phi(q.to(acc)), phi(k.to(acc))  # (..., T, D)
     A = (phi_q @ phi_k.transpose(-2, -1)).tril()  # (..., T, T) scores, 0 for the future
     den = A.sum(dim=-1, keepdim=True)  # (..., T, 1)
-    if (den == 0).any():  # every weight of some row underflowed: 0 / 0
-        raise ValueError(
-            "causal_linear_attention_quadratic: q and k are too negative: phi(q_t) . phi(k_s) "
-            f"underflows to 0 in {acc} for every s <= t of some row (min q "
-            f"{q.min().item():.3g}, min k {k.min().item():.3g}); rescale q and k, "
-            "or pass float64"
-        )
-    if not torch.isfinite(den).all():  # a weight overflowed (or q, k hold inf or nan)
-        raise ValueError(
-            f"causal_linear_attention_quadratic: q and k are too large or not finite: phi(q_t) . phi(k_s) "
-            f"is not finite in {acc} (max q {q.max().item():.3g}, max k {k.max().item():.3g}); "
-            "rescale q and k, or pass float64"
-        )
-    return (A @ v.to(acc) / den).to(q.dtype)
+    return (causal_matmul(A, v.to(acc)) / den).to(q.dtype)  # A @ v / den
 # --8<-- [end:causal_linear_attention_quadratic]

@@ -128,3 +128,26 @@ def test_tf32_switch_is_honoured_and_restored():
         tflops[switch] = run(cfg, []).matmul_reference[0].tflops
         assert torch.get_float32_matmul_precision() == before
     assert tflops["on"] > 2 * tflops["off"], tflops
+
+
+@needs_cuda
+@pytest.mark.parametrize("name", ["Head", "MultiHeadAttention", "causal_attention"])
+def test_a_forward_call_never_waits_for_the_gpu(name):
+    """No check reads a value back: under sync debug mode "error" any synchronisation raises."""
+    from snippets.attention import Head, MultiHeadAttention
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 16, 8, device="cuda")
+    call = {
+        "Head": Head(8, 4, 32).cuda(),
+        "MultiHeadAttention": MultiHeadAttention(8, 2, 32).cuda(),
+        "causal_attention": lambda x: causal_attention(x, x, x),
+    }[name]
+    call(x)  # warm up: first calls may load kernels
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        call(x)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    torch.cuda.synchronize()

@@ -212,14 +212,14 @@ def test_linear_attention_gradient_is_finite_for_large_positive_inputs(f):
 
 @pytest.mark.parametrize("f", LINEAR, ids=lambda f: f.__name__)
 @pytest.mark.parametrize(("q_value", "k_value"), [(-200.0, 0.0), (-60.0, -60.0)])
-def test_linear_attention_underflow_is_refused_not_nan(f, q_value, k_value):
-    # exp(-200) is 0 in float32; exp(-60) * exp(-60) too. Every weight of a row is then 0.
+def test_linear_attention_underflow_gives_nan_rows_as_documented(f, q_value, k_value):
+    # exp(-200) is 0 in float32; exp(-60) * exp(-60) too. Every weight of a row is then 0,
+    # and the docstring says such a row is 0 / 0 = nan (no check reads the values).
     q = torch.full((2, 5, 3), q_value)
     k = torch.full((2, 5, 3), k_value)
     v = torch.randn(2, 5, 4)
-    with pytest.raises(ValueError, match=rf"^{f.__name__}: q and k are too negative: .*"
-                                         rf"min q {q_value:.3g}, min k {k_value:.3g}.*float64$"):
-        f(q, k, v)
+    assert f(q, k, v).isnan().all()
+    assert "underflow" in f.__doc__ and "nan" in f.__doc__
     # float64 holds those numbers: all scores equal, the prefix mean of v.
     torch.testing.assert_close(f(q.double(), k.double(), v.double()), prefix_mean_cumsum(v.double()))
 
@@ -286,11 +286,9 @@ def test_fast_gradient_in_low_precision_keeps_dtype(f, dtype):
     torch.testing.assert_close(grad.float(), want, rtol=2**-7, atol=2**-9)
 
 
-def test_fast_double_backward_is_refused_on_the_blocked_path_not_wrong():
-    x = torch.randn(1, 8, 2, dtype=torch.float64, requires_grad=True)
-    (grad,) = torch.autograd.grad(prefix_mean_blocked(x).pow(2).sum(), x, create_graph=True)
-    with pytest.raises(RuntimeError, match="once_differentiable|twice"):
-        grad.sum().backward()
+def test_fast_double_backward_on_the_blocked_path_is_right():
+    x = torch.randn(1, 37, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(prefix_mean_blocked, (x,))
 
 
 def test_fast_double_backward_on_the_small_path_equals_cumsum():
@@ -305,8 +303,11 @@ def test_fast_double_backward_on_the_small_path_equals_cumsum():
 @pytest.mark.parametrize("f", [causal_linear_attention, causal_linear_attention_quadratic],
                          ids=lambda f: f.__name__)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("value", [1e19, float("inf"), float("nan")])
-def test_linear_attention_overflow_is_refused_not_nan(f, dtype, value):
-    q = k = torch.full((3, 2), value, dtype=dtype)
-    with pytest.raises(ValueError, match=rf"^{f.__name__}: q and k are too large or not finite: "):
-        f(q, k, torch.ones(3, 1, dtype=dtype))
+@pytest.mark.parametrize("value", [1e30, float("inf"), float("nan")])
+def test_linear_attention_overflow_at_the_end_leaves_earlier_rows_alone(f, dtype, value):
+    q, k, v = torch.randn(3, 4, 2, dtype=dtype).unbind(0)
+    clean = f(q, k, v)
+    q[-1], k[-1] = value, value  # overflows phi(q) . phi(k) in float32, or is not finite
+    out = f(q, k, v)
+    assert torch.equal(out[:-1], clean[:-1])
+    assert not out[-1].isfinite().all()
