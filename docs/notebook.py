@@ -13,9 +13,12 @@
 # %% [markdown]
 # # The tutorial as a notebook
 #
-# Chapters 1 to 4 of the site in one notebook: the prefix mean by hand, the same
-# numbers from one matrix product, the same weights from a masked softmax, and
-# finally weights that depend on the data, which is what a self-attention head is.
+# The core of chapters 1 to 4 of the site in one notebook: the prefix mean by hand,
+# the same numbers from one matrix product, the same weights from a masked
+# softmax, and finally weights that depend on the data, which is what a
+# self-attention head is. It stops at one head: why the scores are scaled,
+# multi-head attention, the check against PyTorch's attention and the later
+# chapters are on the site only.
 # Run the cells from top to bottom; every output below was produced by running them
 # while the site was built.
 #

@@ -35,6 +35,7 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch
             [3.],
             [4.]])
 
+    Half-precision inputs are computed in float32 and rounded once at the end.
     A later inf or nan never changes an earlier output (see ``causal_matmul``).
 
     Raises:
@@ -44,11 +45,12 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch
     """
     check_qkv("causal_attention", q, k, v)
     T, D = q.shape[-2:]
+    acc = torch.promote_types(q.dtype, torch.float32)  # scores of half inputs in float32
     future = torch.ones(T, T, dtype=torch.bool, device=q.device).triu(diagonal=1)
-    scores = q @ k.transpose(-2, -1)  # (..., T, T)
+    scores = q.to(acc) @ k.to(acc).transpose(-2, -1)  # (..., T, T)
     scores.mul_(D**-0.5).masked_fill_(future, float("-inf"))  # in place: one (T, T) tensor
     wei = F.softmax(scores, dim=-1)  # rows sum to 1
-    return causal_matmul(wei, v)  # wei @ v: (..., T, Dv)
+    return causal_matmul(wei, v.to(acc)).to(v.dtype)  # wei @ v: (..., T, Dv)
 # --8<-- [end:causal_attention]
 
 

@@ -67,7 +67,7 @@ CALLS = {
 def _shown_definitions():
     for fence in INCLUDE_FENCES:
         for path, name in fence.includes:
-            if name not in (None, "imports"):
+            if name not in (None, "imports", "checks"):  # checks: the shared section, not a definition
                 yield pytest.param(fence, path, name, id=f"{fence.page.name}:{name}")
 
 
