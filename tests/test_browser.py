@@ -1,11 +1,14 @@
 """The built site as a reader's browser shows it: Debian's Chromium, driven by Playwright.
 
 The site (the test session's one build, `built_site` in tests/conftest.py) is
-served by a stdlib HTTP server on 127.0.0.1 and visited page by page (the pages
-come from its sitemap). Every request to another host is
-recorded and refused, so a page that needs the network fails here as it would
-offline. A full-page screenshot of every page, light and (for some) dark, goes to
-a temporary folder whose path the suite prints: look at them.
+served by a stdlib HTTP server on 127.0.0.1 and visited page by page, in the light
+and in the dark palette (the pages come from its sitemap). Every request to another
+host is recorded and refused, so a page that needs the network fails here as it
+would offline. Every visit records the page's Content-Security-Policy violations
+(`securitypolicyviolation` events; Chromium also logs each as a console error) and
+runs axe-core (axe-playwright-python, which ships it: nothing is downloaded). A
+full-page screenshot of every page, light and dark, goes to a temporary folder
+whose path the suite prints: look at them.
 
 Without /usr/bin/chromium these tests are skipped, except under CI=true, where
 they fail: CI must run them.
@@ -39,7 +42,13 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-DARK_PAGES = ["", "02-matrix-trick/", "03-softmax/", "04-self-attention/", "notebook/"]  # also shot in dark mode
+# axe-core impacts that fail the accessibility test (the others are "moderate" and "minor").
+AXE_FAILING = ("serious", "critical")
+
+# Records the page's CSP violations from before its first script runs.
+CSP_WATCH_JS = """window.__csp_violations = [];
+document.addEventListener("securitypolicyviolation", e => window.__csp_violations.push(
+  `${e.violatedDirective} blocked ${e.blockedURI || "inline"} (${(e.sample || "").slice(0, 60)})`));"""
 
 # TeX that MathML conversion should have consumed; looked for outside code only.
 RAW_TEX = re.compile(
@@ -78,6 +87,7 @@ PAGE_FACTS_JS = """() => ({
   links: [...document.querySelectorAll("a[href]")].map(a => a.href),
   ids: [...document.querySelectorAll("[id]")].map(e => e.id),
   scheme: document.body.getAttribute("data-md-color-scheme"),
+  csp: document.querySelector("meta[http-equiv='Content-Security-Policy']")?.content || "",
   mathml: document.querySelectorAll("math").length,
 })"""
 
@@ -90,6 +100,8 @@ class Visit:
     facts: dict
     prose: str
     screenshot: Path
+    csp_violations: list[str]
+    axe: dict | None  # axe-core's results, None where axe-playwright-python is not installed
 
 
 @dataclass
@@ -98,6 +110,24 @@ class Browser:
     shots: Path
     visits: dict[str, Visit] = field(default_factory=dict)
     offsite: list[str] = field(default_factory=list)
+
+
+def _axe():
+    """axe-playwright-python's runner, or None where it is not installed."""
+    try:
+        from axe_playwright_python.sync_playwright import Axe
+    except ImportError:
+        return None
+    return Axe()
+
+
+def _axe_or_skip() -> None:
+    if _axe() is not None:
+        return
+    reason = "axe-playwright-python is not installed (it is in the test extra of pyproject.toml)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; under CI=true the accessibility tests must run, not skip")
+    pytest.skip(reason)
 
 
 def _chromium_or_skip() -> None:
@@ -165,10 +195,15 @@ def _context(browser, shots: Browser, scheme: str):
             r.abort()
 
     context.route("**/*", route)
+    context.add_init_script(CSP_WATCH_JS)
     return context
 
 
-def _visit(context, visits: Browser, path: str, scheme: str) -> Visit:
+def _csp_violations(page) -> list[str]:
+    return page.evaluate("window.__csp_violations")
+
+
+def _visit(context, visits: Browser, path: str, scheme: str, axe) -> Visit:
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -185,6 +220,8 @@ def _visit(context, visits: Browser, path: str, scheme: str) -> Visit:
         facts=page.evaluate(PAGE_FACTS_JS),
         prose=page.evaluate(VISIBLE_PROSE_JS),
         screenshot=shot,
+        csp_violations=_csp_violations(page),  # before axe, which is no part of the page
+        axe=axe.run(page).response if axe else None,
     )
     page.close()
     return visit
@@ -192,17 +229,19 @@ def _visit(context, visits: Browser, path: str, scheme: str) -> Visit:
 
 @pytest.fixture(scope="module")
 def browsed(site, server, playwright_browser) -> Browser:
-    """Every page visited once in light mode, a few again in dark mode."""
+    """Every page visited once in light mode and once in dark mode."""
     shots = Path(os.environ.get("SCREENSHOT_DIR") or tempfile.mkdtemp(prefix="site-screenshots-"))
     shots.mkdir(parents=True, exist_ok=True)
     state = Browser(base=server, shots=shots)
+    axe = _axe()
     light = _context(playwright_browser, state, "light")
     for path in site_pages(site):
-        state.visits[path] = _visit(light, state, path, "light")
+        state.visits[path] = _visit(light, state, path, "light", axe)
     light.close()
+    # Material follows the system's colour scheme until the reader picks one with the toggle.
     dark = _context(playwright_browser, state, "dark")
-    for path in DARK_PAGES:
-        state.visits[path + "#dark"] = _visit(dark, state, path, "dark")
+    for path in site_pages(site):
+        state.visits[path + "#dark"] = _visit(dark, state, path, "dark", axe)
     dark.close()
     return state
 
@@ -296,10 +335,44 @@ def test_reference_documents_every_public_name(browsed):
         assert not missing, f"{module}: not on the reference page: {missing}"
 
 
-def test_dark_mode_pages_are_dark(browsed):
-    for path in DARK_PAGES:
+def test_dark_mode_pages_are_dark(browsed, site):
+    for path in site_pages(site):
         assert browsed.visits[path + "#dark"].facts["scheme"] == "slate", path
         assert browsed.visits[path].facts["scheme"] == "default", path
+
+
+def test_axe_finds_no_serious_or_critical_violation_light_or_dark(browsed, site):
+    """axe-core on every page of the sitemap, in both palettes: no serious or critical violation."""
+    _axe_or_skip()
+    assert len(browsed.visits) == 2 * len(site_pages(site))
+    bad = []
+    for key, visit in browsed.visits.items():
+        assert visit.axe["testEngine"]["name"] == "axe-core" and "violations" in visit.axe, key
+        for v in visit.axe["violations"]:
+            if v["impact"] in AXE_FAILING:
+                nodes = "; ".join(" ".join(n["target"]) for n in v["nodes"][:3])
+                bad.append(f"{key or '/'}: {v['id']} ({v['impact']}, {len(v['nodes'])} nodes: {nodes}): {v['help']}")
+    assert not bad, "\n".join(bad)
+
+
+def test_every_page_has_a_content_security_policy_and_breaks_none_of_it(browsed):
+    assert not (bad := _failures(browsed, lambda v: v.csp_violations)), "\n".join(bad)
+    missing = _failures(browsed, lambda v: [] if v.facts["csp"].startswith("default-src 'none';") else ["no CSP"])
+    assert not missing, "\n".join(missing)
+
+
+def test_the_policy_is_enforced_and_its_violations_are_seen(server, playwright_browser, browsed):
+    """The watcher that the tests above rely on sees a violation when there is one: an inline
+    script that the build did not hash is refused, and does not run."""
+    context = _context(playwright_browser, browsed, "light")
+    page = context.new_page()
+    page.goto(server + "03-softmax/", wait_until="load")
+    page.evaluate("""() => { const s = document.createElement("script");
+                            s.textContent = "window.__ran = true"; document.body.append(s); }""")
+    page.wait_for_function("window.__csp_violations.length > 0")
+    violations, ran = _csp_violations(page), page.evaluate("window.__ran === true")
+    context.close()
+    assert not ran and len(violations) == 1 and violations[0].startswith("script-src"), violations
 
 
 def test_palette_toggle_switches_to_dark(server, playwright_browser, browsed):
@@ -311,7 +384,11 @@ def test_palette_toggle_switches_to_dark(server, playwright_browser, browsed):
     page.wait_for_function("document.body.getAttribute('data-md-color-scheme') === 'slate'")
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     page.screenshot(path=str(browsed.shots / "03-softmax-toggled-dark.png"))
+    page.reload(wait_until="load")  # the choice is kept, by the inline palette script
+    kept = page.get_attribute("body", "data-md-color-scheme")
+    violations = _csp_violations(page)
     context.close()
+    assert kept == "slate" and not violations, (kept, violations)
     r, g, b = (int(c) for c in re.findall(r"\d+", background)[:3])
     assert max(r, g, b) < 80, f"body background after the toggle is {background}"
 
@@ -327,8 +404,10 @@ def test_search_finds_softmax(server, playwright_browser, browsed):
     results.first.wait_for(timeout=15000)
     links = [a.get_attribute("href") for a in page.locator(".md-search-result__item a").all()]
     page.screenshot(path=str(browsed.shots / "search-softmax.png"))
+    violations = _csp_violations(page)
     context.close()
     assert any("03-softmax/" in (h or "") for h in links), links
+    assert not violations, violations
 
 
 def test_notebook_page_shows_executed_outputs(server, playwright_browser, browsed):
@@ -341,7 +420,11 @@ def test_notebook_page_shows_executed_outputs(server, playwright_browser, browse
     figures = page.locator(".jp-OutputArea-output img[src^='data:image/svg+xml']").count()
     download = page.get_by_role("link", name="Download notebook.ipynb").get_attribute("href")
     colab = page.get_by_role("link", name="Open in Colab").get_attribute("href")
+    page.locator("clipboard-copy").first.click()  # the notebook's own copy button: an inline script
+    page.wait_for_timeout(300)
+    violations = _csp_violations(page)
     context.close()
+    assert not violations, violations
     executed = [p for p in prompts if re.fullmatch(r"In\s*\[\d+\]:", p.strip())]
     assert executed and len(executed) == len([p for p in prompts if p.strip()]), prompts
     assert any("tensor(" in o for o in outputs), outputs[:5]

@@ -1,0 +1,258 @@
+"""What the built pages carry for the web: a Content-Security-Policy, edit links, link
+previews; and the build's refusal of notebook outputs that would run script or load from
+another host (hooks/csp.py, hooks/notebook_outputs.py, overrides/main.html, mkdocs.yml)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import importlib.util
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+from mkdocs.exceptions import PluginError
+
+from tests.pages import DOCS, ROOT
+
+
+
+def _hook(name: str):
+    """A module of hooks/, loaded from its file as MkDocs loads it (hooks/ is no package)."""
+    spec = importlib.util.spec_from_file_location(f"hooks_{name}", ROOT / "hooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+csp = _hook("csp")
+notebook_outputs = _hook("notebook_outputs")
+
+REPO_URL = "https://github.com/attention-trick/attention-trick"
+SITE_NAME = "The attention trick"
+CSP_META = re.compile(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">')
+
+
+def _pages(site: Path) -> list[Path]:
+    return sorted(site.rglob("*.html"))
+
+
+def _page_path(site: Path, page: Path) -> str:
+    return str(page.parent.relative_to(site)).replace(".", "") + "/" if page.name == "index.html" else page.name
+
+
+def _directives(policy: str) -> dict[str, list[str]]:
+    parts = [d.split() for d in policy.split(";") if d.strip()]
+    return {p[0]: p[1:] for p in parts}
+
+
+def _inline_scripts(text: str) -> list[str]:
+    """Inline scripts the browser runs, found here independently of hooks/csp.py's parser."""
+    scripts = []
+    for m in re.finditer(r"<script\b([^>]*)>(.*?)</script>", text, re.S | re.I):
+        attrs = m.group(1)
+        kind = re.search(r'\btype="([^"]*)"', attrs)
+        if "src=" not in attrs and (kind is None or kind.group(1) in ("text/javascript", "module")):
+            scripts.append(m.group(2))
+    return scripts
+
+
+def _hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+# -- the built site ------------------------------------------------------------------------
+
+
+def test_every_page_has_a_csp_before_anything_it_loads(built_site):
+    pages = _pages(built_site)
+    assert {"index.html", "404.html"} <= {p.name for p in pages} and len(pages) >= 10
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        metas = CSP_META.findall(text)
+        assert len(metas) == 1, f"{page}: {len(metas)} CSP <meta> elements"
+        head = text[: text.index("</head>")]
+        at = CSP_META.search(head).start()
+        first_load = re.search(r"<(script|link|style|img)\b", head)
+        assert first_load and at < first_load.start(), f"{page}: the policy comes after <{first_load.group(1)}>"
+        assert head[:at].count("<meta") == 1 and "<meta charset" in head[:at], page  # only <meta charset> first
+        d = _directives(html.unescape(metas[0]))
+        assert d["default-src"] == ["'none'"] and d["object-src"] == ["'none'"], page
+        assert d["base-uri"] == ["'self'"] and d["form-action"] == ["'self'"], page
+        assert d["img-src"] == ["'self'", "data:"], page
+        for directive in ("script-src", "style-src"):
+            assert d[directive][0] == "'self'" and "'unsafe-inline'" not in d[directive], (page, directive)
+            assert not [s for s in d[directive][1:] if not s.startswith("'sha256-") and s != "'unsafe-hashes'"]
+        # Exactly the page's inline scripts are allowed: each one's hash, and no other.
+        scripts = {_hash(s) for s in _inline_scripts(text)}
+        assert scripts and set(d["script-src"][1:]) == scripts, page
+    notebook = _directives((built_site / "notebook" / "index.html").read_text(encoding="utf-8")
+                           .split('http-equiv="Content-Security-Policy" content="')[1].split('"')[0])
+    assert len(notebook["style-src"]) > 1, "the notebook's <style> elements have no hashes"
+
+
+def _source_of(site: Path, page: Path) -> str:
+    """The page's source under docs/, from the site's layout and docs/ alone."""
+    rel = page.parent.relative_to(site)
+    stem = "index" if str(rel) == "." else str(rel)
+    found = [p for p in (DOCS / f"{stem}.md", DOCS / f"{stem}.py", DOCS / stem / "index.md") if p.is_file()]
+    assert len(found) == 1, (page, found)
+    return found[0].relative_to(ROOT).as_posix()
+
+
+def test_every_page_links_to_its_source_for_editing(built_site):
+    edit = re.compile(r'<a href="([^"]*)" title="Edit this page" class="md-content__button md-icon" rel="edit">')
+    seen = {}
+    for page in built_site.rglob("index.html"):
+        links = edit.findall(page.read_text(encoding="utf-8"))
+        source = _source_of(built_site, page)
+        assert links == [f"{REPO_URL}/edit/main/{source}"], (page, links)
+        seen[_page_path(built_site, page)] = source
+    assert seen["notebook/"] == "docs/notebook.py" and seen["reference/"] == "docs/reference.md"
+    assert len(seen) >= 10
+
+
+def test_every_page_has_link_preview_metadata(built_site):
+    meta = re.compile(r'<meta (?:property|name)="((?:og|twitter):\w+)" content="([^"]*)">')
+    titles = []
+    for page in built_site.rglob("index.html"):
+        text = page.read_text(encoding="utf-8")
+        tags = {k: html.unescape(v) for k, v in meta.findall(text)}
+        title = html.unescape(re.search(r"<title>(.*?)</title>", text).group(1))
+        canonical = re.search(r'<link rel="canonical" href="([^"]*)">', text).group(1)
+        description = html.unescape(re.search(r'<meta name="description" content="([^"]*)">', text).group(1))
+        home = page.parent == built_site
+        assert tags == {
+            "og:type": "website" if home else "article",
+            "og:site_name": SITE_NAME,
+            "og:title": SITE_NAME if home else title.removesuffix(f" - {SITE_NAME}"),
+            "og:description": description,
+            "og:url": canonical,
+            "twitter:card": "summary",
+            "twitter:title": SITE_NAME if home else title.removesuffix(f" - {SITE_NAME}"),
+            "twitter:description": description,
+        }, page
+        assert description and canonical.startswith("https://"), page
+        titles.append(tags["og:title"])
+    assert len(titles) >= 10 and len(set(titles)) == len(titles) and all(titles), titles  # one per page
+
+
+def test_the_project_build_checks_notebook_outputs_and_sets_the_policy_last():
+    config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    hooks = re.findall(r"^  - (hooks/[\w/]+\.py)", config, re.M)
+    assert "hooks/notebook_outputs.py" in hooks and hooks[-1] == "hooks/csp.py", hooks
+
+
+# -- hooks/csp.py ----------------------------------------------------------------------------
+
+
+def test_policy_hashes_inline_code_as_the_browser_reads_it():
+    page = ('<html><head><meta charset="utf-8"><script>a()\r\n</script><script type="application/json">{}</script>'
+            '<script src="x.js"></script><style>p{}</style></head><body><p style="color: red">x</p></body></html>')
+    d = _directives(csp.policy(page, "test.md"))
+    assert d["script-src"] == ["'self'", _hash("a()\n")]  # CR LF read as LF; data blocks and files need no hash
+    assert d["style-src"] == ["'self'", _hash("p{}"), "'unsafe-hashes'", _hash("color: red")]
+    out = csp.with_policy(page, "test.md")
+    assert out.index('<meta charset="utf-8">') < out.index("Content-Security-Policy") < out.index("<script>")
+
+
+@pytest.mark.parametrize("markup, what", [
+    ('<button onclick="go()">', "inline event handler <button onclick"),
+    ('<a href="javascript:go()">', "javascript: URL in <a href"),
+])
+def test_policy_refuses_what_it_would_block(markup, what):
+    with pytest.raises(PluginError, match=re.escape(f"page.md has an {what}") if what.startswith("inline")
+                       else re.escape(f"page.md has a {what}")):
+        csp.policy(f"<html><head></head><body>{markup}</body></html>", "page.md")
+
+
+# -- hooks/notebook_outputs.py ---------------------------------------------------------------
+
+
+def _notebook(output) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("\n  shown = make_output()  # the cell\nmore()")
+    cell.outputs = [nbformat.v4.new_output("stream", text="fine\n"), output]
+    nb.cells = [nbformat.v4.new_markdown_cell("# Title"), nbformat.v4.new_code_cell("x = 1"), cell]
+    return nb
+
+
+def _display(mime: str, value: str):
+    return nbformat.v4.new_output("display_data", data={mime: value, "text/plain": "<object>"})
+
+
+REFUSED = {
+    "an iframe from another host": ("text/html", '<p>see</p><iframe src="https://example.org"></iframe>', "<iframe>"),
+    "a style sheet from //host": ("text/html", '<link rel="stylesheet" href="//host.example/s.css">',
+                                  "<link href='//host.example/s.css'> loads from another host"),
+    "a script": ("text/html", "<div><script>alert(1)</script></div>", "<script> runs script"),
+    "a JavaScript output": ("application/javascript", "alert(1)", "application/javascript: a JavaScript output"),
+    "an event handler": ("text/html", '<img src="x.png" onerror="alert(1)">', "onerror=...> runs script"),
+    "an image from another host": ("text/html", '<img srcset="a.png 1x, https://h.example/b.png 2x">', "srcset"),
+    "a CSS import": ("text/html", "<style>@import 'https://h.example/x.css';</style>", "<style> loads"),
+    "a CSS url() in SVG": ("image/svg+xml", '<svg><rect style="fill: url(//h.example/p)"/></svg>', "style=...> loads"),
+    "an SVG image from another host": ("image/svg+xml", '<svg><image href="https://h.example/i.png"/></svg>', "<image href="),
+    "raw HTML in Markdown": ("text/markdown", '# Hi\n\n<iframe src="//h.example"></iframe>', "<iframe>"),
+    "a widget": ("application/vnd.jupyter.widget-view+json", '{"model_id": "x"}', "widget"),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED)
+def test_a_notebook_output_that_runs_script_or_loads_from_another_host_is_refused_naming_the_cell(case):
+    mime, value, reason = REFUSED[case]
+    with pytest.raises(PluginError) as raised:
+        notebook_outputs.check_outputs(_notebook(_display(mime, value)), "docs/nb.py")
+    message = str(raised.value)
+    assert message.startswith("docs/nb.py: cell 2 (counting from 0, markdown cells included), which starts "
+                              "'shown = make_output()  # the cell', has an output the site refuses: ")
+    assert reason in message, message
+
+
+@pytest.mark.parametrize("mime, value", [
+    ("text/html", '<table class="dataframe"><tr><td style="text-align: right">1</td></tr></table>'),
+    ("text/html", '<a href="https://example.org">a link is followed, not fetched</a><img src="data:image/png;base64,AA">'),
+    ("text/html", '<img src="../figures/x.svg" alt="a file of the site"><style>p { color: red }</style>'),
+    ("image/svg+xml", '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink">'
+                      '<defs><path id="p"/></defs><use xlink:href="#p"/></svg>'),
+    ("text/plain", "<script>shown as text</script>"),
+])
+def test_a_notebook_output_that_stays_on_the_page_is_accepted(mime, value):
+    notebook_outputs.check_outputs(_notebook(_display(mime, value)))
+
+
+@pytest.mark.slow
+def test_a_build_with_such_an_output_fails_naming_the_cell(tmp_path):
+    """A real strict build of a small site with the project's hook: the executed cell's
+    iframe stops it, with the hook's message."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "index.md").write_text("# Home\n", encoding="utf-8")
+    (tmp_path / "docs" / "nb.py").write_text(textwrap.dedent("""\
+        # %% [markdown]
+        # # A notebook
+
+        # %%
+        from IPython.display import HTML
+        HTML('<iframe src="https://example.org"></iframe>')
+        """), encoding="utf-8")
+    (tmp_path / "mkdocs.yml").write_text(textwrap.dedent(f"""\
+        site_name: planted
+        hooks:
+          - {ROOT / "hooks" / "notebook_outputs.py"}
+        plugins:
+          - mkdocs-jupyter:
+              include: ["nb.py"]
+              execute: true
+              allow_errors: false
+              kernel_name: python3
+        """), encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "out")],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0, "the build passed with an iframe from another host in the notebook"
+    assert ("cell 1 (counting from 0, markdown cells included), which starts 'from IPython.display import HTML', "
+            "has an output the site refuses: text/html: <iframe> loads a frame") in result.stderr, result.stderr[-3000:]
+    assert not (tmp_path / "out" / "nb" / "index.html").exists()
