@@ -94,8 +94,8 @@ class Head(nn.Module):
         return causal_matmul(wei, v)  # wei @ v: (B, T, head_size)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # Releases before 0.2 saved their mask as the buffer "tril". It is not a
-        # weight, and loading it could make the head non-causal: skip it.
+        # Earlier versions of this code saved their mask as the buffer "tril". It is
+        # not a weight, and loading it could make the head non-causal: skip it.
         state_dict.pop(prefix + "tril", None)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 # --8<-- [end:Head]

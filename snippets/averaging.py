@@ -58,15 +58,14 @@ def causal_mean_weights(
     except (RuntimeError, AssertionError, TypeError) as exc:  # not a device, or not in this build
         raise ValueError(f"causal_mean_weights: device {device!r} is not usable here: {exc}") from None
     try:
-        ones = torch.ones(T, T, dtype=dtype, device=device)
+        tril = torch.ones(T, T, dtype=dtype, device=device).tril_()  # 1 on and below the diagonal
+        return tril.div_(tril.sum(dim=1, keepdim=True))  # each row sums to 1
     except RuntimeError as exc:  # torch.OutOfMemoryError on a GPU, a RuntimeError on a CPU
         size = T * T * torch.finfo(dtype).bits // 8
         raise MemoryError(
             f"causal_mean_weights: a ({T}, {T}) {dtype} matrix needs {size / 2**30:.3g} GiB "
             f"and could not be allocated: {exc}"
         ) from None
-    tril = torch.tril(ones)  # 1 on and below the diagonal
-    return tril / tril.sum(dim=1, keepdim=True)  # each row sums to 1
 # --8<-- [end:causal_mean_weights]
 
 

@@ -4,10 +4,12 @@ A block on a page is one definition followed by the ``checks`` section below, so
 it still runs when copied alone, and every function body reads as its algorithm:
 one call to a check, then the computation.
 
-Nothing here looks at the values in a tensor, only at types, shapes, dtypes and
-devices, so no check synchronises with a GPU or stops ``torch.compile``.
-Non-finite values are not refused; :func:`causal_matmul` keeps them from
-reaching earlier positions instead (chapter 10, "Non-finite inputs").
+No check looks at the values in a tensor, only at types, shapes, dtypes and
+devices. :func:`causal_matmul` computes on values (``isfinite``, masking) but
+never brings a result back to Python, so nothing here synchronises with a GPU or
+stops ``torch.compile``. Non-finite values are not refused; ``causal_matmul``
+keeps them from reaching earlier positions instead (chapter 10, "Non-finite
+inputs").
 """
 
 __all__ = [

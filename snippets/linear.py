@@ -2,9 +2,9 @@
 
 ``prefix_mean_fast`` computes the same prefix mean as the chapter 2 functions
 (same contract: ``(B, T, C)`` or ``(T, C)`` in, same shape, dtype and device
-out, input untouched, differentiable). It runs close to the speed of a copy once
-``x`` is larger than the CPU cache (less close with few channels); for small
-inputs it falls back to the plain cumsum, which is faster there.
+out, input untouched, differentiable). It is built to approach the speed of a
+copy once ``x`` is larger than the CPU cache; the timing appendix measures how
+close it gets. For small inputs it falls back to the plain cumsum.
 
 ``causal_linear_attention`` replaces the softmax of causal attention by a
 positive feature map, which turns the weighted average into two running sums;
@@ -75,7 +75,8 @@ class _PrefixMean(torch.autograd.Function):
 
 
 # Below this many numbers one cumsum call beats the ~20 small operations of the
-# blocked version (on a 2-core CPU the two cross roughly there, 2**17 to 2**19 by shape).
+# blocked version. Chosen where the two crossed on a 2-core CPU; the crossover
+# moves with the shape and the machine (the appendix's CPU data puts it higher at C = 64).
 _SMALL = 2**18
 
 
@@ -89,7 +90,9 @@ def prefix_mean_fast(x: torch.Tensor) -> torch.Tensor:
     inside blocks of 16 rows, then the sum of all earlier blocks added to each
     block, then the division by the counts. For small inputs (fewer than
     ``_SMALL`` numbers) it falls back to the plain cumsum, which is faster there.
-    Sums are accumulated in at least float32. Derivatives of every order work.
+    Sums are accumulated in at least float32. Reverse-mode derivatives of every
+    order work; forward-mode AD and ``torch.func`` transforms are not supported on
+    the blocked path.
 
     >>> x = torch.tensor([[2.0, 0.0], [4.0, 6.0], [6.0, 3.0]])
     >>> prefix_mean_fast(x)
@@ -161,7 +164,8 @@ def causal_linear_attention_quadratic(
 ) -> torch.Tensor:
     """The same attention as ``causal_linear_attention``, written with a (T, T) weight matrix.
 
-    Takes O(T * T) time and memory, against O(T * D * Dv) for the running sums.
+    Takes O(T * T * (D + Dv)) time and O(T * T) memory, against O(T * D * Dv) for
+    the running sums.
 
     >>> q = k = torch.zeros(3, 2)
     >>> v = torch.tensor([[2.0], [4.0], [6.0]])

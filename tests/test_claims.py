@@ -67,7 +67,12 @@ def mha_nan_with_weights_zero_without():
     with_weights, _ = layer(x, x, x, attn_mask=masked)
     without, _ = layer(x, x, x, attn_mask=masked, need_weights=False)
     assert with_weights[0, 0].isnan().all()
-    assert torch.equal(without[0, 0], layer.out_proj.bias) if _version() >= (2, 5) else True
+    if _version() >= (2, 5):  # training mode: through F.scaled_dot_product_attention, zeros
+        assert torch.equal(without[0, 0], layer.out_proj.bias)
+    layer.eval()
+    with torch.no_grad():  # the fused fast path
+        fast, _ = layer(x, x, x, attn_mask=masked, need_weights=False)
+    assert fast[0, 0].isnan().all()
 
 
 def linear_init_is_uniform_in_one_over_sqrt_n():
@@ -114,6 +119,8 @@ LEDGER = [
     Claim("10-pitfalls.md", "[pull request 133882](https://github.com/pytorch/pytorch/pull/133882)); 2.4",
           sdpa_zeroes_fully_masked_rows_since_2_5),
     Claim("10-pitfalls.md", "`nn.MultiheadAttention` returns NaN with its default `need_weights=True`",
+          mha_nan_with_weights_zero_without),
+    Claim("10-pitfalls.md", "but in evaluation mode without autograd its fused fast path\nreturns NaN again",
           mha_nan_with_weights_zero_without),
     Claim("04-self-attention.md", "from `n_embd` inputs with weights drawn uniformly between",
           linear_init_is_uniform_in_one_over_sqrt_n),
