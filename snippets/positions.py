@@ -131,13 +131,16 @@ def sinusoidal_positions(
         raise ValueError(f"sinusoidal_positions: base must be a finite number > 0, got {base}")
     if dtype not in FLOATS:
         raise TypeError(
-            f"sinusoidal_positions: dtype must be float16, bfloat16, float32 or float64, got {dtype}"
+            "sinusoidal_positions: dtype must be float16, bfloat16, float32 or float64, "
+            f"got {dtype}"
         )
     acc = torch.promote_types(dtype, torch.float32)
     try:
         p = torch.arange(T, dtype=acc, device=device)  # (T,)
     except (RuntimeError, AssertionError, TypeError) as exc:  # not a device, or not in this build
-        raise ValueError(f"sinusoidal_positions: device {device!r} is not usable here: {exc}") from None
+        raise ValueError(
+            f"sinusoidal_positions: device {device!r} is not usable here: {exc}"
+        ) from None
     w = base ** (-torch.arange(0, C, 2, dtype=acc, device=device) / C)  # (C/2,)
     angle = p.unsqueeze(-1) * w  # (T, C/2)
     return torch.stack([angle.sin(), angle.cos()], dim=-1).flatten(-2).to(dtype)  # (T, C)

@@ -21,13 +21,18 @@ from tests.marks import needs_cuda
 
 
 def rotary_complex(x, positions, base=10000.0):
-    """RoPE as complex multiplication in float64: pair i is x[2i] + i x[2i+1], times e^{i m theta_i}."""
+    """RoPE as complex multiplication in float64.
+
+    Pair i is the complex number x[2i] + i x[2i+1]; position m multiplies it by e^{i m theta_i}.
+    """
     xd = x.double()
     D = x.shape[-1]
     z = torch.view_as_complex(xd.reshape(*x.shape[:-1], D // 2, 2).contiguous())  # (..., T, D/2)
     theta = torch.tensor([base ** (-2 * i / D) for i in range(D // 2)], dtype=torch.float64)
-    turn = torch.polar(torch.ones(len(positions), D // 2, dtype=torch.float64),
-                       positions.double().unsqueeze(-1) * theta)  # (T, D/2)
+    turn = torch.polar(
+        torch.ones(len(positions), D // 2, dtype=torch.float64),
+        positions.double().unsqueeze(-1) * theta,
+    )  # (T, D/2)
     return torch.view_as_real(z * turn).flatten(-2)  # (..., T, D)
 
 
@@ -60,10 +65,12 @@ def rotary_inputs(draw, dtypes=(torch.float32, torch.float64)):
     dtype = draw(st.sampled_from(dtypes))
     g = torch.Generator().manual_seed(draw(st.integers(0, 2**32 - 1)))
     x = torch.randn(*lead, T, D, generator=g, dtype=dtype)
-    positions = draw(st.one_of(
-        st.none(),
-        st.lists(st.integers(-2000, 2000), min_size=T, max_size=T).map(torch.tensor),
-    ))
+    positions = draw(
+        st.one_of(
+            st.none(),
+            st.lists(st.integers(-2000, 2000), min_size=T, max_size=T).map(torch.tensor),
+        )
+    )
     base = draw(st.sampled_from([10000.0, 100.0, 2.0, 1.0, 0.5, 500000]))
     return x, positions, base
 
@@ -86,7 +93,12 @@ MODELS = {
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.sampled_from(sorted(MODELS)), st.integers(2, 16), st.integers(0, 2**16), st.randoms(use_true_random=False))
+@given(
+    st.sampled_from(sorted(MODELS)),
+    st.integers(2, 16),
+    st.integers(0, 2**16),
+    st.randoms(use_true_random=False),
+)
 def test_shuffling_the_past_leaves_the_output_at_t_unchanged(name, T, seed, rnd):
     torch.manual_seed(seed)
     model = MODELS[name](4)
@@ -129,13 +141,15 @@ def test_rope_in_a_head_breaks_the_symmetry_and_ignores_a_common_shift():
     with torch.no_grad():
         assert not torch.allclose(rope_head(y, pos)[:, t], rope_head(x, pos)[:, t])
         for shift in (1, 100, -37, 10_000):
-            torch.testing.assert_close(rope_head(x, pos + shift), rope_head(x, pos), rtol=1e-9, atol=1e-9)
+            torch.testing.assert_close(
+                rope_head(x, pos + shift), rope_head(x, pos), rtol=1e-9, atol=1e-9
+            )
 
 
 def test_two_stacked_prefix_means_do_see_order():
     x = torch.randn(1, 6, 3, dtype=torch.float64)
     y = shuffled_past(x, 5, torch.tensor([3, 0, 4, 1, 2]))
-    twice = lambda a: prefix_mean_cumsum(prefix_mean_cumsum(a))  # noqa: E731
+    twice = lambda a: prefix_mean_cumsum(prefix_mean_cumsum(a))
     assert not torch.allclose(twice(x)[:, 5], twice(y)[:, 5])
 
 
@@ -159,10 +173,16 @@ def test_apply_rotary_is_complex_multiplication(case):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(1, 6), st.lists(st.integers(-500, 500), min_size=1, max_size=6), st.integers(0, 2**16))
+@given(
+    st.integers(1, 6),
+    st.lists(st.integers(-500, 500), min_size=1, max_size=6),
+    st.integers(0, 2**16),
+)
 def test_apply_rotary_is_the_block_diagonal_rotation_matrix(half, positions, seed):
     D = 2 * half
-    x = torch.randn(len(positions), D, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    x = torch.randn(
+        len(positions), D, dtype=torch.float64, generator=torch.Generator().manual_seed(seed)
+    )
     got = apply_rotary(x, torch.tensor(positions), base=100.0)
     want = torch.stack([rotary_matrix(m, D, 100.0) @ x[i] for i, m in enumerate(positions)])
     torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
@@ -178,12 +198,16 @@ def test_apply_rotary_is_the_block_diagonal_rotation_matrix(half, positions, see
     st.integers(0, 2**16),
 )
 def test_score_depends_only_on_the_offset(half, m, n, s, base, seed):
-    # apply_rotary(q, [m]) . apply_rotary(k, [n]) == apply_rotary(q, [m + s]) . apply_rotary(k, [n + s])
+    # apply_rotary(q, [m]) . apply_rotary(k, [n])
+    #     == apply_rotary(q, [m + s]) . apply_rotary(k, [n + s])
     g = torch.Generator().manual_seed(seed)
     q, k = torch.randn(2, 1, 2 * half, dtype=torch.float64, generator=g).unbind(0)  # (1, D) each
 
     def score(a, b):
-        return (apply_rotary(q, torch.tensor([a]), base=base) @ apply_rotary(k, torch.tensor([b]), base=base).T).item()
+        return (
+            apply_rotary(q, torch.tensor([a]), base=base)
+            @ apply_rotary(k, torch.tensor([b]), base=base).T
+        ).item()
 
     assert score(m, n) == pytest.approx(score(m + s, n + s), rel=1e-9, abs=1e-9)
     # and it is the score of the unrotated query with the key turned by n - m
@@ -192,7 +216,7 @@ def test_score_depends_only_on_the_offset(half, m, n, s, base, seed):
 
 
 def test_the_pages_worked_example():
-    # q = (1, 2), k = (3, -1): the score is cos(m - n) - 7 sin(m - n), and q . k = 1 on the diagonal.
+    # q = (1, 2), k = (3, -1): the score is cos(m - n) - 7 sin(m - n); q . k = 1 on the diagonal.
     for T in (1, 5, 8):
         S = rotary_scores(T).double()
         d = torch.arange(T).unsqueeze(-1) - torch.arange(T)  # (T, T): m - n
@@ -205,7 +229,9 @@ def test_apply_rotary_keeps_norms_and_defaults_to_arange():
     out = apply_rotary(x)
     torch.testing.assert_close(out.norm(dim=-1), x.norm(dim=-1), rtol=1e-12, atol=1e-12)
     assert torch.equal(out, apply_rotary(x, torch.arange(10)))
-    assert torch.equal(apply_rotary(x, torch.zeros(10, dtype=torch.int64)), x)  # position 0: no turn
+    assert torch.equal(
+        apply_rotary(x, torch.zeros(10, dtype=torch.int64)), x
+    )  # position 0: no turn
     for dtype in (torch.int32, torch.int16, torch.uint8):  # any integer dtype
         assert torch.equal(apply_rotary(x, torch.arange(10, dtype=dtype)), out)
 
@@ -213,7 +239,9 @@ def test_apply_rotary_keeps_norms_and_defaults_to_arange():
 def test_apply_rotary_position_zero_and_one():
     x = torch.tensor([[1.0, 0.0, 1.0, 0.0]] * 2)
     out = apply_rotary(x, base=100.0)  # frequencies 1 and 1/10
-    want = torch.tensor([[1.0, 0.0, 1.0, 0.0], [math.cos(1), math.sin(1), math.cos(0.1), math.sin(0.1)]])
+    want = torch.tensor(
+        [[1.0, 0.0, 1.0, 0.0], [math.cos(1), math.sin(1), math.cos(0.1), math.sin(0.1)]]
+    )
     torch.testing.assert_close(out, want)
 
 
@@ -238,7 +266,9 @@ def test_low_precision_is_rotated_in_float32_and_rounded_once(dtype):
     theta = 10000.0 ** (-torch.arange(0, D, 2, dtype=dtype) / D)
     angle = positions.to(dtype).unsqueeze(-1) * theta
     x0, x1 = x[..., 0::2], x[..., 1::2]
-    naive = torch.stack([x0 * angle.cos() - x1 * angle.sin(), x0 * angle.sin() + x1 * angle.cos()], -1)
+    naive = torch.stack(
+        [x0 * angle.cos() - x1 * angle.sin(), x0 * angle.sin() + x1 * angle.cos()], -1
+    )
     assert not within_one_rounding(naive.flatten(-2), exact, dtype)
 
 
@@ -280,7 +310,9 @@ def test_a_non_finite_value_stays_at_its_position():
 # ---- sinusoidal_positions ----
 
 
-@pytest.mark.parametrize(("T", "C", "base"), [(1, 2, 10000.0), (7, 6, 10000.0), (50, 16, 100.0), (3, 4, 1.0)])
+@pytest.mark.parametrize(
+    ("T", "C", "base"), [(1, 2, 10000.0), (7, 6, 10000.0), (50, 16, 100.0), (3, 4, 1.0)]
+)
 def test_sinusoids_match_the_formula(T, C, base):
     got = sinusoidal_positions(T, C, base=base, dtype=torch.float64)
     torch.testing.assert_close(got, sinusoid_loops(T, C, base), rtol=1e-12, atol=1e-12)
@@ -297,7 +329,9 @@ def test_sinusoids_in_low_precision_are_rounded_once(dtype):
     want = sinusoid_loops(200, 8)
     torch.testing.assert_close(got.double(), want, rtol=0, atol=torch.finfo(dtype).eps)
     # Angles computed in the low dtype itself miss that bound: the check can fail.
-    angle = torch.arange(200, dtype=dtype).unsqueeze(-1) * 10000.0 ** (-torch.arange(0, 8, 2, dtype=dtype) / 8)
+    angle = torch.arange(200, dtype=dtype).unsqueeze(-1) * 10000.0 ** (
+        -torch.arange(0, 8, 2, dtype=dtype) / 8
+    )
     naive = torch.stack([angle.sin(), angle.cos()], dim=-1).flatten(-2)
     assert not torch.allclose(naive.double(), want, rtol=0, atol=torch.finfo(dtype).eps)
 
@@ -326,38 +360,108 @@ def test_rotary_scores_figure_refuses_bad_sizes(T, error):
 
 BAD_ROTARY = [
     (([1.0, 2.0],), {}, TypeError, "apply_rotary: x must be a torch.Tensor, got list"),
-    ((torch.ones(3, 4, dtype=torch.int64),), {}, TypeError,
-     "apply_rotary: x must be float16, bfloat16, float32 or float64, got torch.int64"),
-    ((torch.ones(4),), {}, ValueError,
-     "apply_rotary: x must have shape (..., T, D) with T >= 1 and an even D >= 2, got shape (4,)"),
+    (
+        (torch.ones(3, 4, dtype=torch.int64),),
+        {},
+        TypeError,
+        "apply_rotary: x must be float16, bfloat16, float32 or float64, got torch.int64",
+    ),
+    (
+        (torch.ones(4),),
+        {},
+        ValueError,
+        "apply_rotary: x must have shape (..., T, D) with T >= 1 and an even D >= 2, "
+        "got shape (4,)",
+    ),
     ((torch.ones(3, 5),), {}, ValueError, "an even D >= 2, got shape (3, 5)"),
     ((torch.ones(3, 0),), {}, ValueError, "an even D >= 2, got shape (3, 0)"),
     ((torch.ones(2, 0, 4),), {}, ValueError, "with T >= 1 and an even D >= 2, got shape (2, 0, 4)"),
-    ((torch.ones(3, 4), [0, 1, 2]), {}, TypeError,
-     "apply_rotary: positions must be a 1-D integer torch.Tensor or None, got list"),
-    ((torch.ones(3, 4), 2), {}, TypeError, "positions must be a 1-D integer torch.Tensor or None, got int"),
-    ((torch.ones(3, 4), torch.arange(3.0)), {}, TypeError,
-     "apply_rotary: positions must be an integer tensor, got torch.float32"),
-    ((torch.ones(3, 4), torch.ones(3, dtype=torch.bool)), {}, TypeError,
-     "positions must be an integer tensor, got torch.bool"),
-    ((torch.ones(3, 4), torch.arange(4)), {}, ValueError,
-     "apply_rotary: positions must have shape (T,) = (3,) for x of shape (3, 4), got shape (4,)"),
-    ((torch.ones(2, 3, 4), torch.arange(3).unsqueeze(0)), {}, ValueError,
-     "positions must have shape (T,) = (3,) for x of shape (2, 3, 4), got shape (1, 3)"),
+    (
+        (torch.ones(3, 4), [0, 1, 2]),
+        {},
+        TypeError,
+        "apply_rotary: positions must be a 1-D integer torch.Tensor or None, got list",
+    ),
+    (
+        (torch.ones(3, 4), 2),
+        {},
+        TypeError,
+        "positions must be a 1-D integer torch.Tensor or None, got int",
+    ),
+    (
+        (torch.ones(3, 4), torch.arange(3.0)),
+        {},
+        TypeError,
+        "apply_rotary: positions must be an integer tensor, got torch.float32",
+    ),
+    (
+        (torch.ones(3, 4), torch.ones(3, dtype=torch.bool)),
+        {},
+        TypeError,
+        "positions must be an integer tensor, got torch.bool",
+    ),
+    (
+        (torch.ones(3, 4), torch.arange(4)),
+        {},
+        ValueError,
+        "apply_rotary: positions must have shape (T,) = (3,) for x of shape (3, 4), got shape (4,)",
+    ),
+    (
+        (torch.ones(2, 3, 4), torch.arange(3).unsqueeze(0)),
+        {},
+        ValueError,
+        "positions must have shape (T,) = (3,) for x of shape (2, 3, 4), got shape (1, 3)",
+    ),
     ((torch.ones(3, 4), torch.tensor(1)), {}, ValueError, "positions must have shape (T,) = (3,)"),
-    ((torch.ones(3, 4), torch.arange(3, device="meta")), {}, ValueError,
-     "apply_rotary: positions is on meta but x is on cpu; move one of them"),
-    ((torch.ones(3, 4),), {"base": "10000"}, TypeError, "apply_rotary: base must be a number, got str"),
-    ((torch.ones(3, 4),), {"base": True}, TypeError, "apply_rotary: base must be a number, got bool"),
-    ((torch.ones(3, 4),), {"base": torch.tensor(2.0)}, TypeError, "base must be a number, got Tensor"),
-    ((torch.ones(3, 4),), {"base": 0}, ValueError, "apply_rotary: base must be a finite number > 0, got 0"),
+    (
+        (torch.ones(3, 4), torch.arange(3, device="meta")),
+        {},
+        ValueError,
+        "apply_rotary: positions is on meta but x is on cpu; move one of them",
+    ),
+    (
+        (torch.ones(3, 4),),
+        {"base": "10000"},
+        TypeError,
+        "apply_rotary: base must be a number, got str",
+    ),
+    (
+        (torch.ones(3, 4),),
+        {"base": True},
+        TypeError,
+        "apply_rotary: base must be a number, got bool",
+    ),
+    (
+        (torch.ones(3, 4),),
+        {"base": torch.tensor(2.0)},
+        TypeError,
+        "base must be a number, got Tensor",
+    ),
+    (
+        (torch.ones(3, 4),),
+        {"base": 0},
+        ValueError,
+        "apply_rotary: base must be a finite number > 0, got 0",
+    ),
     ((torch.ones(3, 4),), {"base": -2.0}, ValueError, "base must be a finite number > 0, got -2.0"),
-    ((torch.ones(3, 4),), {"base": float("nan")}, ValueError, "base must be a finite number > 0, got nan"),
-    ((torch.ones(3, 4),), {"base": float("inf")}, ValueError, "base must be a finite number > 0, got inf"),
+    (
+        (torch.ones(3, 4),),
+        {"base": float("nan")},
+        ValueError,
+        "base must be a finite number > 0, got nan",
+    ),
+    (
+        (torch.ones(3, 4),),
+        {"base": float("inf")},
+        ValueError,
+        "base must be a finite number > 0, got inf",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("args", "kwargs", "error", "message"), BAD_ROTARY, ids=[m for *_, m in BAD_ROTARY])
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "message"), BAD_ROTARY, ids=[m for *_, m in BAD_ROTARY]
+)
 def test_apply_rotary_refuses_bad_input_clearly(args, kwargs, error, message):
     with pytest.raises(error, match=re.escape(message)):
         apply_rotary(*args, **kwargs)
@@ -369,16 +473,43 @@ BAD_SINUSOIDS = [
     ((0, 4), {}, ValueError, "sinusoidal_positions: T must be >= 1, got 0"),
     ((3, -2), {}, ValueError, "sinusoidal_positions: C must be >= 1, got -2"),
     ((3, 5), {}, ValueError, "sinusoidal_positions: C must be even, got 5"),
-    ((3, 4), {"base": None}, TypeError, "sinusoidal_positions: base must be a number, got NoneType"),
-    ((3, 4), {"base": -1}, ValueError, "sinusoidal_positions: base must be a finite number > 0, got -1"),
-    ((3, 4), {"dtype": torch.int32}, TypeError,
-     "sinusoidal_positions: dtype must be float16, bfloat16, float32 or float64, got torch.int32"),
-    ((3, 4), {"dtype": "float32"}, TypeError, "dtype must be float16, bfloat16, float32 or float64, got float32"),
-    ((3, 4), {"device": "nonsense"}, ValueError, "sinusoidal_positions: device 'nonsense' is not usable here"),
+    (
+        (3, 4),
+        {"base": None},
+        TypeError,
+        "sinusoidal_positions: base must be a number, got NoneType",
+    ),
+    (
+        (3, 4),
+        {"base": -1},
+        ValueError,
+        "sinusoidal_positions: base must be a finite number > 0, got -1",
+    ),
+    (
+        (3, 4),
+        {"dtype": torch.int32},
+        TypeError,
+        "sinusoidal_positions: dtype must be float16, bfloat16, float32 or float64, "
+        "got torch.int32",
+    ),
+    (
+        (3, 4),
+        {"dtype": "float32"},
+        TypeError,
+        "dtype must be float16, bfloat16, float32 or float64, got float32",
+    ),
+    (
+        (3, 4),
+        {"device": "nonsense"},
+        ValueError,
+        "sinusoidal_positions: device 'nonsense' is not usable here",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("args", "kwargs", "error", "message"), BAD_SINUSOIDS, ids=[m for *_, m in BAD_SINUSOIDS])
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "message"), BAD_SINUSOIDS, ids=[m for *_, m in BAD_SINUSOIDS]
+)
 def test_sinusoidal_positions_refuses_bad_input_clearly(args, kwargs, error, message):
     with pytest.raises(error, match=re.escape(message)):
         sinusoidal_positions(*args, **kwargs)
