@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from snippets.attention import Head, MultiHeadAttention, causal_attention
 from snippets.averaging import prefix_mean_cumsum, prefix_mean_matmul
-from snippets.figures import rotary_scores
 from snippets.positions import apply_rotary, sinusoidal_positions
 from tests.marks import needs_cuda
 
@@ -216,6 +215,8 @@ def test_score_depends_only_on_the_offset(half, m, n, s, base, seed):
 
 
 def test_the_pages_worked_example():
+    from snippets.figures import rotary_scores  # needs matplotlib, which the GPU runs may lack
+
     # q = (1, 2), k = (3, -1): the score is cos(m - n) - 7 sin(m - n); q . k = 1 on the diagonal.
     for T in (1, 5, 8):
         S = rotary_scores(T).double()
@@ -352,7 +353,7 @@ def test_a_fixed_offset_is_a_rotation_of_the_sinusoid_rows(T, half, k):
 
 @pytest.mark.parametrize(("T", "error"), [(0, ValueError), (17, ValueError), (4.0, TypeError)])
 def test_rotary_scores_figure_refuses_bad_sizes(T, error):
-    from snippets.figures import rotary_scores_svg
+    from snippets.figures import rotary_scores_svg  # needs matplotlib, which the GPU runs may lack
 
     with pytest.raises(error, match="rotary_scores: T must be"):
         rotary_scores_svg(T)
