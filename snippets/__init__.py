@@ -19,6 +19,8 @@ _HOMES = {
     "causal_attention": "snippets.attention",
     "Head": "snippets.attention",
     "MultiHeadAttention": "snippets.attention",
+    "apply_rotary": "snippets.positions",
+    "sinusoidal_positions": "snippets.positions",
     "prefix_mean_fast": "snippets.linear",
     "causal_linear_attention": "snippets.linear",
     "causal_linear_attention_quadratic": "snippets.linear",

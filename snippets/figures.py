@@ -32,6 +32,7 @@ import torch
 
 from snippets.attention import Head, causal_attention
 from snippets.averaging import causal_mean_weights
+from snippets.positions import apply_rotary
 from snippets.plotting import GREY, new_figure, style, to_svg
 
 __all__ = [
@@ -47,6 +48,8 @@ __all__ = [
     "head_weights",
     "head_weights_svg",
     "masks_svg",
+    "rotary_scores",
+    "rotary_scores_svg",
 ]
 
 CMAP = "viridis"
@@ -257,10 +260,70 @@ def masks_svg(T: int = 6) -> str:
         )
 
 
+def rotary_scores(T: int = 8) -> torch.Tensor:
+    """Scores (T, T) of one query and one key placed at every position, rotated by RoPE.
+
+    The query is (1, 2) and the key (3, -1) at every position, as in chapter 6;
+    entry (m, n) is ``apply_rotary(q, [m]) . apply_rotary(k, [n])``, which works
+    out to ``cos(m - n) - 7 sin(m - n)``: one value per diagonal.
+
+    >>> rotary_scores(3)
+    tensor([[ 1.0000,  6.4306,  5.9489],
+            [-5.3500,  1.0000,  6.4306],
+            [-6.7812, -5.3500,  1.0000]])
+
+    Raises:
+        TypeError: ``T`` is not an int.
+        ValueError: ``T`` is not between 1 and 16.
+    """
+    _check_T(T, "rotary_scores")
+    q = apply_rotary(torch.tensor([[1.0, 2.0]]).expand(T, 2))  # (T, 2), row m turned by m
+    k = apply_rotary(torch.tensor([[3.0, -1.0]]).expand(T, 2))  # (T, 2)
+    return q @ k.T  # (T, T)
+
+
+def rotary_scores_svg(T: int = 8) -> str:
+    """Heatmap of :func:`rotary_scores`: constant along every diagonal.
+
+    Raises:
+        TypeError: ``T`` is not an int.
+        ValueError: ``T`` is not between 1 and 16.
+    """
+    scores = rotary_scores(T).to(torch.float64)
+    top = scores.abs().max().item()
+    with style():
+        fig = new_figure(4.8, 4.3)
+        ax = fig.add_subplot()
+        ax.imshow(scores.numpy(), cmap=CMAP, vmin=-top, vmax=top)
+        ax.set_title("RoPE scores of one q and one k at every position", fontsize=10, color=GREY)
+        ax.set_xlabel("key position n")
+        ax.set_ylabel("query position m")
+        ax.set_xticks(range(T))
+        ax.set_yticks(range(T))
+        ax.tick_params(length=0)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        for m in range(T):
+            for n in range(T):
+                value = scores[m, n].item()
+                # viridis is dark at the low end: white text on the lower half of the scale.
+                colour = "white" if value < 0.1 * top else "black"
+                text = f"{value:.1f}".replace("-0.0", "0.0")  # no sign on a rounded zero
+                ax.text(n, m, text, ha="center", va="center", fontsize=7, color=colour)
+        return to_svg(
+            fig,
+            "Scores of a rotated query and key at every pair of positions",
+            f"A {T} by {T} grid of the scores q . k after RoPE, with the same query vector and the "
+            "same key vector at every position. Every diagonal holds a single value, because the "
+            "score depends only on the offset m - n; the main diagonal holds q . k = 1.",
+        )
+
+
 # What the site shows: figures/<name>.svg, drawn by the build (hooks/figures.py).
 FIGURES: dict[str, Callable[[], str]] = {
     "causal-mean-weights": lambda: causal_mean_weights_svg(8),
     "masked-softmax": lambda: masked_softmax_svg(8),
     "head-weights": lambda: head_weights_svg("hello world"),
     "masks": lambda: masks_svg(6),
+    "rotary-scores": lambda: rotary_scores_svg(8),
 }

@@ -61,6 +61,9 @@ CALLS = {
     "prefix_mean_fast": lambda f: (f(torch.randn(2, 37, 3, dtype=torch.float64)), f(torch.randn(8, 1001, 160))),
     "causal_linear_attention": lambda f: f(*torch.randn(3, 2, 9, 4, dtype=torch.float64).unbind(0)),
     "causal_linear_attention_quadratic": lambda f: f(*torch.randn(3, 2, 9, 4, dtype=torch.float64).unbind(0)),
+    # Chapter 6: positions that are not 0..T-1, and a float64 table.
+    "apply_rotary": lambda f: f(torch.randn(2, 5, 6, dtype=torch.float64), torch.arange(-2, 3)),
+    "sinusoidal_positions": lambda f: f(7, 6, base=100.0, dtype=torch.float64),
 }
 
 
