@@ -15,6 +15,8 @@ x = torch.randn(2, 9, 8, generator=torch.Generator().manual_seed(0))
 def _call(name, f):
     if name == "causal_mean_weights":
         return f(5)
+    if name == "sinusoidal_positions":
+        return f(5, 8)
     if name in ("Head", "MultiHeadAttention"):
         return f(x)
     if "attention" in name:
@@ -60,7 +62,12 @@ def test_runs_on_the_meta_device(name):
         f = _callable(name)
         if isinstance(f, torch.nn.Module):
             f = f.to("meta")
-        out = f(5, device="meta") if name == "causal_mean_weights" else _call(name, f)
+        if name == "causal_mean_weights":
+            out = f(5, device="meta")
+        elif name == "sinusoidal_positions":
+            out = f(5, 8, device="meta")
+        else:
+            out = _call(name, f)
     finally:
         x = real
     assert out.device.type == "meta"

@@ -23,6 +23,7 @@ from snippets import (
     prefix_mean_matmul,
     prefix_mean_softmax,
 )
+from snippets.positions import apply_rotary
 
 
 def _module(cls, *args):
@@ -48,13 +49,14 @@ SEQUENCE = {
     "prefix_mean_fast": prefix_mean_fast,
     "Head": _module(Head, 8, 4, 2048),
     "MultiHeadAttention": _module(MultiHeadAttention, 8, 2, 2048),
+    "apply_rotary": apply_rotary,  # position by position: nothing crosses time at all
 }
 QKV = {
     "causal_attention": causal_attention,
     "causal_linear_attention": causal_linear_attention,
     "causal_linear_attention_quadratic": causal_linear_attention_quadratic,
 }
-NOT_SEQUENCES = {"causal_mean_weights"}  # takes a length, not a tensor
+NOT_SEQUENCES = {"causal_mean_weights", "sinusoidal_positions"}  # take sizes, not tensors
 
 
 def test_every_public_name_is_covered():
