@@ -12,6 +12,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from snippets.attention import Head, MultiHeadAttention
 from snippets.inference import KVCache, decode_macs
+from tests.marks import needs_cuda
 
 TIGHT = dict(rtol=1e-10, atol=1e-12)  # float64
 MODULES = {
@@ -329,3 +330,23 @@ def test_decode_macs_without_a_cache_is_T_times_with_one(T, C):
 def test_decode_macs_bad_input(args, kwargs, error, message):
     with pytest.raises(error, match=rf"^decode_macs: {message}$"):
         decode_macs(*args, **kwargs)
+
+
+# ---- CUDA ----
+
+@needs_cuda
+@each_module
+def test_cached_decoding_on_cuda_matches_the_full_forward_on_the_cpu(make):
+    torch.manual_seed(0)
+    module = make(6, 12).double()
+    x = torch.randn(2, 12, 6, dtype=torch.float64)
+    want = module(x)
+    module.cuda()
+    cache = KVCache()
+    got = decode(module, x.cuda(), [5, 1, 1, 3, 2], cache)
+    assert cache.k.device.type == "cuda"
+    torch.testing.assert_close(got.cpu(), want, **TIGHT)
+    module.cpu()
+    name = type(module).__name__
+    with pytest.raises(ValueError, match=rf"^{name}: the new keys are on cpu but the cache is on cuda"):
+        module(torch.randn(2, 1, 6, dtype=torch.float64), cache)
