@@ -1,4 +1,4 @@
-"""Executable companion code for the tutorial: averaging, attention, linear time, timing.
+"""Executable companion code for the tutorial: averaging, attention, linear time, inference, timing.
 
 Each public function lives in the module of the chapter that explains it and
 can be copied alone into another project (it needs only ``torch``). The names
@@ -24,6 +24,8 @@ _HOMES = {
     "prefix_mean_fast": "snippets.linear",
     "causal_linear_attention": "snippets.linear",
     "causal_linear_attention_quadratic": "snippets.linear",
+    "KVCache": "snippets.inference",
+    "decode_macs": "snippets.inference",
 }
 
 __all__ = list(_HOMES)

@@ -2,7 +2,8 @@
 
 ``causal_attention`` is the formula on tensors; ``Head`` is one attention head
 as a module with its own query, key and value projections; ``MultiHeadAttention``
-runs several heads at once with one fused projection.
+runs several heads at once with one fused projection. Both take an optional
+``KVCache`` (``snippets/inference.py``, chapter 9) to decode a few tokens at a time.
 
 Each definition checks its input with the shared section of ``snippets/checks.py``;
 a page shows the definition followed by that section, so the block can be copied
@@ -18,7 +19,12 @@ import torch.nn as nn
 from torch.nn import functional as F
 
 # --8<-- [end:imports]
+from typing import TYPE_CHECKING
+
 from snippets.checks import causal_matmul, check_dropout, check_input, check_qkv, check_sizes
+
+if TYPE_CHECKING:
+    from snippets.inference import KVCache
 
 
 # --8<-- [start:causal_attention]
@@ -65,11 +71,18 @@ class Head(nn.Module):
     The causal mask is built from T on each call, never stored: nothing in a
     ``state_dict`` can make the head see the future.
 
+    With a ``cache`` (a ``KVCache``, chapter 9), ``x`` holds only the new tokens:
+    their keys and values are appended to the cache, and each new token attends
+    to every cached position up to its own. The outputs are the rows of those
+    tokens in the forward over the whole sequence (in eval mode; see dropout).
+
     Raises:
-        TypeError: an argument has the wrong type, or ``x`` a dtype other than the
-            weights' (outside ``torch.autocast``).
-        ValueError: a size is < 1, ``dropout`` is outside [0, 1), or ``x`` is not
-            (B, T, n_embd) with 1 <= T <= block_size on the module's device.
+        TypeError: an argument has the wrong type, ``x`` a dtype other than the
+            weights' (outside ``torch.autocast``), or the cache another dtype.
+        ValueError: a size is < 1, ``dropout`` is outside [0, 1), ``x`` is not
+            (B, T, n_embd) with 1 <= T <= block_size on the module's device, or the
+            cache would pass block_size, holds another module's keys, another
+            batch size, or is on another device.
     """
 
     def __init__(self, n_embd: int, head_size: int, block_size: int, dropout: float = 0.0):
@@ -82,15 +95,21 @@ class Head(nn.Module):
         self.value = nn.Linear(n_embd, head_size, bias=False)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: "KVCache | None" = None) -> torch.Tensor:
         check_input("Head", x, self.n_embd, self.block_size, self.key.weight)
+        if not (cache is None or hasattr(cache, "reset")):
+            raise TypeError(f"Head: cache must be a KVCache or None, got {type(cache).__name__}")
         B, T, C = x.shape
         k = self.key(x)  # (B, T, head_size)
         q = self.query(x)  # (B, T, head_size)
-        wei = q @ k.transpose(-2, -1) * self.head_size**-0.5  # (B, T, T)
-        past = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()  # itself and before
-        wei = self.dropout(F.softmax(wei.masked_fill(~past, float("-inf")), dim=-1))
         v = self.value(x)  # (B, T, head_size)
+        if cache is not None:  # the earlier tokens' keys and values, then these
+            k, v = cache.update(self, k, v)  # (B, Tk, head_size), Tk = len(cache)
+        Tk = k.shape[1]
+        wei = q @ k.transpose(-2, -1) * self.head_size**-0.5  # (B, T, Tk)
+        # Query i is position Tk - T + i: it sees keys 0 .. Tk - T + i (lower-right).
+        past = torch.ones(T, Tk, dtype=torch.bool, device=x.device).tril(diagonal=Tk - T)
+        wei = self.dropout(F.softmax(wei.masked_fill(~past, float("-inf")), dim=-1))
         return causal_matmul(wei, v)  # wei @ v: (B, T, head_size)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
@@ -112,12 +131,16 @@ class MultiHeadAttention(nn.Module):
     >>> mha(torch.randn(2, 5, 6)).shape
     torch.Size([2, 5, 6])
 
+    With a ``cache`` (a ``KVCache``), ``x`` holds only the new tokens, as for ``Head``;
+    the cache holds keys and values of shape (B, n_head, T, n_embd // n_head).
+
     Raises:
-        TypeError: an argument has the wrong type, or ``x`` a dtype other than the
-            weights' (outside ``torch.autocast``).
+        TypeError: an argument has the wrong type, ``x`` a dtype other than the
+            weights' (outside ``torch.autocast``), or the cache another dtype.
         ValueError: a size is < 1, ``n_head`` does not divide ``n_embd``, ``dropout``
-            is outside [0, 1), or ``x`` is not (B, T, n_embd) with 1 <= T <= block_size
-            on the module's device.
+            is outside [0, 1), ``x`` is not (B, T, n_embd) with 1 <= T <= block_size
+            on the module's device, or the cache would pass block_size, holds
+            another module's keys, another batch size, or is on another device.
     """
 
     def __init__(self, n_embd: int, n_head: int, block_size: int, dropout: float = 0.0):
@@ -132,8 +155,12 @@ class MultiHeadAttention(nn.Module):
         self.attn_dropout = nn.Dropout(dropout)
         self.resid_dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: "KVCache | None" = None) -> torch.Tensor:
         check_input("MultiHeadAttention", x, self.n_embd, self.block_size, self.qkv.weight)
+        if not (cache is None or hasattr(cache, "reset")):
+            raise TypeError(
+                f"MultiHeadAttention: cache must be a KVCache or None, got {type(cache).__name__}"
+            )
         B, T, C = x.shape
         nh, hs = self.n_head, C // self.n_head
         q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
@@ -141,8 +168,11 @@ class MultiHeadAttention(nn.Module):
         q = q.view(B, T, nh, hs).transpose(1, 2)
         k = k.view(B, T, nh, hs).transpose(1, 2)
         v = v.view(B, T, nh, hs).transpose(1, 2)
-        wei = q @ k.transpose(-2, -1) * hs**-0.5  # (B, nh, T, T)
-        past = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+        if cache is not None:  # the earlier tokens' keys and values, then these
+            k, v = cache.update(self, k, v)  # (B, nh, Tk, hs), Tk = len(cache)
+        Tk = k.shape[2]
+        wei = q @ k.transpose(-2, -1) * hs**-0.5  # (B, nh, T, Tk)
+        past = torch.ones(T, Tk, dtype=torch.bool, device=x.device).tril(diagonal=Tk - T)
         wei = self.attn_dropout(F.softmax(wei.masked_fill(~past, float("-inf")), dim=-1))
         y = causal_matmul(wei, v)  # wei @ v: (B, nh, T, hs)
         y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again

@@ -13,6 +13,7 @@ import torch
 import snippets
 from snippets import (
     Head,
+    KVCache,
     MultiHeadAttention,
     causal_attention,
     causal_linear_attention,
@@ -30,6 +31,18 @@ def _module(cls, *args):
     torch.manual_seed(0)
     module = cls(*args)
     return lambda x: module(x)
+
+
+def _cached(cls, *args):
+    """The module fed through a KVCache in chunks; the last two hold the bad position and earlier ones."""
+    torch.manual_seed(0)
+    module = cls(*args)
+
+    def decode(x):
+        cache, T = KVCache(), x.shape[1]
+        bounds = [0, 1, 3, T // 2 + 2, T]
+        return torch.cat([module(x[:, a:b], cache) for a, b in zip(bounds, bounds[1:])], dim=1)
+    return decode
 
 
 def _qkv(f, which):
@@ -50,13 +63,14 @@ SEQUENCE = {
     "Head": _module(Head, 8, 4, 2048),
     "MultiHeadAttention": _module(MultiHeadAttention, 8, 2, 2048),
     "apply_rotary": apply_rotary,  # position by position: nothing crosses time at all
+    "KVCache": _cached(MultiHeadAttention, 8, 2, 2048),  # tests/test_inference.py: Head too
 }
 QKV = {
     "causal_attention": causal_attention,
     "causal_linear_attention": causal_linear_attention,
     "causal_linear_attention_quadratic": causal_linear_attention_quadratic,
 }
-NOT_SEQUENCES = {"causal_mean_weights", "sinusoidal_positions"}  # take sizes, not tensors
+NOT_SEQUENCES = {"causal_mean_weights", "sinusoidal_positions", "decode_macs"}  # sizes, not tensors
 
 
 def test_every_public_name_is_covered():

@@ -9,6 +9,8 @@ import pytest
 import torch
 
 import conftest
+from snippets.attention import MultiHeadAttention
+from snippets.inference import KVCache
 from tests.pages import ROOT, expand, fences, pages, section
 
 ALL_FENCES = [f for p in pages() for f in fences(p)]
@@ -55,8 +57,9 @@ CALLS = {
     "prefix_mean_cumsum": lambda f: f(torch.randn(2, 7, 3, dtype=torch.float64)),
     # Chapters 4-6. Modules are built after a fixed seed, so both get the same weights.
     "causal_attention": lambda f: f(*torch.randn(3, 2, 5, 4, dtype=torch.float64).unbind(0)),
-    "Head": lambda f: f(4, 3, 8)(torch.randn(2, 6, 4)),
-    "MultiHeadAttention": lambda f: f(6, 2, 8)(torch.randn(2, 5, 6)),
+    "Head": lambda f: (f(4, 3, 8)(torch.randn(2, 6, 4)), _decode(f(4, 3, 8), KVCache(), torch.randn(2, 7, 4))),
+    "MultiHeadAttention": lambda f: (f(6, 2, 8)(torch.randn(2, 5, 6)),
+                                     _decode(f(6, 2, 8), KVCache(), torch.randn(2, 7, 6))),
     # A small input and one large enough for the blocked path, each with a tail block.
     "prefix_mean_fast": lambda f: (f(torch.randn(2, 37, 3, dtype=torch.float64)), f(torch.randn(8, 1001, 160))),
     "causal_linear_attention": lambda f: f(*torch.randn(3, 2, 9, 4, dtype=torch.float64).unbind(0)),
@@ -64,7 +67,17 @@ CALLS = {
     # Chapter 6: positions that are not 0..T-1, and a float64 table.
     "apply_rotary": lambda f: f(torch.randn(2, 5, 6, dtype=torch.float64), torch.arange(-2, 3)),
     "sinusoidal_positions": lambda f: f(7, 6, base=100.0, dtype=torch.float64),
+    # Chapter 9: the copied cache serves the package's modules, the copied modules the package's cache.
+    "KVCache": lambda f: _decode(MultiHeadAttention(6, 2, 8), f(), torch.randn(2, 7, 6)),
+    "decode_macs": lambda f: [f(T, 8, cached=c) for T in range(1, 9) for c in (False, True)],
 }
+
+
+def _decode(module, cache, x, sizes=(3, 1, 2, 1)):
+    """module over x in chunks through cache, side by side, and what the cache then holds."""
+    bounds = [0, *torch.tensor(sizes).cumsum(0).tolist()]
+    out = torch.cat([module(x[:, a:b], cache) for a, b in zip(bounds, bounds[1:])], dim=1)
+    return out, cache.k, cache.v
 
 
 def _shown_definitions():
