@@ -1,4 +1,4 @@
-"""Executable companion code for the tutorial: averaging, attention, linear time, timing.
+"""Executable companion code for the tutorial: averaging, attention, linear time, streaming, timing.
 
 Each public function lives in the module of the chapter that explains it and
 can be copied alone into another project (it needs only ``torch``). The names
@@ -22,6 +22,7 @@ _HOMES = {
     "prefix_mean_fast": "snippets.linear",
     "causal_linear_attention": "snippets.linear",
     "causal_linear_attention_quadratic": "snippets.linear",
+    "online_causal_attention": "snippets.streaming",
 }
 
 __all__ = list(_HOMES)

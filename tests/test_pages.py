@@ -61,13 +61,15 @@ CALLS = {
     "prefix_mean_fast": lambda f: (f(torch.randn(2, 37, 3, dtype=torch.float64)), f(torch.randn(8, 1001, 160))),
     "causal_linear_attention": lambda f: f(*torch.randn(3, 2, 9, 4, dtype=torch.float64).unbind(0)),
     "causal_linear_attention_quadratic": lambda f: f(*torch.randn(3, 2, 9, 4, dtype=torch.float64).unbind(0)),
+    # Chapter 8: a block that does not divide T.
+    "online_causal_attention": lambda f: f(*torch.randn(3, 2, 9, 4, dtype=torch.float64).unbind(0), block=4),
 }
 
 
 def _shown_definitions():
     for fence in INCLUDE_FENCES:
         for path, name in fence.includes:
-            if name not in (None, "imports"):
+            if name not in (None, "imports", "checks"):  # checks: shared, not a definition
                 yield pytest.param(fence, path, name, id=f"{fence.page.name}:{name}")
 
 

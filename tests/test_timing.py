@@ -60,7 +60,7 @@ def test_every_method_is_measured_or_skipped_with_a_reason(tiny_run):
     measured = {r.method for r in res.results if r.status == "ok"}
     assert measured >= {"clone", "prefix_mean_loop", "prefix_mean_matmul", "prefix_mean_softmax",
                         "prefix_mean_cumsum", "prefix_mean_fast", "causal_attention", "Head",
-                        "MultiHeadAttention", "sdpa-math"}
+                        "MultiHeadAttention", "sdpa-math", "online_causal_attention"}
 
 
 def test_the_bandwidth_point_times_the_linear_prefix_means_at_its_own_shape(tiny_run, tmp_path):
