@@ -1,4 +1,5 @@
-"""Executable companion code for the tutorial: averaging, attention, linear time, inference, timing.
+"""Executable companion code for the tutorial: averaging, attention, positions, linear time,
+streaming, inference, timing.
 
 Each public function lives in the module of the chapter that explains it and
 can be copied alone into another project (it needs only ``torch``). The names
@@ -24,6 +25,7 @@ _HOMES = {
     "prefix_mean_fast": "snippets.linear",
     "causal_linear_attention": "snippets.linear",
     "causal_linear_attention_quadratic": "snippets.linear",
+    "online_causal_attention": "snippets.streaming",
     "KVCache": "snippets.inference",
     "decode_macs": "snippets.inference",
 }

@@ -70,6 +70,8 @@ CALLS = {
     # Chapter 9: the copied cache serves the package's modules, the copied modules the package's cache.
     "KVCache": lambda f: _decode(MultiHeadAttention(6, 2, 8), f(), torch.randn(2, 7, 6)),
     "decode_macs": lambda f: [f(T, 8, cached=c) for T in range(1, 9) for c in (False, True)],
+    # Chapter 8: a block that does not divide T.
+    "online_causal_attention": lambda f: f(*torch.randn(3, 2, 9, 4, dtype=torch.float64).unbind(0), block=4),
 }
 
 

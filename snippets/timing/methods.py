@@ -106,6 +106,7 @@ MAKERS: dict[str, Callable[[Config, Inputs], Callable[[], torch.Tensor]]] = {
     "clone": lambda cfg, inp: inp.x.clone,
     **{n: _prefix(n) for n in INFO if n.startswith("prefix_mean")},
     "causal_attention": lambda cfg, inp: partial(_load("causal_attention"), inp.q, inp.k, inp.v),
+    "online_causal_attention": lambda cfg, inp: partial(_load("online_causal_attention"), inp.q, inp.k, inp.v),
     "Head": _module("Head", "head_size"),
     "MultiHeadAttention": _module("MultiHeadAttention", "heads"),
     **{f"sdpa-{b}": _sdpa(b) for b in SDPA_KERNELS},
@@ -123,7 +124,7 @@ def nbytes(cfg: Config, name: str, T: int, itemsize: int) -> int:
         return (B * T * C + 3 * C * D + B * T * D) * itemsize
     if base == "MultiHeadAttention":
         return (2 * B * T * C + 4 * C * C) * itemsize
-    if base == "causal_attention" or base.startswith("sdpa-"):
+    if base in ("causal_attention", "online_causal_attention") or base.startswith("sdpa-"):
         return 4 * B * T * C * itemsize  # q, k, v in, the output out
     return 2 * B * T * C * itemsize  # x in, the output out
 
@@ -134,7 +135,7 @@ def flops(cfg: Config, name: str, T: int) -> int | None:
     attention = 2 * B * T * T * C  # 2 products * 2 FLOPs * B * heads * T^2/2 * head_size
     if base in ("prefix_mean_matmul", "prefix_mean_softmax"):
         return 2 * B * T * T * C  # the (T, T) weights times x
-    if base == "causal_attention" or base.startswith("sdpa-"):
+    if base in ("causal_attention", "online_causal_attention") or base.startswith("sdpa-"):
         return attention
     if base == "Head":
         return 2 * B * T * C * 3 * D + 2 * B * T * T * D

@@ -43,6 +43,9 @@ METHODS: dict[str, MethodInfo] = {
     "prefix_mean_cumsum": MethodInfo("linear", "snippets.averaging:prefix_mean_cumsum"),
     "prefix_mean_fast": MethodInfo("linear", "snippets.linear:prefix_mean_fast"),
     "causal_attention": MethodInfo("quadratic", "snippets.attention:causal_attention"),
+    # a Python loop over blocks of keys: compiled, it would unroll into T / block copies
+    "online_causal_attention": MethodInfo("linear", "snippets.streaming:online_causal_attention",
+                                          compilable=False),
     "Head": MethodInfo("quadratic", "snippets.attention:Head"),
     "MultiHeadAttention": MethodInfo("quadratic", "snippets.attention:MultiHeadAttention"),
     **{f"sdpa-{b}": MethodInfo("quadratic" if b == "math" else "linear", None, compilable=False)

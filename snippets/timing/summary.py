@@ -12,7 +12,7 @@ from snippets.timing.schema import Point, Results
 
 TABLE_STATUS = {"skipped": "skipped", "oom": "out of memory", "over_budget": "over budget", "error": "error"}
 QUADRATIC = ("prefix_mean_matmul", "prefix_mean_softmax", "causal_attention", "sdpa-math")
-LINEAR = ("prefix_mean_cumsum", "prefix_mean_fast", "sdpa-flash")
+LINEAR = ("prefix_mean_cumsum", "prefix_mean_fast", "sdpa-flash", "online_causal_attention")
 VECTORISED = ("prefix_mean_matmul", "prefix_mean_softmax", "prefix_mean_cumsum", "prefix_mean_fast")
 
 
