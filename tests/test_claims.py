@@ -108,6 +108,14 @@ def cpu_bandwidth_point_output_is_64_mib():
     assert B * T * C * 4 == 64 * 2**20  # float32
 
 
+def causal_lower_right_is_there_in_every_supported_version():
+    from torch.nn.attention.bias import causal_lower_right  # the page runs it too
+
+    assert causal_lower_right(2, 5).seq_len_q == 2
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert "torch>=2.4" in project["dependencies"]
+
+
 def python_version_matches_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert project["requires-python"] == ">=3.11"
@@ -132,6 +140,9 @@ LEDGER = [
     Claim("appendix/timing.md", "FlashAttention-2, Dao, 2023, since PyTorch 2.2",
           source="PyTorch 2.2 release notes: FlashAttention-2 in scaled_dot_product_attention"),
     Claim("index.md", "With Python 3.11 or newer", python_version_matches_pyproject),
+    Claim("09-inference.md", "listed there since the documentation of PyTorch 2.3, so in the versions this site\nsupports (2.4 and later)",
+          causal_lower_right_is_there_in_every_supported_version,
+          source="https://docs.pytorch.org/docs/2.3/nn.attention.bias.html"),
 ]
 
 

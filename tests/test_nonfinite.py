@@ -25,6 +25,7 @@ from snippets import (
     prefix_mean_softmax,
 )
 from snippets.positions import apply_rotary
+from snippets.streaming import online_causal_attention
 
 
 def _module(cls, *args):
@@ -69,6 +70,7 @@ QKV = {
     "causal_attention": causal_attention,
     "causal_linear_attention": causal_linear_attention,
     "causal_linear_attention_quadratic": causal_linear_attention_quadratic,
+    "online_causal_attention": lambda q, k, v: online_causal_attention(q, k, v, block=4),  # 9 = 4 + 4 + 1
 }
 NOT_SEQUENCES = {"causal_mean_weights", "sinusoidal_positions", "decode_macs"}  # sizes, not tensors
 
