@@ -1,4 +1,4 @@
-"""Executable companion code for the tutorial: averaging, attention, linear time, timing.
+"""Executable companion code for the tutorial: averaging, attention, learning, linear time, timing.
 
 Each public function lives in the module of the chapter that explains it and
 can be copied alone into another project (it needs only ``torch``). The names
@@ -19,6 +19,9 @@ _HOMES = {
     "causal_attention": "snippets.attention",
     "Head": "snippets.attention",
     "MultiHeadAttention": "snippets.attention",
+    "lookback_batch": "snippets.learning",
+    "OneHeadModel": "snippets.learning",
+    "train": "snippets.learning",
     "prefix_mean_fast": "snippets.linear",
     "causal_linear_attention": "snippets.linear",
     "causal_linear_attention_quadratic": "snippets.linear",
