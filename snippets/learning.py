@@ -176,8 +176,9 @@ def train(
     ``(batch_size, block_size)``) and a ``forward(idx, targets)`` that returns
     ``(logits, loss)``, as ``OneHeadModel`` has. The batches come from
     ``generator``; the model's initial weights come from wherever it was made, so
-    seed both for a run that repeats exactly. Returns the loss of every step, a
-    float tensor of shape (steps,), computed before that step's update.
+    seed both for a run that repeats exactly. Puts the model in training mode.
+    Returns the loss of every step, a float32 tensor of shape (steps,) on the
+    CPU, each computed before that step's update.
 
     >>> _ = torch.manual_seed(0)
     >>> model = OneHeadModel(vocab=8, n_embd=16, block_size=8)

@@ -253,6 +253,26 @@ def test_train_repeats_exactly_with_the_same_seeds():
     assert not torch.equal(train(OneHeadModel(8, 16, 8), steps=20, generator=gen(6)), h1)
 
 
+def test_train_is_the_plain_loop():
+    # The loop written out as on the page, on a copy of the same model.
+    torch.manual_seed(1)
+    model = OneHeadModel(6, 8, 7)
+    copy = OneHeadModel(6, 8, 7)
+    copy.load_state_dict(model.state_dict())
+    got = train(model, steps=15, back=3, batch_size=5, lr=3e-3, generator=gen(4))
+    g, optimizer, want = gen(4), torch.optim.AdamW(copy.parameters(), lr=3e-3), []
+    for _ in range(15):
+        x, y = lookback_batch(5, 7, 6, back=3, generator=g)
+        logits, _ = copy(x)
+        loss = F.cross_entropy(logits.reshape(-1, 6), y.reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        want.append(loss.item())
+    torch.testing.assert_close(got, torch.tensor(want), rtol=0, atol=0)
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), copy.parameters()))
+
+
 def test_train_records_each_loss_before_its_update():
     torch.manual_seed(0)
     model = OneHeadModel(8, 16, 8)
