@@ -75,7 +75,8 @@ class OneHeadModel(nn.Module):
 
     ``forward(idx, targets=None)`` takes tokens of shape (B, T) and returns the
     logits, (B, T, vocab), and the cross-entropy loss against ``targets`` (``None``
-    without targets; targets equal to ``IGNORE`` are skipped). With
+    without targets; targets equal to ``IGNORE`` are skipped, and if all are,
+    the loss is nan, 0 / 0). With
     ``positions=False`` there is no position embedding (chapter 5's exercise).
 
     >>> model = OneHeadModel(vocab=10, n_embd=16, block_size=8)
@@ -132,16 +133,18 @@ class OneHeadModel(nn.Module):
         return x
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        self._check("idx", idx)
+        if targets is not None:
+            self._check("targets", targets)
+            if targets.shape != idx.shape:
+                raise ValueError(
+                    f"OneHeadModel: targets must have the shape of idx {tuple(idx.shape)}, "
+                    f"got {tuple(targets.shape)}"
+                )
         x = self.embed(idx)  # (B, T, n_embd)
         logits = self.lm_head(self.sa_head(x))  # (B, T, vocab)
         if targets is None:
             return logits, None
-        self._check("targets", targets)
-        if targets.shape != idx.shape:
-            raise ValueError(
-                f"OneHeadModel: targets must have the shape of idx {tuple(idx.shape)}, "
-                f"got {tuple(targets.shape)}"
-            )
         loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
         return logits, loss
 

@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from snippets import figures
 from snippets.learning import IGNORE, OneHeadModel, lookback_batch, train
 from tests.marks import needs_cuda
 from tests.test_attention import attention_reference
@@ -231,6 +230,12 @@ def test_model_refuses_bad_tokens_clearly(idx, targets, error, message):
         model(idx, targets)
 
 
+def test_a_batch_without_any_target_has_a_nan_loss():
+    # As the docstring says: cross_entropy's mean over no targets is 0 / 0.
+    idx = torch.tensor([[1, 2]])
+    assert OneHeadModel(5, 4, 6)(idx, torch.full_like(idx, IGNORE))[1].isnan()
+
+
 def test_a_token_outside_the_vocabulary_is_refused_by_the_embedding():
     # The docstring's promise: no value check of ours (it would sync a GPU), nn.Embedding's.
     with pytest.raises(IndexError):
@@ -355,51 +360,6 @@ def test_train_refuses_bad_arguments_clearly_before_training(model, kwargs, erro
         train(model, **kwargs)
     if before is not None:
         assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
-
-
-# ---- the figure ----
-
-
-def test_learned_weights_figure_shows_the_pages_model():
-    before, after = figures.learned_weights()
-    # the page: seed 0, 100 steps, the example sequence from generator seed 1
-    torch.manual_seed(0)
-    model = OneHeadModel(vocab=8, n_embd=16, block_size=8)
-    x, _ = lookback_batch(1, 8, 8, generator=gen(1))
-    assert torch.equal(before, model.attention_weights(x)[0])
-    train(model, steps=100, generator=gen(0))
-    assert torch.equal(after, model.attention_weights(x)[0])
-    # caption: after training row t reads position t - 2; before, the weights are spread
-    t = torch.arange(2, 8)
-    assert torch.equal(after[2:].argmax(dim=-1), t - 2) and (after[t, t - 2] > 0.9).all()
-    assert before[2:].max() < 0.9
-
-
-def test_learned_weights_leave_the_global_random_state_alone():
-    torch.manual_seed(7)
-    want = torch.rand(3)
-    torch.manual_seed(7)
-    figures.learned_weights(steps=1)
-    assert torch.equal(torch.rand(3), want)
-
-
-def test_learned_weights_svg_titles_both_panels():
-    svg = figures.learned_weights_svg(steps=3)
-    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
-    assert "before training" in texts and "after 3 steps" in texts
-    assert "<title>Weights of one attention head before and after" in svg
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "error", "message"),
-    [
-        (dict(seed="0"), TypeError, "learned_weights: seed must be an int, got str"),
-        (dict(steps=0), ValueError, "train: steps must be >= 1, got 0"),
-    ],
-)
-def test_learned_weights_refuses_bad_arguments(kwargs, error, message):
-    with pytest.raises(error, match=re.escape(message)):
-        figures.learned_weights(**kwargs)
 
 
 # ---- CUDA ----
