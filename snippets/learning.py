@@ -83,8 +83,9 @@ class OneHeadModel(nn.Module):
     >>> logits, loss = model(torch.tensor([[1, 2, 3]]))
     >>> logits.shape, loss
     (torch.Size([1, 3, 10]), None)
-    >>> model.attention_weights(torch.tensor([[1, 2, 3]]))[0].sum(dim=-1)
-    tensor([1.0000, 1.0000, 1.0000])
+    >>> wei = model.attention_weights(torch.tensor([[1, 2, 3]]))    # (B, T, T)
+    >>> wei[0, 0], torch.allclose(wei.sum(dim=-1), torch.ones(1, 3))
+    (tensor([1., 0., 0.]), True)
 
     Raises:
         TypeError: a size is not an int, ``positions`` is not a bool, ``idx`` or
