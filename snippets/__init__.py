@@ -1,5 +1,5 @@
-"""Executable companion code for the tutorial: averaging, attention, positions, linear time,
-streaming, inference, timing.
+"""Executable companion code for the tutorial: averaging, attention, learning, positions,
+linear time, streaming, inference, timing.
 
 Each public function lives in the module of the chapter that explains it and
 can be copied alone into another project (it needs only ``torch``). The names
@@ -20,6 +20,9 @@ _HOMES = {
     "causal_attention": "snippets.attention",
     "Head": "snippets.attention",
     "MultiHeadAttention": "snippets.attention",
+    "lookback_batch": "snippets.learning",
+    "OneHeadModel": "snippets.learning",
+    "train": "snippets.learning",
     "apply_rotary": "snippets.positions",
     "sinusoidal_positions": "snippets.positions",
     "prefix_mean_fast": "snippets.linear",

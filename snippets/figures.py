@@ -33,6 +33,7 @@ import torch
 from snippets.attention import Head, causal_attention
 from snippets.averaging import causal_mean_weights
 from snippets.positions import apply_rotary
+from snippets.learning import OneHeadModel, lookback_batch, train
 from snippets.plotting import GREY, new_figure, style, to_svg
 
 __all__ = [
@@ -50,6 +51,8 @@ __all__ = [
     "masks_svg",
     "rotary_scores",
     "rotary_scores_svg",
+    "learned_weights",
+    "learned_weights_svg",
 ]
 
 CMAP = "viridis"
@@ -316,6 +319,54 @@ def rotary_scores_svg(T: int = 8) -> str:
             f"A {T} by {T} grid of the scores q . k after RoPE, with the same query vector and the "
             "same key vector at every position. Every diagonal holds a single value, because the "
             "score depends only on the offset m - n; the main diagonal holds q . k = 1.",
+def learned_weights(*, steps: int = 100, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Chapter 5's head on one sequence of 8 tokens, before and after training: two (T, T).
+
+    The model and the run are the page's: ``OneHeadModel(vocab=8, n_embd=16,
+    block_size=8)`` made after ``torch.manual_seed(seed)``, trained by ``train``
+    for ``steps`` steps on batches from a generator seeded with ``seed``. The
+    sequence is the first of ``lookback_batch(1, 8, 8)`` from a generator seeded
+    with ``seed + 1``. The global random state is left as it was.
+
+    >>> before, after = learned_weights(steps=1)
+    >>> before.shape, after.shape
+    (torch.Size([8, 8]), torch.Size([8, 8]))
+
+    Raises:
+        TypeError: ``steps`` or ``seed`` is not an int.
+        ValueError: ``steps`` is < 1.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"learned_weights: seed must be an int, got {type(seed).__name__}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = OneHeadModel(vocab=8, n_embd=16, block_size=8)
+    x, _ = lookback_batch(1, 8, 8, generator=torch.Generator().manual_seed(seed + 1))
+    before = model.attention_weights(x)[0]
+    train(model, steps=steps, generator=torch.Generator().manual_seed(seed))
+    return before, model.attention_weights(x)[0]
+
+
+def learned_weights_svg(*, steps: int = 100, seed: int = 0) -> str:
+    """Heatmaps of :func:`learned_weights`, side by side: spread out, then two places back.
+
+    Raises:
+        TypeError: ``steps`` or ``seed`` is not an int.
+        ValueError: ``steps`` is < 1.
+    """
+    before, after = learned_weights(steps=steps, seed=seed)
+    with style():
+        fig = new_figure(8.4, 4.0)
+        left, right = fig.subplots(1, 2)
+        _heatmap(left, before, "before training")
+        _heatmap(right, after, f"after {steps} steps")
+        return to_svg(
+            fig,
+            "Weights of one attention head before and after learning to look two places back",
+            "Two 8 by 8 lower-triangular matrices for the same sequence of tokens. Before "
+            "training, each row spreads its weight unevenly over the past. After training, "
+            "every row from position 2 on puts almost all of its weight on the position two "
+            "places before it: the second diagonal below the main one.",
         )
 
 
@@ -326,4 +377,5 @@ FIGURES: dict[str, Callable[[], str]] = {
     "head-weights": lambda: head_weights_svg("hello world"),
     "masks": lambda: masks_svg(6),
     "rotary-scores": lambda: rotary_scores_svg(8),
+    "learned-weights": lambda: learned_weights_svg(),
 }

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from snippets import figures
+from snippets.learning import OneHeadModel, lookback_batch, train
 from tests.pages import DOCS, pages
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -164,3 +165,48 @@ def test_head_figure_shows_what_chapter_4_says():
 def test_figure_functions_refuse_bad_arguments_clearly(call, error, message):
     with pytest.raises(error, match=re.escape(message)):
         call()
+
+
+# Chapter 5's figure: the page's model, before and after training.
+
+
+def test_learned_weights_figure_shows_the_pages_model():
+    before, after = figures.learned_weights()
+    # the page: seed 0, 100 steps, the example sequence from generator seed 1
+    torch.manual_seed(0)
+    model = OneHeadModel(vocab=8, n_embd=16, block_size=8)
+    x, _ = lookback_batch(1, 8, 8, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(before, model.attention_weights(x)[0])
+    train(model, steps=100, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(after, model.attention_weights(x)[0])
+    # caption: after training row t reads position t - 2; before, the weights are spread
+    t = torch.arange(2, 8)
+    assert torch.equal(after[2:].argmax(dim=-1), t - 2) and (after[t, t - 2] > 0.9).all()
+    assert before[2:].max() < 0.9
+
+
+def test_learned_weights_leave_the_global_random_state_alone():
+    torch.manual_seed(7)
+    want = torch.rand(3)
+    torch.manual_seed(7)
+    figures.learned_weights(steps=1)
+    assert torch.equal(torch.rand(3), want)
+
+
+def test_learned_weights_svg_titles_both_panels():
+    svg = figures.learned_weights_svg(steps=3)
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert "before training" in texts and "after 3 steps" in texts
+    assert "<title>Weights of one attention head before and after" in svg
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (dict(seed="0"), TypeError, "learned_weights: seed must be an int, got str"),
+        (dict(steps=0), ValueError, "train: steps must be >= 1, got 0"),
+    ],
+)
+def test_learned_weights_refuses_bad_arguments(kwargs, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        figures.learned_weights(**kwargs)

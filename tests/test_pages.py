@@ -11,6 +11,7 @@ import torch
 import conftest
 from snippets.attention import MultiHeadAttention
 from snippets.inference import KVCache
+from snippets.learning import OneHeadModel
 from tests.pages import ROOT, expand, fences, pages, section
 
 ALL_FENCES = [f for p in pages() for f in fences(p)]
@@ -60,6 +61,11 @@ CALLS = {
     "Head": lambda f: (f(4, 3, 8)(torch.randn(2, 6, 4)), _decode(f(4, 3, 8), KVCache(), torch.randn(2, 7, 4))),
     "MultiHeadAttention": lambda f: (f(6, 2, 8)(torch.randn(2, 5, 6)),
                                      _decode(f(6, 2, 8), KVCache(), torch.randn(2, 7, 6))),
+    "lookback_batch": lambda f: f(3, 7, 5, back=3, generator=torch.Generator().manual_seed(0)),
+    "OneHeadModel": lambda f: (lambda m, x: (m(x, x.roll(2, 1)), m.attention_weights(x)))(
+        f(5, 6, 8), torch.randint(5, (2, 7))),
+    # train is given the package's model (made after the seed), so both train the same weights.
+    "train": lambda f: f(OneHeadModel(5, 6, 8), steps=3, generator=torch.Generator().manual_seed(0)),
     # A small input and one large enough for the blocked path, each with a tail block.
     "prefix_mean_fast": lambda f: (f(torch.randn(2, 37, 3, dtype=torch.float64)), f(torch.randn(8, 1001, 160))),
     "causal_linear_attention": lambda f: f(*torch.randn(3, 2, 9, 4, dtype=torch.float64).unbind(0)),

@@ -40,7 +40,7 @@ from snippets.timing.environment import ROOT
 # Every test file that holds a test marked `cuda`; tests/test_gpu_check.py checks this list is complete.
 CUDA_TEST_FILES = ("tests/test_averaging.py", "tests/test_attention.py", "tests/test_pitfalls.py",
                    "tests/test_cuda.py", "tests/test_timing.py", "tests/test_positions.py",
-                   "tests/test_streaming.py", "tests/test_inference.py")
+                   "tests/test_streaming.py", "tests/test_inference.py", "tests/test_learning.py")
 # (method, dtype, T or None for the bandwidth point) for the do_bench cross-check.
 CROSS_CHECK = (("clone", "bfloat16", None), ("prefix_mean_fast", "bfloat16", None),
                ("prefix_mean_matmul", "float32", 4096), ("causal_attention", "float32", 2048),
