@@ -32,8 +32,8 @@ import torch
 
 from snippets.attention import Head, causal_attention
 from snippets.averaging import causal_mean_weights
-from snippets.positions import apply_rotary
 from snippets.learning import OneHeadModel, lookback_batch, train
+from snippets.positions import apply_rotary
 from snippets.plotting import GREY, new_figure, style, to_svg
 
 __all__ = [
@@ -319,6 +319,9 @@ def rotary_scores_svg(T: int = 8) -> str:
             f"A {T} by {T} grid of the scores q . k after RoPE, with the same query vector and the "
             "same key vector at every position. Every diagonal holds a single value, because the "
             "score depends only on the offset m - n; the main diagonal holds q . k = 1.",
+        )
+
+
 def learned_weights(*, steps: int = 100, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Chapter 5's head on one sequence of 8 tokens, before and after training: two (T, T).
 
