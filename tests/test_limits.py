@@ -8,10 +8,14 @@ import torch
 import snippets
 from snippets import Head, MultiHeadAttention, causal_mean_weights, prefix_mean_fast
 from snippets.linear import _SMALL
+from tests.pages import ROOT
 
 x = torch.randn(2, 9, 8, generator=torch.Generator().manual_seed(0))
 NO_TENSORS = {"decode_macs"}  # counts operations from sizes: no tensor in or out
-TENSOR_NAMES = [name for name in snippets.__all__ if name not in NO_TENSORS]
+# A training loop: it steps an optimizer and reads the loss; chapter 5 says to compile the model.
+NOT_COMPILED = {"train"}
+TENSOR_NAMES = [name for name in snippets.__all__ if name not in NO_TENSORS | NOT_COMPILED]
+idx = torch.randint(5, (2, 9), generator=torch.Generator().manual_seed(0))  # tokens of a vocab of 5
 
 
 class _Decoder(torch.nn.Module):
@@ -29,6 +33,11 @@ class _Decoder(torch.nn.Module):
 def _call(name, f):
     if name == "causal_mean_weights":
         return f(5)
+    if name == "lookback_batch":
+        torch.manual_seed(0)  # the same tokens for the compiled and the plain call
+        return f(2, 9, 5)
+    if name == "OneHeadModel":
+        return f(idx)[0]
     if name == "sinusoidal_positions":
         return f(5, 8)
     if name in ("Head", "MultiHeadAttention", "KVCache"):
@@ -49,11 +58,15 @@ def _callable(name):
     if name == "KVCache":
         torch.manual_seed(0)
         return _Decoder()
+    if name == "OneHeadModel":
+        torch.manual_seed(0)
+        return obj(5, 8, 16)
     return obj
 
 
 def test_names_left_out_are_public_names():
-    assert NO_TENSORS <= set(snippets.__all__)
+    assert NO_TENSORS | NOT_COMPILED <= set(snippets.__all__)
+    assert "torch.compile(model)" in (ROOT / "docs/05-learning.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("name", TENSOR_NAMES)
@@ -73,12 +86,13 @@ def test_the_blocked_path_compiles_too():
     torch.testing.assert_close(compiled(big), prefix_mean_fast(big), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("name", TENSOR_NAMES)
+# lookback_batch draws tokens with a CPU torch.Generator: data, not a computation to shape-check.
+@pytest.mark.parametrize("name", [n for n in TENSOR_NAMES if n != "lookback_batch"])
 def test_runs_on_the_meta_device(name):
     """Shapes without data: nothing reads a value, so nothing fails."""
-    global x
-    real = x
-    x = torch.empty(2, 9, 8, device="meta")
+    global x, idx
+    real, real_idx = x, idx
+    x, idx = torch.empty(2, 9, 8, device="meta"), idx.to("meta")
     try:
         f = _callable(name)
         if isinstance(f, torch.nn.Module):
@@ -90,7 +104,7 @@ def test_runs_on_the_meta_device(name):
         else:
             out = _call(name, f)
     finally:
-        x = real
+        x, idx = real, real_idx
     assert out.device.type == "meta"
     assert out.shape == _call(name, _callable(name)).shape
 
