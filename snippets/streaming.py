@@ -4,7 +4,8 @@
 ``snippets.attention.causal_attention`` without ever building the (T, T) matrix
 of scores: it walks over the keys and values block by block and keeps, for each
 query, a running maximum of its scores, a running sum of exponentials and a
-rescaled output (the online softmax of FlashAttention).
+rescaled output (the online softmax of Milakov and Gimelshein, 2018, as
+FlashAttention uses it).
 
 The definition is self-contained: its section below, followed by the shared
 ``checks`` section of ``snippets/checks.py``, runs when copied alone.
@@ -26,11 +27,12 @@ def online_causal_attention(
     """softmax(q k^T / sqrt(D), future masked) v, one block of keys at a time.
 
     Takes q, k of shape (..., T, D) and v of shape (..., T, Dv), like
-    ``causal_attention``, and returns (..., T, Dv) in q's dtype. Keys and values
+    ``causal_attention``, and returns (..., T, Dv) in the inputs' dtype. Keys and values
     are read ``block`` positions at a time; each query keeps a running maximum
     ``m`` of its scores, a running sum ``l`` of exp(score - m) and a running
     output ``acc``, both rescaled whenever ``m`` grows. No (T, T) tensor is
-    made: the largest is (..., T, block). Sums are kept in at least float32.
+    made: the largest is (..., T, max(block, Dv)), a strip of scores or the
+    running output. Sums are kept in at least float32.
     A nan or inf in ``k`` or ``v`` at position j changes no output before j.
 
     >>> q = k = torch.zeros(3, 2)                     # equal scores: the prefix mean

@@ -188,7 +188,7 @@ def test_no_allocation_is_T_by_T_and_memory_grows_linearly():
     assert [p for _, p in got[1:]] == [2 * p for _, p in got[:-1]]  # doubling T doubles the peak
     # The measurement does see a (T, T) matrix where there is one.
     largest, peak = profile_memory(causal_attention, *qkv(1024))
-    assert largest >= 1024 * 1024 * 4 and peak >= 3 * 1024 * 1024 * 4
+    assert largest >= 1024 * 1024 * 4 and peak >= 2 * 1024 * 1024 * 4  # the scores and the weights
 
 
 def test_under_autograd_the_saved_weights_grow_quadratically():
