@@ -169,7 +169,8 @@ def main(argv: list[str]) -> None:
         elif task == "lock":
             run(BIN / "uv", *LOCK_COMMAND, *rest)
         else:
-            run(PY, "-m", "pytest", *rest)
+            # Two or more workers (one per core); a module stays on one, with its fixtures.
+            run(PY, "-m", "pytest", "-n", "auto", "--dist", "loadscope", *rest)
     except KeyboardInterrupt:
         sys.exit(128 + signal.SIGINT)
 
