@@ -28,6 +28,7 @@ import signal  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import NoReturn  # noqa: E402
 from urllib.parse import urlsplit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
@@ -36,14 +37,14 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 STAMP = VENV / ".installed-from"
 LOCK = ROOT / "requirements.lock"
-TOOLS = ("mkdocs", "pytest", "zizmor")  # a stamp without one of these is not trusted
+TOOLS = ("mkdocs", "pytest", "zizmor")  # commands named as their packages; a stamp needs them all
 # Resolved for every platform and every Python from MIN_PYTHON up, torch left out.
 LOCK_COMMAND = ("pip", "compile", "--group", "pyproject.toml:dev", "--universal",
                 "--python-version", "{}.{}".format(*MIN_PYTHON), "--upgrade",
                 "--custom-compile-command", "python3 dev.py lock", "-o", "requirements.lock")
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     sys.exit(f"dev.py: {message}")
 
 
@@ -78,9 +79,12 @@ def digest() -> str:
     return hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + LOCK.read_bytes()).hexdigest()
 
 
+def missing_tools() -> list[str]:
+    return [tool for tool in TOOLS if not ((BIN / tool).exists() or (BIN / f"{tool}.exe").exists())]
+
+
 def installed() -> bool:
-    return (STAMP.exists() and STAMP.read_text() == digest()
-            and all((BIN / tool).exists() or (BIN / f"{tool}.exe").exists() for tool in TOOLS))
+    return STAMP.exists() and STAMP.read_text() == digest() and not missing_tools()
 
 
 def check_port(args: list[str]) -> None:
@@ -145,6 +149,9 @@ def setup() -> None:
     run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip>=25.1")  # for --group
     run(PY, "-m", "pip", "install", "--quiet", "--constraint", LOCK, "--editable", ".",
         "--group", "dev")
+    if missing_tools():  # installed as far as pip knows, but the command is gone: put it back
+        run(PY, "-m", "pip", "install", "--quiet", "--constraint", LOCK, "--force-reinstall",
+            "--no-deps", *missing_tools())
     STAMP.write_text(digest())
 
 
@@ -169,7 +176,8 @@ def main(argv: list[str]) -> None:
         elif task == "lock":
             run(BIN / "uv", *LOCK_COMMAND, *rest)
         else:
-            # Two or more workers (one per core); a module stays on one, with its fixtures.
+            # One worker per core; the tests of a module or page stay on one worker, in
+            # order (a page's examples share a namespace) and with their module fixtures.
             run(PY, "-m", "pytest", "-n", "auto", "--dist", "loadscope", *rest)
     except KeyboardInterrupt:
         sys.exit(128 + signal.SIGINT)
