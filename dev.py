@@ -12,11 +12,11 @@ to pytest, `mkdocs build` or `mkdocs serve`. The exit status is the tool's; 130
 after Ctrl-C, 143 after SIGTERM, and the tool is stopped with dev.py.
 """
 
-from __future__ import annotations
-
 import sys
 
-MIN_PYTHON = (3, 11)  # pyproject.toml's requires-python; checked before anything else
+# pyproject.toml's requires-python, checked first: the rest of this file needs 3.11
+# (so no `from __future__` line here, which Python 3.6 could not even parse).
+MIN_PYTHON = (3, 11)
 if sys.version_info < MIN_PYTHON:
     sys.exit(f"dev.py: Python {'.'.join(map(str, MIN_PYTHON))} or newer is needed, "
              f"this is {'.'.join(map(str, sys.version_info[:3]))} ({sys.executable})")
