@@ -54,7 +54,8 @@ def _one_line_refusal(done: subprocess.CompletedProcess, *needles: str) -> None:
 
 def _python(code: str, dev_py: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
     """Run dev.py in this interpreter after `code` has changed what it will see."""
-    script = f"import runpy, sys\n{code}\nsys.argv = {[str(dev_py), *args]!r}\nrunpy.run_path(sys.argv[0], run_name='__main__')"
+    script = (f"import runpy, sys\n{code}\nsys.argv = {[str(dev_py), *args]!r}\n"
+              "runpy.run_path(sys.argv[0], run_name='__main__')")
     return subprocess.run([sys.executable, "-c", script], cwd=dev_py.parent, capture_output=True, text=True,
                           timeout=60, **kwargs)
 
@@ -83,7 +84,7 @@ def test_an_unreachable_package_index_is_refused_in_one_line(tmp_path):
     env.pop("PIP_NO_INDEX", None)
     done = subprocess.run([sys.executable, str(dev_py), "test"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=60)
-    _one_line_refusal(done, f"cannot reach the package index 127.0.0.1", "network")
+    _one_line_refusal(done, "cannot reach the package index 127.0.0.1", "network")
 
 
 def test_a_busy_port_is_refused_in_one_line_before_anything_is_built(tmp_path):
@@ -125,10 +126,10 @@ def test_a_tool_s_exit_status_is_dev_py_s():
 @needs_project_venv
 @pytest.mark.parametrize(("how", "status"), [("SIGTERM to dev.py", 143), ("Ctrl-C", 130)])
 def test_dev_py_serve_answers_at_the_root_and_its_server_ends_with_it(tmp_path, how, status):
-    """README's first command serves at / (not /<repo>/); stopping dev.py stops `mkdocs serve` and frees the port."""
+    """README's first command serves at / (not /<repo>/); stopping dev.py stops `mkdocs serve`, freeing the port."""
     import psutil
 
-    site = minimal_site(tmp_path)  # the site's content is not what this tests: the small one serves in seconds
+    site = minimal_site(tmp_path)  # the content is not what this tests: the small site serves in seconds
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "SITE_URL"}
     with open(tmp_path / "serve.log", "w") as log:

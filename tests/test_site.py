@@ -44,8 +44,8 @@ def minimal_site(dest: Path, *, pages: tuple[str, ...] = (), hooks: tuple[str, .
     link validation, Markdown extensions, theme) but only the given hooks and the
     search plugin, the given pages in full and every other page reduced to its
     headings, so that links and anchors between pages still resolve."""
-    from mkdocs.utils.yaml import get_yaml_loader
     import yaml
+    from mkdocs.utils.yaml import get_yaml_loader
 
     source = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     config = yaml.load(source, Loader=get_yaml_loader())

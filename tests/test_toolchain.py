@@ -1,4 +1,4 @@
-"""The toolchain: the lock agrees with pyproject.toml, the workflows pass their linter, the end-of-life facts are current."""
+"""The toolchain: the lock matches pyproject.toml, the workflows pass their linter, the end-of-life date is current."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def test_requires_python_dev_py_and_the_lock_agree():
     minimum = ".".join(map(str, dev.MIN_PYTHON))
     assert PYPROJECT["project"]["requires-python"] == f">={minimum}"
     assert dev.LOCK_COMMAND[dev.LOCK_COMMAND.index("--python-version") + 1] == minimum
-    assert not PYPROJECT["project"].get("optional-dependencies"), "dev tools are dependency groups, not extras"
+    assert not PYPROJECT["project"].get("optional-dependencies"), "dev tools are groups, not extras"
 
 
 def test_the_workflows_pass_zizmor():
@@ -61,5 +61,5 @@ def test_maintaining_md_has_material_s_own_end_of_life_date():
     notice = Path(spec.origin).read_text(encoding="utf-8")
     announced = re.search(r"reaches end of life on ([A-Z][a-z]+ \d{1,2}, \d{4})", notice)
     if announced is None:
-        pytest.fail("the installed Material no longer announces an end-of-life date: check and update MAINTAINING.md")
+        pytest.fail("the installed Material announces no end-of-life date: check and update MAINTAINING.md")
     assert announced.group(1) in (ROOT / "MAINTAINING.md").read_text(encoding="utf-8")
