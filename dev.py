@@ -4,75 +4,183 @@
     python3 dev.py serve   # create .venv if needed, then serve the site on http://127.0.0.1:8000
     python3 dev.py test    # create .venv if needed, then run every test and the strict build
     python3 dev.py build   # create .venv if needed, then build the site into site/
+    python3 dev.py lock    # maintainers: refresh requirements.lock (see MAINTAINING.md)
 
-The virtual environment is (re)installed only when pyproject.toml changed since
-the last install. Extra arguments after `test` go to pytest.
+.venv is (re)installed from requirements.lock when the lock or pyproject.toml
+changed since the last install, or a tool is missing from it. Extra arguments go
+to pytest, `mkdocs build` or `mkdocs serve`. The exit status is the tool's; 130
+after Ctrl-C, 143 after SIGTERM, and the tool is stopped with dev.py.
 """
 
-from __future__ import annotations
-
-import hashlib
-import os
-import shutil
-import subprocess
 import sys
-import venv
-from pathlib import Path
+
+# pyproject.toml's requires-python, checked first: the rest of this file needs 3.11
+# (so no `from __future__` line here, which Python 3.6 could not even parse).
+MIN_PYTHON = (3, 11)
+if sys.version_info < MIN_PYTHON:
+    sys.exit(f"dev.py: Python {'.'.join(map(str, MIN_PYTHON))} or newer is needed, "
+             f"this is {'.'.join(map(str, sys.version_info[:3]))} ({sys.executable})")
+
+import hashlib  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import NoReturn  # noqa: E402
+from urllib.parse import urlsplit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 STAMP = VENV / ".installed-from"
+LOCK = ROOT / "requirements.lock"
+TOOLS = ("mkdocs", "pytest", "zizmor")  # commands named as their packages; a stamp needs them all
+# Resolved for every platform and every Python from MIN_PYTHON up, torch left out.
+LOCK_COMMAND = ("pip", "compile", "--group", "pyproject.toml:dev", "--universal",
+                "--python-version", "{}.{}".format(*MIN_PYTHON), "--upgrade",
+                "--custom-compile-command", "python3 dev.py lock", "-o", "requirements.lock")
+
+
+def fail(message: str) -> NoReturn:
+    sys.exit(f"dev.py: {message}")
 
 
 def run(*cmd: str | Path) -> None:
+    """Run a tool; stop it if dev.py is interrupted; exit with its status if it fails."""
     print("+", " ".join(str(c) for c in cmd), flush=True)
-    subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True)
+    proc = subprocess.Popen([str(c) for c in cmd], cwd=ROOT)
+    try:
+        code = proc.wait()
+    except BaseException:  # Ctrl-C (the tool had it too) or SIGTERM (it did not)
+        stop(proc, grace=3 if sys.exc_info()[0] is KeyboardInterrupt else 0)
+        raise
+    if code:
+        sys.exit(128 - code if code < 0 else code)  # killed by signal N: 128 + N, as a shell says
 
 
-def _has_pip() -> bool:
-    if not PY.exists():
-        return False
-    return subprocess.run([str(PY), "-m", "pip", "--version"], capture_output=True).returncode == 0
+def stop(proc: subprocess.Popen, grace: float) -> None:
+    """Give the tool `grace` seconds to end by itself, then terminate it, then kill it."""
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not leave it running
+        signal.signal(sig, signal.SIG_IGN)
+    for action, timeout in ((None, grace), (proc.terminate, 5), (proc.kill, 5)):
+        if action:
+            action()
+        try:
+            proc.wait(timeout)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def digest() -> str:
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + LOCK.read_bytes()).hexdigest()
+
+
+def missing_tools() -> list[str]:
+    return [tool for tool in TOOLS if not ((BIN / tool).exists() or (BIN / f"{tool}.exe").exists())]
+
+
+def installed() -> bool:
+    return STAMP.exists() and STAMP.read_text() == digest() and not missing_tools()
+
+
+def check_port(args: list[str]) -> None:
+    """Refuse at once, in one line, to serve on a port that something already listens on."""
+    addr = "127.0.0.1:8000"
+    for i, arg in enumerate(args):
+        if arg in ("-a", "--dev-addr") and i + 1 < len(args):
+            addr = args[i + 1]
+        elif arg.startswith("--dev-addr="):
+            addr = arg.split("=", 1)[1]
+    host, _, port = addr.rpartition(":")
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+        try:
+            s.bind((host, int(port)))
+        except OSError as exc:
+            fail(f"cannot serve on {addr}: {exc.strerror or exc}. Stop what uses it "
+                 f"(an earlier `dev.py serve`?) or pass --dev-addr 127.0.0.1:OTHER_PORT")
+
+
+def check_index() -> None:
+    """One line instead of pip's "from versions: none" when the package index is out of reach."""
+    if os.environ.get("PIP_NO_INDEX"):
+        return
+
+    def ask(*args: str) -> str:
+        done = subprocess.run([str(PY), *args], capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    url = (os.environ.get("PIP_INDEX_URL") or ask("-m", "pip", "config", "get", "global.index-url")
+           or ask("-c", "from pip._internal.models.index import PyPI; print(PyPI.simple_url)"))
+    parts = urlsplit(url)
+    if not parts.hostname:  # a local index, or a pip that does not say
+        return
+    try:
+        socket.create_connection((parts.hostname, parts.port or 443), timeout=10).close()
+    except OSError as exc:
+        fail(f"cannot reach the package index {parts.hostname} ({exc.strerror or exc}): "
+             "check the network connection, or set PIP_INDEX_URL to an index you can reach")
 
 
 def setup() -> None:
-    if sys.version_info < (3, 11):
-        sys.exit(f"Python 3.11 or newer is needed, this is {sys.version.split()[0]}")
-    if not _has_pip():  # missing, or left half-made by an earlier failed attempt
-        shutil.rmtree(VENV, ignore_errors=True)
+    if not (PY.exists() and subprocess.run([str(PY), "-m", "pip", "--version"],
+                                           capture_output=True).returncode == 0):
+        try:
+            import ensurepip  # noqa: F401  (Debian and Ubuntu ship it in python3-venv)
+            import venv
+        except ImportError as exc:
+            fail(f"this Python cannot create a virtual environment ({exc.name} is missing): "
+                 "on Debian or Ubuntu, `apt-get install python3-venv` first")
+        shutil.rmtree(VENV, ignore_errors=True)  # left half-made by an earlier attempt
         try:
             venv.EnvBuilder(with_pip=True).create(VENV)
         except subprocess.CalledProcessError:
             shutil.rmtree(VENV, ignore_errors=True)
-            sys.exit("Could not create .venv with pip in it. On Debian or Ubuntu, "
-                     "install the python3-venv package first.")
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if not STAMP.exists() or STAMP.read_text() != digest:
-        run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-        run(PY, "-m", "pip", "install", "--quiet", "--editable", ".[dev]")
-        STAMP.write_text(digest)
+            fail("could not create .venv with pip in it: on Debian or Ubuntu, "
+                 "`apt-get install python3-venv` first")
+    if installed():
+        return
+    check_index()
+    STAMP.unlink(missing_ok=True)
+    run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip>=25.1")  # for --group
+    run(PY, "-m", "pip", "install", "--quiet", "--constraint", LOCK, "--editable", ".",
+        "--group", "dev")
+    if missing_tools():  # installed as far as pip knows, but the command is gone: put it back
+        run(PY, "-m", "pip", "install", "--quiet", "--constraint", LOCK, "--force-reinstall",
+            "--no-deps", *missing_tools())
+    STAMP.write_text(digest())
 
 
 def main(argv: list[str]) -> None:
     task, rest = (argv[0], argv[1:]) if argv else ("", [])
-    if task not in {"serve", "test", "build"}:
+    if task not in {"serve", "test", "build", "lock"}:
         sys.exit(__doc__)
-    os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
+        if task == "serve":
+            check_port(rest)
         setup()
+        # `-m mkdocs` puts the repository on sys.path: mkdocs.yml names hooks.mathml.
         if task == "serve":
             os.environ.setdefault("SITE_URL", "http://127.0.0.1:8000/")  # serve at /, not /<repo>/
-            run(BIN / "mkdocs", "serve", "--strict", "--dev-addr", "127.0.0.1:8000", *rest)
+            # Readers who only serve the site are spared Material's end-of-life notice;
+            # `build` and `test` show it to maintainers (MAINTAINING.md has the plan).
+            os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
+            run(PY, "-m", "mkdocs", "serve", "--strict", "--dev-addr", "127.0.0.1:8000", *rest)
         elif task == "build":
-            run(BIN / "mkdocs", "build", "--strict", *rest)
+            run(PY, "-m", "mkdocs", "build", "--strict", *rest)
+        elif task == "lock":
+            run(BIN / "uv", *LOCK_COMMAND, *rest)
         else:
-            run(PY, "-m", "pytest", *rest)
-    except subprocess.CalledProcessError as exc:
-        sys.exit(exc.returncode)
+            # One worker per core; the tests of a module or page stay on one worker, in
+            # order (a page's examples share a namespace) and with their module fixtures.
+            run(PY, "-m", "pytest", "-n", "auto", "--dist", "loadscope", *rest)
     except KeyboardInterrupt:
-        pass
+        sys.exit(128 + signal.SIGINT)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,20 @@
-"""MkDocs hook: turn TeX into MathML while the site is built.
+"""Turn TeX into MathML while the site is built: a Python-Markdown extension and an MkDocs hook.
 
 `pymdownx.arithmatex` (generic mode) finds the formulas in Markdown, skipping
 code, and wraps them as ``<span class="arithmatex">\\(...\\)</span>`` or
-``<div class="arithmatex">\\[...\\]</div>``. This hook replaces each wrapper with
-MathML from latex2mathml, which browsers render natively: no script, no font
-and no request to another host. Formulas that latex2mathml cannot parse fail
-the build instead of showing raw TeX.
+``<div class="arithmatex">\\[...\\]</div>``. The Markdown extension in this
+module (``hooks.mathml`` in mkdocs.yml's ``markdown_extensions``) replaces each
+wrapper with MathML from latex2mathml, which browsers render natively: no
+script, no font and no request to another host. Formulas that latex2mathml
+cannot parse fail the build instead of showing raw TeX. Being a plain
+Python-Markdown extension, it runs under any builder that uses Python-Markdown,
+not only MkDocs (MAINTAINING.md).
 
 The notebook page is rendered by mkdocs-jupyter (nbconvert), which leaves its
 formulas as ``$...$`` and ``$$...$$`` for MathJax to find in the browser. This
-site loads no MathJax, so the same conversion is applied to the text of the
-notebook's Markdown cells; code and outputs are left alone.
+site loads no MathJax, so the MkDocs hook below (``on_page_content``) applies
+the same conversion to the text of the notebook's Markdown cells; code and
+outputs are left alone.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ import html
 import re
 
 from latex2mathml.converter import convert
+from markdown import Markdown
+from markdown.extensions import Extension
+from markdown.postprocessors import Postprocessor
 
 _INLINE = re.compile(r'<span class="arithmatex">\\\((.+?)\\\)</span>', re.S)
 _BLOCK = re.compile(r'<div class="arithmatex">\\\[(.+?)\\\]</div>', re.S)
@@ -63,8 +70,28 @@ def render_notebook_math(text: str) -> str:
     return _NOTEBOOK_MARKDOWN.sub(cell, text)
 
 
+class _MathMLPostprocessor(Postprocessor):
+    def run(self, text: str) -> str:
+        try:
+            return render_math(text)
+        except Exception as exc:  # latex2mathml raises several exception types
+            raise ValueError(f"a formula could not be converted to MathML: {exc}") from exc
+
+
+class MathMLExtension(Extension):
+    """Replace arithmatex's generic wrappers with MathML in the finished HTML."""
+
+    def extendMarkdown(self, md: Markdown) -> None:
+        # Below "unescape" (10), the last built-in postprocessor: it sees the final HTML.
+        md.postprocessors.register(_MathMLPostprocessor(md), "mathml", 5)
+
+
+def makeExtension(**kwargs) -> MathMLExtension:  # noqa: N802 (Python-Markdown's entry point)
+    return MathMLExtension(**kwargs)
+
+
 def on_page_content(html_text: str, page, config, files) -> str:
     try:
-        return render_notebook_math(render_math(html_text))
+        return render_notebook_math(html_text)
     except Exception as exc:  # latex2mathml raises several exception types
         raise RuntimeError(f"{page.file.src_path}: a formula could not be converted: {exc}") from exc

@@ -5,12 +5,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -18,12 +14,12 @@ import pytest
 from tests.pages import ROOT
 
 MKDOCS = [sys.executable, "-m", "mkdocs", "build", "--strict"]
-# What a build needs besides the pages; anything else in the repo is left behind.
-PROJECT = ["mkdocs.yml", "docs", "hooks", "overrides", "snippets"]
+_FENCE = re.compile(r"^\s*(```|~~~)")
 
 
 def build(root: Path, site: Path, *, execute_notebook: bool = True) -> subprocess.CompletedProcess:
-    # mkdocs.yml reads NOTEBOOK_EXECUTE (default true): only the breakage builds turn it off.
+    # mkdocs.yml reads NOTEBOOK_EXECUTE (default true). `-m mkdocs` with PYTHONPATH puts
+    # `root` on sys.path, as dev.py does: mkdocs.yml's markdown_extensions name hooks.mathml.
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": str(root),
            "NOTEBOOK_EXECUTE": "true" if execute_notebook else "false"}
     return subprocess.run(
@@ -32,12 +28,44 @@ def build(root: Path, site: Path, *, execute_notebook: bool = True) -> subproces
     )
 
 
-@pytest.fixture
-def project_copy(tmp_path) -> Path:
-    for name in PROJECT:
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, tmp_path / name)
-    return tmp_path
+def _headings_only(text: str) -> str:
+    """A page's headings (so its anchors stay), without its body, code or includes."""
+    kept, in_code = [], False
+    for line in text.splitlines():
+        if _FENCE.match(line):
+            in_code = not in_code
+        elif not in_code and re.match(r"#{1,6} ", line):
+            kept.append(line + "\n")
+    return "\n".join(kept)
+
+
+def minimal_site(dest: Path, *, pages: tuple[str, ...] = (), hooks: tuple[str, ...] = ()) -> Path:
+    """A copy of the project that builds in seconds: the same mkdocs.yml (strictness,
+    link validation, Markdown extensions, theme) but only the given hooks and the
+    search plugin, the given pages in full and every other page reduced to its
+    headings, so that links and anchors between pages still resolve."""
+    import yaml
+    from mkdocs.utils.yaml import get_yaml_loader
+
+    source = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    config = yaml.load(source, Loader=get_yaml_loader())
+    config.pop("nav", None)
+    config["hooks"] = list(hooks)
+    config["plugins"] = ["search"]
+    text = yaml.dump(config, sort_keys=False, allow_unicode=True)
+    site_url = re.search(r"^site_url:.*$", source, re.M).group(0)  # keep its !ENV SITE_URL
+    (dest / "mkdocs.yml").write_text(re.sub(r"^site_url:.*$", lambda _: site_url, text, flags=re.M))
+    for name in ("hooks", "overrides", "snippets"):
+        shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for src in (ROOT / "docs").rglob("*"):
+        out = dest / src.relative_to(ROOT)
+        if src.is_dir():
+            out.mkdir(parents=True, exist_ok=True)
+        elif src.suffix == ".md" and src.relative_to(ROOT / "docs").as_posix() not in pages:
+            out.write_text(_headings_only(src.read_text(encoding="utf-8")), encoding="utf-8")
+        else:
+            shutil.copy2(src, out)
+    return dest
 
 
 def test_strict_build_passes(built_site):
@@ -81,6 +109,13 @@ def test_pages_reference_no_other_host(built_site):
             assert not remote.search(m.group(0)), f"{page}: {m.group(0)}"
 
 
+def test_the_minimal_site_builds(tmp_path):
+    """The control for the breakage tests below: without a breakage it passes."""
+    result = build(minimal_site(tmp_path), tmp_path / "out")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "out" / "02-matrix-trick" / "index.html").is_file()
+
+
 BREAKAGES = {
     "link to a missing page": ("01-by-hand.md", "\n[gone](no-such-page.md)\n", "no-such-page.md"),
     "link to a missing anchor": ("01-by-hand.md", "\n[gone](02-matrix-trick.md#no-such-anchor)\n", "no-such-anchor"),
@@ -89,53 +124,24 @@ BREAKAGES = {
 }
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("what", BREAKAGES)
-def test_a_breakage_fails_the_strict_build(project_copy, tmp_path, what):
+def test_a_breakage_fails_the_strict_build(tmp_path, what):
     page, addition, needle = BREAKAGES[what]
-    path = project_copy / "docs" / page
+    path = minimal_site(tmp_path) / "docs" / page
     path.write_text(path.read_text(encoding="utf-8") + addition, encoding="utf-8")
-    # The breakages are in Markdown pages: running the notebook too would only cost time.
-    result = build(project_copy, tmp_path / "out", execute_notebook=False)
+    result = build(tmp_path, tmp_path / "out")
     assert result.returncode != 0, f"{what} did not fail the build"
     assert needle in result.stderr + result.stdout
 
 
-@pytest.mark.slow
-def test_dev_py_serve_answers_at_the_root():
-    """README's first command: the local server shows the home page and chapters at /."""
-    if Path(sys.prefix).resolve() != (ROOT / ".venv").resolve():
-        pytest.skip("runs inside the project's .venv only (dev.py would otherwise create one)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "NOTEBOOK_EXECUTE": "false"}
-    env.pop("SITE_URL", None)
-    server = subprocess.Popen(
-        [sys.executable, str(ROOT / "dev.py"), "serve", "--dev-addr", f"127.0.0.1:{port}"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                home = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5)
-                break
-            except OSError:
-                assert server.poll() is None, "dev.py serve exited"
-                assert time.monotonic() < deadline, "dev.py serve did not answer in 120 s"
-                time.sleep(1)
-        assert home.status == 200 and home.url == f"http://127.0.0.1:{port}/"
-        assert "<title>The attention trick" in home.read().decode()
-        for page in ("01-by-hand/", "02-matrix-trick/", "03-softmax/"):
-            assert urllib.request.urlopen(f"http://127.0.0.1:{port}/{page}", timeout=5).status == 200
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+@pytest.fixture
+def timing_site(tmp_path) -> Path:
+    """The appendix page in full with the timing hook; every other page as its headings."""
+    (tmp_path / "project").mkdir()
+    return minimal_site(tmp_path / "project", pages=("appendix/timing.md",), hooks=("hooks/timing.py",))
 
 
-@pytest.mark.slow
-def test_hostile_results_show_as_text_and_changed_code_is_flagged_stale(project_copy, tmp_path):
+def test_hostile_results_show_as_text_and_changed_code_is_flagged_stale(timing_site, tmp_path):
     """One build with a results file whose every string is hostile and with a measured function changed."""
     import ast
     import html
@@ -144,17 +150,17 @@ def test_hostile_results_show_as_text_and_changed_code_is_flagged_stale(project_
 
     from tests.test_timing import HOSTILE, hostile
 
-    results = project_copy / "docs" / "appendix" / "results"
+    results = timing_site / "docs" / "appendix" / "results"
     doc = json.loads((results / "cpu-amd-epyc.json").read_text())
     (results / "cpu-hostile.json").write_text(json.dumps(hostile(doc)))
-    source = project_copy / "snippets" / "averaging.py"
+    source = timing_site / "snippets" / "averaging.py"
     text = source.read_text()
     fn = next(n for n in ast.parse(text).body if getattr(n, "name", "") == "prefix_mean_cumsum")
     lines = text.splitlines(keepends=True)
     lines.insert(fn.body[1].lineno - 1, "    x = x + 0  # a change to what runs\n")
     source.write_text("".join(lines))
 
-    result = build(project_copy, tmp_path / "out", execute_notebook=False)
+    result = build(timing_site, tmp_path / "out")
     assert result.returncode == 0, result.stderr[-3000:]
     log = result.stderr + result.stdout
     assert "stale timing results: cpu-amd-epyc.json: prefix_mean_cumsum was measured at" in log
@@ -180,11 +186,10 @@ def test_hostile_results_show_as_text_and_changed_code_is_flagged_stale(project_
     assert "<code>prefix_mean_fast</code> (stale)" not in cpu
 
 
-@pytest.mark.slow
-def test_a_malformed_results_file_stops_the_build_naming_it(project_copy, tmp_path):
-    bad = project_copy / "docs" / "appendix" / "results" / "cpu-bad.json"
+def test_a_malformed_results_file_stops_the_build_naming_it(timing_site, tmp_path):
+    bad = timing_site / "docs" / "appendix" / "results" / "cpu-bad.json"
     bad.write_text('{"schema": 2, "env": []}')
-    result = build(project_copy, tmp_path / "out", execute_notebook=False)
+    result = build(timing_site, tmp_path / "out")
     assert result.returncode != 0
     assert "timing results:" in result.stderr and "cpu-bad.json: $: missing key 'bandwidth'" in result.stderr
     assert "Traceback" not in result.stderr

@@ -1,0 +1,168 @@
+"""dev.py: one-line refusals before pip runs, exit statuses, and its tools ending with it."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.pages import ROOT
+from tests.test_site import minimal_site
+
+IN_PROJECT_VENV = Path(sys.prefix).resolve() == (ROOT / ".venv").resolve()
+needs_project_venv = pytest.mark.skipif(
+    not IN_PROJECT_VENV, reason="runs inside the project's .venv only (dev.py would otherwise create one)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def _dev_py_alone(tmp_path: Path) -> Path:
+    """dev.py in a folder of its own, so that a refusal that failed could not touch the project's .venv."""
+    for name in ("dev.py", "pyproject.toml", "requirements.lock"):
+        shutil.copy2(ROOT / name, tmp_path / name)
+    return tmp_path / "dev.py"
+
+
+def _one_line_refusal(done: subprocess.CompletedProcess, *needles: str) -> None:
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.stderr.startswith("dev.py: ") and all(n in done.stderr for n in needles), done.stderr
+
+
+def _python(code: str, dev_py: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
+    """Run dev.py in this interpreter after `code` has changed what it will see."""
+    script = (f"import runpy, sys\n{code}\nsys.argv = {[str(dev_py), *args]!r}\n"
+              "runpy.run_path(sys.argv[0], run_name='__main__')")
+    return subprocess.run([sys.executable, "-c", script], cwd=dev_py.parent, capture_output=True, text=True,
+                          timeout=60, **kwargs)
+
+
+def test_a_python_older_than_requires_python_is_refused_in_one_line(tmp_path):
+    done = _python("sys.version_info = (3, 10, 12, 'final', 0)", _dev_py_alone(tmp_path), "test")
+    _one_line_refusal(done, "Python 3.11 or newer is needed, this is 3.10.12")
+    assert not (tmp_path / ".venv").exists()
+
+
+def test_a_python_without_the_venv_module_is_refused_in_one_line(tmp_path):
+    done = _python("sys.modules['ensurepip'] = None  # as on Debian without python3-venv",
+                   _dev_py_alone(tmp_path), "build")
+    _one_line_refusal(done, "ensurepip is missing", "apt-get install python3-venv")
+
+
+def test_an_unreachable_package_index_is_refused_in_one_line(tmp_path):
+    dev_py = _dev_py_alone(tmp_path)
+    # A .venv whose python is this one, but that must not install anything: the check comes first.
+    python = tmp_path / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(f'#!/bin/sh\ncase "$*" in *install*) exit 99;; esac\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    closed = _free_port()
+    env = {**os.environ, "PIP_INDEX_URL": f"http://127.0.0.1:{closed}/simple/"}
+    env.pop("PIP_NO_INDEX", None)
+    done = subprocess.run([sys.executable, str(dev_py), "test"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    _one_line_refusal(done, "cannot reach the package index 127.0.0.1", "network")
+
+
+def test_a_busy_port_is_refused_in_one_line_before_anything_is_built(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run([sys.executable, str(_dev_py_alone(tmp_path)), "serve", "--dev-addr",
+                               f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=60)
+    _one_line_refusal(done, f"cannot serve on 127.0.0.1:{port}", "--dev-addr")
+    assert not (tmp_path / ".venv").exists()
+
+
+def test_a_stamp_is_trusted_only_with_every_tool_installed(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("dev", ROOT / "dev.py")
+    dev = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dev)
+    monkeypatch.setattr(dev, "BIN", tmp_path)
+    monkeypatch.setattr(dev, "STAMP", tmp_path / "stamp")
+    for tool in dev.TOOLS:
+        (tmp_path / tool).touch()
+    assert not dev.installed(), "no stamp yet"
+    dev.STAMP.write_text(dev.digest())
+    assert dev.installed()
+    (tmp_path / "mkdocs").unlink()
+    assert not dev.installed(), "mkdocs is gone: reinstall"
+    (tmp_path / "mkdocs").touch()
+    dev.STAMP.write_text("an older lock")
+    assert not dev.installed(), "the lock or pyproject.toml changed: reinstall"
+
+
+@needs_project_venv
+def test_a_tool_s_exit_status_is_dev_py_s():
+    done = subprocess.run([sys.executable, str(ROOT / "dev.py"), "build", "--no-such-option"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "No such option" in done.stderr, (done.returncode, done.stderr[-2000:])
+
+
+@needs_project_venv
+@pytest.mark.parametrize(("how", "status"), [("SIGTERM to dev.py", 143), ("Ctrl-C", 130)])
+def test_dev_py_serve_answers_at_the_root_and_its_server_ends_with_it(tmp_path, how, status):
+    """README's first command serves at / (not /<repo>/); stopping dev.py stops `mkdocs serve`, freeing the port."""
+    import psutil
+
+    site = minimal_site(tmp_path)  # the content is not what this tests: the small site serves in seconds
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "SITE_URL"}
+    with open(tmp_path / "serve.log", "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, str(ROOT / "dev.py"), "serve", "-f", str(site / "mkdocs.yml"),
+             "--dev-addr", f"127.0.0.1:{port}"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                home = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5)
+                break
+            except OSError:
+                assert server.poll() is None, (tmp_path / "serve.log").read_text()
+                assert time.monotonic() < deadline, "dev.py serve did not answer in 120 s"
+                time.sleep(0.3)
+        assert home.status == 200 and home.url == f"http://127.0.0.1:{port}/"
+        assert "<title>The attention trick" in home.read().decode()
+        for page in ("01-by-hand/", "02-matrix-trick/", "03-softmax/"):
+            assert urllib.request.urlopen(f"http://127.0.0.1:{port}/{page}", timeout=5).status == 200
+
+        children = psutil.Process(server.pid).children(recursive=True)
+        assert children, "dev.py serve runs mkdocs in a child process"
+        if how == "Ctrl-C":  # the terminal signals the whole foreground process group
+            os.killpg(server.pid, signal.SIGINT)
+        else:  # `kill PID`: dev.py alone
+            server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == status
+        _, alive = psutil.wait_procs(children, timeout=5)
+        assert not alive, f"left running: {alive}"
+        assert _port_is_free(port)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
