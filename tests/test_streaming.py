@@ -102,13 +102,15 @@ def test_half_inputs_are_computed_in_float32(dtype):
 
 def test_large_scores_stay_finite():
     # Scores of about 100 * 100 / sqrt(4): exp of them is inf in float32, and in float64.
-    q, k, v = torch.randn(3, 2, 30, 4).unbind(0)
+    q, k, v = torch.randn(3, 2, 30, 4, generator=torch.Generator().manual_seed(0)).unbind(0)
     q, k = 100 * q, 100 * k
     assert not (q @ k.transpose(-2, -1) / 2).exp().isfinite().all()
     got = online_causal_attention(q, k, v, block=8)
     assert got.isfinite().all()
-    torch.testing.assert_close(got, sdpa(q, k, v))
-    torch.testing.assert_close(got.double(), softmax_rows(q, k, v), rtol=1e-5, atol=1e-5)
+    # Scores in the thousands are rounded in float32 to about 1e-3 by any implementation, so
+    # two close scores can trade a little weight: the tolerance is that rounding, not a slack.
+    torch.testing.assert_close(got, sdpa(q, k, v), rtol=2e-3, atol=2e-3)
+    torch.testing.assert_close(got.double(), softmax_rows(q, k, v), rtol=2e-3, atol=2e-3)
 
 
 @pytest.mark.parametrize("t", [0, 3, 7, 12])
