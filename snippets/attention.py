@@ -57,6 +57,8 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch
     scores.mul_(D**-0.5).masked_fill_(future, float("-inf"))  # in place: one (T, T) tensor
     wei = F.softmax(scores, dim=-1)  # rows sum to 1
     return causal_matmul(wei, v.to(acc)).to(v.dtype)  # wei @ v: (..., T, Dv)
+
+
 # --8<-- [end:causal_attention]
 
 
@@ -117,6 +119,8 @@ class Head(nn.Module):
         # not a weight, and loading it could make the head non-causal: skip it.
         state_dict.pop(prefix + "tril", None)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
 # --8<-- [end:Head]
 
 
@@ -181,4 +185,6 @@ class MultiHeadAttention(nn.Module):
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         state_dict.pop(prefix + "tril", None)  # an old mask buffer: skipped, as in Head
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
 # --8<-- [end:MultiHeadAttention]

@@ -56,7 +56,9 @@ def causal_mean_weights(
     try:
         torch.empty(0, dtype=dtype, device=device)
     except (RuntimeError, AssertionError, TypeError) as exc:  # not a device, or not in this build
-        raise ValueError(f"causal_mean_weights: device {device!r} is not usable here: {exc}") from None
+        raise ValueError(
+            f"causal_mean_weights: device {device!r} is not usable here: {exc}"
+        ) from None
     try:
         tril = torch.ones(T, T, dtype=dtype, device=device).tril_()  # 1 on and below the diagonal
         return tril.div_(tril.sum(dim=1, keepdim=True))  # each row sums to 1
@@ -66,6 +68,8 @@ def causal_mean_weights(
             f"causal_mean_weights: a ({T}, {T}) {dtype} matrix needs {size / 2**30:.3g} GiB "
             f"and could not be allocated: {exc}"
         ) from None
+
+
 # --8<-- [end:causal_mean_weights]
 
 
@@ -91,6 +95,8 @@ def prefix_mean_loop(x: torch.Tensor) -> torch.Tensor:
         for t in range(T):
             out[b, t] = xb[b, : t + 1].mean(dim=0)  # (C,)
     return out if x.dim() == 3 else out.squeeze(0)
+
+
 # --8<-- [end:prefix_mean_loop]
 
 
@@ -113,6 +119,8 @@ def prefix_mean_matmul(x: torch.Tensor) -> torch.Tensor:
     wei = torch.tril(torch.ones(T, T, dtype=x.dtype, device=x.device))  # (T, T)
     wei = wei / wei.sum(dim=1, keepdim=True)
     return causal_matmul(wei, x)  # wei @ x: (T, T) @ (B, T, C) -> (B, T, C)
+
+
 # --8<-- [end:prefix_mean_matmul]
 
 
@@ -137,6 +145,8 @@ def prefix_mean_softmax(x: torch.Tensor) -> torch.Tensor:
     scores = scores.masked_fill(future, float("-inf"))  # ...except the future: exp(-inf) = 0
     wei = torch.softmax(scores, dim=-1)  # (T, T), rows sum to 1
     return causal_matmul(wei, x)  # wei @ x: (B, T, C)
+
+
 # --8<-- [end:prefix_mean_softmax]
 
 
@@ -163,4 +173,6 @@ def prefix_mean_cumsum(x: torch.Tensor) -> torch.Tensor:
     sums = x.cumsum(dim=-2, dtype=acc)  # (B, T, C) running totals
     counts = torch.arange(1, T + 1, dtype=acc, device=x.device).unsqueeze(-1)  # (T, 1)
     return (sums / counts).to(x.dtype)
+
+
 # --8<-- [end:prefix_mean_cumsum]

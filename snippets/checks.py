@@ -100,8 +100,11 @@ def check_input(where: str, x: object, n_embd: int, block_size: int, weight: tor
         )
     # Under torch.autocast, nn.Linear casts x and its weights itself (not float64).
     device = x.device.type
-    autocast = (torch.amp.is_autocast_available(device) and torch.is_autocast_enabled(device)
-                and x.dtype in FLOATS[:3])
+    autocast = (
+        torch.amp.is_autocast_available(device)
+        and torch.is_autocast_enabled(device)
+        and x.dtype in FLOATS[:3]
+    )
     if x.dtype != weight.dtype and not autocast:
         raise TypeError(
             f"{where}: x has dtype {x.dtype} but the weights have {weight.dtype}; "
@@ -109,8 +112,7 @@ def check_input(where: str, x: object, n_embd: int, block_size: int, weight: tor
         )
     if x.device != weight.device:
         raise ValueError(
-            f"{where}: x is on {x.device} but the weights are on {weight.device}; "
-            "move one of them"
+            f"{where}: x is on {x.device} but the weights are on {weight.device}; move one of them"
         )
 
 
@@ -125,4 +127,6 @@ def causal_matmul(wei: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     out = wei @ v.masked_fill(bad, 0)  # (..., Tq, Dv)
     seen = bad.cumsum(dim=-2)[..., v.shape[-2] - wei.shape[-2] :, :] > 0  # bad at or before
     return out.masked_fill(seen, float("nan"))
+
+
 # --8<-- [end:checks]

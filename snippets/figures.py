@@ -116,8 +116,15 @@ def img_tag(svg: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/svg+xml;base64,{data}">'
 
 
-def _heatmap_svg(weights: torch.Tensor, heading: str, title: str, description: str, *,
-                 size: tuple[float, float] = (4.4, 3.9), labels=None) -> str:
+def _heatmap_svg(
+    weights: torch.Tensor,
+    heading: str,
+    title: str,
+    description: str,
+    *,
+    size: tuple[float, float] = (4.4, 3.9),
+    labels=None,
+) -> str:
     """One (T, T) heatmap headed `heading`, as SVG with `title` and `description`."""
     with style():
         fig = new_figure(*size)
@@ -253,8 +260,15 @@ def masks_svg(T: int = 6) -> str:
             for t in range(T):
                 for s in range(T):
                     ok = bool(mask[t, s])
-                    ax.text(s, t, "✓" if ok else "✗", ha="center", va="center",
-                            fontsize=9, color="black" if ok else "white")
+                    ax.text(
+                        s,
+                        t,
+                        "✓" if ok else "✗",
+                        ha="center",
+                        va="center",
+                        fontsize=9,
+                        color="black" if ok else "white",
+                    )
         return to_svg(
             fig,
             "Encoder and decoder attention masks",

@@ -98,6 +98,8 @@ class KVCache:
             k, v = torch.cat([self.k, k], dim=-2), torch.cat([self.v, v], dim=-2)
         self.k, self.v, self.owner = k, v, module
         return k, v
+
+
 # --8<-- [end:KVCache]
 
 
@@ -127,4 +129,6 @@ def decode_macs(T: int, n_embd: int, *, cached: bool) -> int:
     C = n_embd
     rows = 1 if cached else T  # the tokens that go through the projections
     return 4 * rows * C * C + 2 * rows * T * C
+
+
 # --8<-- [end:decode_macs]

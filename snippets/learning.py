@@ -66,6 +66,8 @@ def lookback_batch(
     y = torch.full_like(x, IGNORE)
     y[:, back:] = x[:, :-back]  # y[:, t] = x[:, t - back]
     return x, y
+
+
 # --8<-- [end:lookback_batch]
 
 
@@ -162,6 +164,8 @@ class OneHeadModel(nn.Module):
     def attention_weights(self, idx: torch.Tensor) -> torch.Tensor:
         """The head's weights, the softmax of ``attention_scores``: (B, T, T), rows sum to 1."""
         return F.softmax(self.attention_scores(idx), dim=-1)
+
+
 # --8<-- [end:OneHeadModel]
 
 
@@ -223,12 +227,15 @@ def train(
     losses = torch.empty(steps)
     model.train()
     for step in range(steps):
-        x, y = lookback_batch(batch_size, model.block_size, model.vocab, back=back,
-                              generator=generator)  # (B, T) each
+        x, y = lookback_batch(
+            batch_size, model.block_size, model.vocab, back=back, generator=generator
+        )  # (B, T) each
         _, loss = model(x.to(device), y.to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         losses[step] = loss.detach()
     return losses
+
+
 # --8<-- [end:train]

@@ -111,6 +111,8 @@ def prefix_mean_fast(x: torch.Tensor) -> torch.Tensor:
         return (x.cumsum(dim=-2, dtype=acc) / counts).to(x.dtype)
     out = _PrefixMean.apply(x if x.dim() == 3 else x.unsqueeze(0))  # (B, T, C)
     return out if x.dim() == 3 else out.squeeze(0)
+
+
 # --8<-- [end:prefix_mean_fast]
 
 
@@ -155,6 +157,8 @@ def causal_linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -
     num = (phi_q.unsqueeze(-2) @ S).squeeze(-2)  # (..., T, Dv)
     den = (phi_q * z).sum(dim=-1, keepdim=True)  # (..., T, 1)
     return (num / den).to(q.dtype)
+
+
 # --8<-- [end:causal_linear_attention]
 
 
@@ -192,4 +196,6 @@ def causal_linear_attention_quadratic(
     A = (phi_q @ phi_k.transpose(-2, -1)).tril()  # (..., T, T) scores, 0 for the future
     den = A.sum(dim=-1, keepdim=True)  # (..., T, 1)
     return (causal_matmul(A, v.to(acc)) / den).to(q.dtype)  # A @ v / den
+
+
 # --8<-- [end:causal_linear_attention_quadratic]

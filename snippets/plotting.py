@@ -45,9 +45,13 @@ def to_svg(fig: Figure, title: str, description: str) -> str:
     """`fig` as SVG text with a transparent background, titled and described for screen readers."""
     buffer = io.StringIO()
     with style():
-        fig.savefig(buffer, format="svg", transparent=True, bbox_inches="tight", metadata={"Date": None})
+        fig.savefig(
+            buffer, format="svg", transparent=True, bbox_inches="tight", metadata={"Date": None}
+        )
     svg = buffer.getvalue()
     svg = svg[svg.index("<svg") :]  # drop the XML declaration and DOCTYPE
     head = f"<title>{escape(title)}</title>\n <desc>{escape(description)}</desc>\n"
     # role="img" lets screen readers use the title when the SVG is inlined.
-    return re.sub(r"<svg\b([^>]*)>\n", lambda m: f'<svg role="img"{m.group(1)}>\n {head}', svg, count=1)
+    return re.sub(
+        r"<svg\b([^>]*)>\n", lambda m: f'<svg role="img"{m.group(1)}>\n {head}', svg, count=1
+    )

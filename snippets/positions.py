@@ -93,6 +93,8 @@ def apply_rotary(
     x0, x1 = x[..., 0::2].to(acc), x[..., 1::2].to(acc)  # (..., T, D/2) each
     out = torch.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1)  # (..., T, D/2, 2)
     return out.flatten(-2).to(x.dtype)  # (..., T, D), pairs back side by side
+
+
 # --8<-- [end:apply_rotary]
 
 
@@ -144,4 +146,6 @@ def sinusoidal_positions(
     w = base ** (-torch.arange(0, C, 2, dtype=acc, device=device) / C)  # (C/2,)
     angle = p.unsqueeze(-1) * w  # (T, C/2)
     return torch.stack([angle.sin(), angle.cos()], dim=-1).flatten(-2).to(dtype)  # (T, C)
+
+
 # --8<-- [end:sinusoidal_positions]

@@ -81,4 +81,6 @@ def online_causal_attention(
         out.append(acc[..., :b, :] / l[..., :b, :])  # queries j..j+b-1 have seen all their keys
         m, l, acc = m_new[..., b:, :], l[..., b:, :], acc[..., b:, :]
     return torch.cat(out, dim=-2).to(v.dtype)  # (..., T, Dv)
+
+
 # --8<-- [end:online_causal_attention]

@@ -19,7 +19,9 @@ from snippets.timing.environment import ROOT, cpu_model, git_state
 from snippets.timing.methods import DTYPES, Config
 from snippets.timing.schema import BANDWIDTH_METHODS, method_names, write_atomic
 
-RESULTS_DIR = ROOT / "docs" / "appendix" / "results"  # what the appendix renders; never the current directory
+RESULTS_DIR = (
+    ROOT / "docs" / "appendix" / "results"
+)  # what the appendix renders; never the current directory
 CPU_TS = tuple(2**i for i in range(6, 13))  # 64 .. 4096
 CUDA_TS = tuple(2**i for i in range(6, 16))  # 64 .. 32768
 # (B, T, C) of the bandwidth point: x of 64 MiB in float32 on a CPU; 512 MiB on a GPU, far above the
@@ -42,10 +44,13 @@ def _positive(kind):
         try:
             v = kind(s)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {s!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected a positive {kind.__name__}, got {s!r}"
+            ) from None
         if not v > 0 or (kind is float and not math.isfinite(v)):
             raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {s!r}")
         return v
+
     return parse
 
 
@@ -63,56 +68,128 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m snippets.timing",
         description="Time every prefix-mean and attention version of the tutorial on this machine and "
-                    "write a JSON results file for the appendix page. Forward passes only, under "
-                    "torch.inference_mode. Progress goes to stderr, a table to stdout.",
+        "write a JSON results file for the appendix page. Forward passes only, under "
+        "torch.inference_mode. Progress goes to stderr, a table to stdout.",
         epilog="Methods: " + ", ".join(method_names(True)) + ". Skipped points, out-of-memory and "
-               "over-budget points are recorded in the file, never fatal. Ctrl-C (exit 130) or SIGTERM "
-               "(exit 143) ends the run and its worker and writes no file.",
+        "over-budget points are recorded in the file, never fatal. Ctrl-C (exit 130) or SIGTERM "
+        "(exit 143) ends the run and its worker and writes no file.",
     )
-    p.add_argument("--device", default=None,
-                   help="where to run: cpu, cuda or cuda:N (default: cuda if available, else cpu)")
-    p.add_argument("--dtype", nargs="+", choices=list(DTYPES), default=None, metavar="DTYPE",
-                   help="one or more of float32, bfloat16 (default: float32 on CPU; float32 bfloat16 on CUDA)")
-    p.add_argument("--T", nargs="+", type=_power_of_two, default=None, metavar="T",
-                   help="sequence lengths, powers of two (default: 64 .. 4096 on CPU, 64 .. 32768 on CUDA)")
+    p.add_argument(
+        "--device",
+        default=None,
+        help="where to run: cpu, cuda or cuda:N (default: cuda if available, else cpu)",
+    )
+    p.add_argument(
+        "--dtype",
+        nargs="+",
+        choices=list(DTYPES),
+        default=None,
+        metavar="DTYPE",
+        help="one or more of float32, bfloat16 (default: float32 on CPU; float32 bfloat16 on CUDA)",
+    )
+    p.add_argument(
+        "--T",
+        nargs="+",
+        type=_power_of_two,
+        default=None,
+        metavar="T",
+        help="sequence lengths, powers of two (default: 64 .. 4096 on CPU, 64 .. 32768 on CUDA)",
+    )
     p.add_argument("-B", type=_positive(int), default=4, help="batch size (default: 4)")
-    p.add_argument("-C", type=_positive(int), default=64,
-                   help="channels of x, which is also n_embd of Head and MultiHeadAttention (default: 64)")
-    p.add_argument("--heads", type=_positive(int), default=4,
-                   help="attention heads; head size = C / heads, which must divide evenly (default: 4)")
-    p.add_argument("--tf32", choices=["on", "off"], default="off",
-                   help="CUDA only: let float32 matmuls use TF32 tensor cores (default: off)")
-    p.add_argument("--compile", action="store_true",
-                   help="also time a torch.compile variant of each method, named METHOD+compile "
-                        "(compile time is recorded, not timed)")
-    p.add_argument("--methods", nargs="+", default=None, metavar="PATTERN",
-                   help="only the methods matching these names or shell patterns, e.g. 'prefix_mean_*' "
-                        "'sdpa-*' (default: all)")
-    p.add_argument("--repeats", type=_positive(int), default=10,
-                   help="timed samples per point; the median is kept (default: 10)")
-    p.add_argument("--warmup", type=_non_negative_int, default=2,
-                   help="untimed calls after the first one, before timing (default: 2)")
-    p.add_argument("--time-budget", type=_positive(float), default=3.0, metavar="SECONDS",
-                   help="seconds per point: a first call slower than this makes the point 'over budget' and "
-                        "skips larger T of that method; fewer samples are taken if they would not fit (default: 3)")
-    p.add_argument("--matmul-size", type=_positive(int), default=None, metavar="N",
-                   help="N of the (N, N) @ (N, N) matmul that gives the FLOP/s reference "
-                        "(default: 2048 on CPU, 8192 on CUDA)")
-    p.add_argument("--threads", type=_positive(int), default=None,
-                   help="torch.set_num_threads for the run (default: torch's own choice, recorded)")
+    p.add_argument(
+        "-C",
+        type=_positive(int),
+        default=64,
+        help="channels of x, which is also n_embd of Head and MultiHeadAttention (default: 64)",
+    )
+    p.add_argument(
+        "--heads",
+        type=_positive(int),
+        default=4,
+        help="attention heads; head size = C / heads, which must divide evenly (default: 4)",
+    )
+    p.add_argument(
+        "--tf32",
+        choices=["on", "off"],
+        default="off",
+        help="CUDA only: let float32 matmuls use TF32 tensor cores (default: off)",
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time a torch.compile variant of each method, named METHOD+compile "
+        "(compile time is recorded, not timed)",
+    )
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        default=None,
+        metavar="PATTERN",
+        help="only the methods matching these names or shell patterns, e.g. 'prefix_mean_*' "
+        "'sdpa-*' (default: all)",
+    )
+    p.add_argument(
+        "--repeats",
+        type=_positive(int),
+        default=10,
+        help="timed samples per point; the median is kept (default: 10)",
+    )
+    p.add_argument(
+        "--warmup",
+        type=_non_negative_int,
+        default=2,
+        help="untimed calls after the first one, before timing (default: 2)",
+    )
+    p.add_argument(
+        "--time-budget",
+        type=_positive(float),
+        default=3.0,
+        metavar="SECONDS",
+        help="seconds per point: a first call slower than this makes the point 'over budget' and "
+        "skips larger T of that method; fewer samples are taken if they would not fit (default: 3)",
+    )
+    p.add_argument(
+        "--matmul-size",
+        type=_positive(int),
+        default=None,
+        metavar="N",
+        help="N of the (N, N) @ (N, N) matmul that gives the FLOP/s reference "
+        "(default: 2048 on CPU, 8192 on CUDA)",
+    )
+    p.add_argument(
+        "--threads",
+        type=_positive(int),
+        default=None,
+        help="torch.set_num_threads for the run (default: torch's own choice, recorded)",
+    )
     p.add_argument("--no-memory", action="store_true", help="do not measure peak memory")
     cpu, gpu = BANDWIDTH_SHAPES["cpu"], BANDWIDTH_SHAPES["cuda"]
-    p.add_argument("--bandwidth", nargs=3, type=_positive(int), default=None, metavar=("B", "T", "C"),
-                   help="shape of the bandwidth point: " + ", ".join(BANDWIDTH_METHODS) + " timed once more on x of "
-                        "this shape, larger than the caches, so clone runs at memory speed (default: "
-                        f"{' '.join(map(str, cpu))} on CPU, {math.prod(cpu) * 4 / 2**20:g} MiB in float32; "
-                        f"{' '.join(map(str, gpu))} on CUDA, {math.prod(gpu) * 4 / 2**20:g} MiB)")
+    p.add_argument(
+        "--bandwidth",
+        nargs=3,
+        type=_positive(int),
+        default=None,
+        metavar=("B", "T", "C"),
+        help="shape of the bandwidth point: "
+        + ", ".join(BANDWIDTH_METHODS)
+        + " timed once more on x of "
+        "this shape, larger than the caches, so clone runs at memory speed (default: "
+        f"{' '.join(map(str, cpu))} on CPU, {math.prod(cpu) * 4 / 2**20:g} MiB in float32; "
+        f"{' '.join(map(str, gpu))} on CUDA, {math.prod(gpu) * 4 / 2**20:g} MiB)",
+    )
     p.add_argument("--no-bandwidth", action="store_true", help="leave the bandwidth point out")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs and weights (default: 0)")
-    p.add_argument("--out", type=Path, default=None, metavar="PATH",
-                   help="results file (default: docs/appendix/results/<device>-<name>.json of this checkout, "
-                        "whatever the current directory, which the appendix page renders; an existing file "
-                        "is replaced only once the run has finished, in one step)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the random inputs and weights (default: 0)"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="results file (default: docs/appendix/results/<device>-<name>.json of this checkout, "
+        "whatever the current directory, which the appendix page renders; an existing file "
+        "is replaced only once the run has finished, in one step)",
+    )
     return p
 
 
@@ -152,8 +229,10 @@ def parse_config(argv: list[str]) -> tuple[Config, Path]:
         p.error(f"--device: expected cpu, cuda or cuda:N, got {device!r}")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            p.error(f"--device {device}: CUDA is not available here (torch {torch.__version__}, "
-                    f"built with CUDA {torch.version.cuda})")
+            p.error(
+                f"--device {device}: CUDA is not available here (torch {torch.__version__}, "
+                f"built with CUDA {torch.version.cuda})"
+            )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             p.error(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
     cuda = dev.type == "cuda"
@@ -167,16 +246,27 @@ def parse_config(argv: list[str]) -> tuple[Config, Path]:
         unknown = [pat for pat in a.methods if not fnmatch.filter(names, pat)]
         if unknown:
             hint = "" if a.compile else " (+compile variants need --compile)"
-            p.error(f"--methods: {' '.join(unknown)} matches no method{hint}; choose from {', '.join(names)}")
+            p.error(
+                f"--methods: {' '.join(unknown)} matches no method{hint}; choose from {', '.join(names)}"
+            )
         chosen = [n for n in names if any(fnmatch.fnmatchcase(n, pat) for pat in a.methods)]
     cfg = Config(
         device=device,
         dtypes=tuple(dict.fromkeys(a.dtype or (["float32", "bfloat16"] if cuda else ["float32"]))),
         Ts=tuple(sorted(set(a.T or (CUDA_TS if cuda else CPU_TS)))),
-        B=a.B, C=a.C, heads=a.heads, repeats=a.repeats, warmup=a.warmup, time_budget=a.time_budget,
-        tf32=a.tf32 == "on", compile=a.compile, methods=tuple(chosen),
+        B=a.B,
+        C=a.C,
+        heads=a.heads,
+        repeats=a.repeats,
+        warmup=a.warmup,
+        time_budget=a.time_budget,
+        tf32=a.tf32 == "on",
+        compile=a.compile,
+        methods=tuple(chosen),
         matmul_size=a.matmul_size or (8192 if cuda else 2048),
-        threads=a.threads or torch.get_num_threads(), seed=a.seed, memory=not a.no_memory,
+        threads=a.threads or torch.get_num_threads(),
+        seed=a.seed,
+        memory=not a.no_memory,
         bandwidth=None if a.no_bandwidth else tuple(a.bandwidth or BANDWIDTH_SHAPES[dev.type]),
     )
     try:
@@ -184,7 +274,9 @@ def parse_config(argv: list[str]) -> tuple[Config, Path]:
     except ValueError as exc:
         p.error(str(exc))
     if a.out is None and not RESULTS_DIR.is_dir():
-        p.error(f"--out: no default here ({RESULTS_DIR} does not exist outside a checkout); name a file")
+        p.error(
+            f"--out: no default here ({RESULTS_DIR} does not exist outside a checkout); name a file"
+        )
     out = (a.out or RESULTS_DIR / f"{default_name(dev)}.json").absolute()
     if why := check_out(out):
         p.error(f"--out {out}: {why}")

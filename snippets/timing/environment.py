@@ -7,7 +7,7 @@ import platform
 import re
 import shlex
 import subprocess
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import torch
@@ -67,7 +67,9 @@ def git_state() -> tuple[str | None, bool | None]:
     named = os.environ.get(COMMIT_VARIABLE, "").strip().lower()
     if named:
         if not re.fullmatch(r"[0-9a-f]{7,40}", named):
-            raise ValueError(f"${COMMIT_VARIABLE}: expected a hexadecimal commit id, got {named[:80]!r}")
+            raise ValueError(
+                f"${COMMIT_VARIABLE}: expected a hexadecimal commit id, got {named[:80]!r}"
+            )
         return named, None
     if (ROOT / ".git").exists() and (commit := _git("rev-parse", "HEAD")):
         return commit, bool(_git("status", "--porcelain", "--", "snippets"))
@@ -92,14 +94,18 @@ def environment(cfg: Config, argv: list[str]) -> Env:
         l2_cache_bytes=props.L2_cache_size if cuda else None,
         python=platform.python_version(),
         platform=platform.platform(),
-        date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        date=datetime.now(UTC).isoformat(timespec="seconds"),
         command=shlex.join(["python", "-m", "snippets.timing", *argv]),
         git_commit=commit,
         git_dirty=dirty,
         loadavg_start=loadavg(),
         loadavg_end=None,
         other_processes_cores=None,
-        memory_method=("torch.cuda.max_memory_allocated after reset_peak_memory_stats" if cuda else memory.METHOD),
+        memory_method=(
+            "torch.cuda.max_memory_allocated after reset_peak_memory_stats"
+            if cuda
+            else memory.METHOD
+        ),
         memory_resolution_bytes=1 if cuda else memory.MMAP_THRESHOLD,
         allocator=None if cuda else memory.reuse_note,
     )

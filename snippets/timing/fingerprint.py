@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent  # snippets/
@@ -27,13 +27,17 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                    and isinstance(body[0].value.value, str):
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
                 node.body = body[1:] or [ast.Pass()]
     return tree
 
 
-@lru_cache(maxsize=None)
+@cache
 def _module(module: str) -> tuple[dict[str, tuple[str, frozenset[str]]], dict[str, str]]:
     """Of a snippets module: ({top-level name: (dump of its definition, names it uses)},
     {imported name: "module:name"})."""
@@ -51,7 +55,9 @@ def _module(module: str) -> tuple[dict[str, tuple[str, frozenset[str]]], dict[st
                 for name in ast.walk(t):
                     if isinstance(name, ast.Name):
                         defs[name.id] = _entry(node)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("snippets"):
+        elif (
+            isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("snippets")
+        ):
             for alias in node.names:
                 imports[alias.asname or alias.name] = f"{node.module}:{alias.name}"
     return defs, imports
@@ -65,7 +71,9 @@ def canonical(node) -> str:
     Python adds with an empty default changes nothing.
     """
     if isinstance(node, ast.AST):
-        inner = ",".join(f"{k}={canonical(v)}" for k, v in ast.iter_fields(node) if v is not None and v != [])
+        inner = ",".join(
+            f"{k}={canonical(v)}" for k, v in ast.iter_fields(node) if v is not None and v != []
+        )
         return f"{type(node).__name__}({inner})"
     if isinstance(node, list):
         return "[" + ",".join(canonical(x) for x in node) + "]"

@@ -38,13 +38,25 @@ from pathlib import Path
 from snippets.timing.environment import ROOT
 
 # Every test file that holds a test marked `cuda`; tests/test_gpu_check.py checks this list is complete.
-CUDA_TEST_FILES = ("tests/test_averaging.py", "tests/test_attention.py", "tests/test_pitfalls.py",
-                   "tests/test_cuda.py", "tests/test_timing.py", "tests/test_positions.py",
-                   "tests/test_streaming.py", "tests/test_inference.py", "tests/test_learning.py")
+CUDA_TEST_FILES = (
+    "tests/test_averaging.py",
+    "tests/test_attention.py",
+    "tests/test_pitfalls.py",
+    "tests/test_cuda.py",
+    "tests/test_timing.py",
+    "tests/test_positions.py",
+    "tests/test_streaming.py",
+    "tests/test_inference.py",
+    "tests/test_learning.py",
+)
 # (method, dtype, T or None for the bandwidth point) for the do_bench cross-check.
-CROSS_CHECK = (("clone", "bfloat16", None), ("prefix_mean_fast", "bfloat16", None),
-               ("prefix_mean_matmul", "float32", 4096), ("causal_attention", "float32", 2048),
-               ("sdpa-flash", "bfloat16", 8192))
+CROSS_CHECK = (
+    ("clone", "bfloat16", None),
+    ("prefix_mean_fast", "bfloat16", None),
+    ("prefix_mean_matmul", "float32", 4096),
+    ("causal_attention", "float32", 2048),
+    ("sdpa-flash", "bfloat16", 8192),
+)
 
 
 def _pytest(args: list[str], log, env: dict | None = None) -> int:
@@ -60,28 +72,48 @@ def _counts(xml: Path) -> dict[str, int]:
     except (OSError, ET.ParseError):
         return {}
     suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
-    total = {k: sum(int(s.get(k, 0)) for s in suites) for k in ("tests", "failures", "errors", "skipped")}
+    total = {
+        k: sum(int(s.get(k, 0)) for s in suites) for k in ("tests", "failures", "errors", "skipped")
+    }
     total["passed"] = total["tests"] - total["failures"] - total["errors"] - total["skipped"]
     return total
 
 
 def _has(module: str, env: dict | None) -> bool:
     """Whether `module` imports in the interpreter (and environment) that runs the tests."""
-    return subprocess.run([sys.executable, "-c", f"import {module}"], cwd=ROOT, env=env,
-                          capture_output=True).returncode == 0
+    return (
+        subprocess.run(
+            [sys.executable, "-c", f"import {module}"], cwd=ROOT, env=env, capture_output=True
+        ).returncode
+        == 0
+    )
 
 
 def run_tests(out: Path, env: dict | None = None) -> tuple[bool, str]:
     with open(out / "cuda-tests.log", "w", encoding="utf-8") as log:
         # --noconftest: the root conftest needs Sybil; the CUDA tests need no fixture from a conftest.
-        code = _pytest(["-m", "cuda", "--noconftest", "--junitxml", str(out / "cuda-tests.xml"),
-                        *CUDA_TEST_FILES], log, env)
+        code = _pytest(
+            [
+                "-m",
+                "cuda",
+                "--noconftest",
+                "--junitxml",
+                str(out / "cuda-tests.xml"),
+                *CUDA_TEST_FILES,
+            ],
+            log,
+            env,
+        )
         c = _counts(out / "cuda-tests.xml")
-        lines = [f"CUDA tests: {c.get('passed', '?')} passed, {c.get('failures', '?')} failed, "
-                 f"{c.get('errors', '?')} errors, {c.get('skipped', '?')} skipped (pytest exit {code})"]
+        lines = [
+            f"CUDA tests: {c.get('passed', '?')} passed, {c.get('failures', '?')} failed, "
+            f"{c.get('errors', '?')} errors, {c.get('skipped', '?')} skipped (pytest exit {code})"
+        ]
         ok = code == 0 and c.get("tests", 0) > 0
         if not _has("sybil", env):
-            log.write("\nPages not run: Sybil is not installed (pip install sybil to run them too).\n")
+            log.write(
+                "\nPages not run: Sybil is not installed (pip install sybil to run them too).\n"
+            )
             lines.append("pages: not run (Sybil is not installed)")
         else:
             log.write("\n")
@@ -98,11 +130,22 @@ def run_sweep(out: Path) -> tuple[bool, str, Path | None]:
 
     path = out / f"{default_name(torch.device('cuda'))}.json"
     t0 = time.perf_counter()
-    with open(out / "timing.md", "w", encoding="utf-8") as md, open(out / "timing.log", "w", encoding="utf-8") as log:
-        code = subprocess.run([sys.executable, "-m", "snippets.timing", "--out", str(path)], cwd=ROOT,
-                              stdout=md, stderr=log).returncode
+    with (
+        open(out / "timing.md", "w", encoding="utf-8") as md,
+        open(out / "timing.log", "w", encoding="utf-8") as log,
+    ):
+        code = subprocess.run(
+            [sys.executable, "-m", "snippets.timing", "--out", str(path)],
+            cwd=ROOT,
+            stdout=md,
+            stderr=log,
+        ).returncode
     wall = time.perf_counter() - t0
-    return code == 0, f"timing sweep: exit {code}, {wall:.0f} s wall, wrote {path.name}", path if code == 0 else None
+    return (
+        code == 0,
+        f"timing sweep: exit {code}, {wall:.0f} s wall, wrote {path.name}",
+        path if code == 0 else None,
+    )
 
 
 def cross_check(out: Path, results_path: Path | None) -> tuple[bool, str]:
@@ -126,12 +169,18 @@ def cross_check(out: Path, results_path: Path | None) -> tuple[bool, str]:
     else:
         from triton.testing import do_bench
 
-        flush = torch.empty(2 * torch.cuda.get_device_properties(0).L2_cache_size, dtype=torch.uint8, device="cuda")
+        flush = torch.empty(
+            2 * torch.cuda.get_device_properties(0).L2_cache_size, dtype=torch.uint8, device="cuda"
+        )
         for name, dtype, T in CROSS_CHECK:
             B, T_bw, C = BANDWIDTH_SHAPES["cuda"]
             c = cfg if T is not None else replace(cfg, B=B, C=C)
             T = T or T_bw
-            fn = build(c, name, make_inputs(c, dtype, T, attention=not name.startswith(("clone", "prefix"))))
+            fn = build(
+                c,
+                name,
+                make_inputs(c, dtype, T, attention=not name.startswith(("clone", "prefix"))),
+            )
             ours = measure(fn, device="cuda", repeats=50, warmup=5, budget=10.0, flush=flush)
             with torch.inference_mode():
                 theirs = do_bench(fn, warmup=25, rep=100, return_mode="median")
@@ -143,21 +192,34 @@ def cross_check(out: Path, results_path: Path | None) -> tuple[bool, str]:
             del fn
             torch.cuda.empty_cache()
         ratios = [b.harness_ms / b.do_bench_ms for b in benches]
-        lines.append(f"do_bench cross-check (harness median / do_bench median; within 10 %: "
-                     f"{sum(0.9 <= r <= 1.1 for r in ratios)} of {len(ratios)}, median ratio "
-                     f"{statistics.median(ratios) if ratios else float('nan'):.3f}):")
-        lines += [f"  {b.method} {b.dtype} (B, T, C) = ({b.B}, {b.T}, {b.C}): {b.harness_ms:.4g} ms vs "
-                  f"{b.do_bench_ms:.4g} ms, ratio {b.harness_ms / b.do_bench_ms:.3f}" for b in benches]
+        lines.append(
+            f"do_bench cross-check (harness median / do_bench median; within 10 %: "
+            f"{sum(0.9 <= r <= 1.1 for r in ratios)} of {len(ratios)}, median ratio "
+            f"{statistics.median(ratios) if ratios else float('nan'):.3f}):"
+        )
+        lines += [
+            f"  {b.method} {b.dtype} (B, T, C) = ({b.B}, {b.T}, {b.C}): {b.harness_ms:.4g} ms vs "
+            f"{b.do_bench_ms:.4g} ms, ratio {b.harness_ms / b.do_bench_ms:.3f}"
+            for b in benches
+        ]
     profiles = []
-    for name in ("clone", "prefix_mean_cumsum", "prefix_mean_fast"):  # what limits the scans at the bandwidth point
+    for name in (
+        "clone",
+        "prefix_mean_cumsum",
+        "prefix_mean_fast",
+    ):  # what limits the scans at the bandwidth point
         for dtype in ("float32", "bfloat16"):
             try:
                 profiles.append(KernelProfile(**_profile(cfg, name, dtype)))
             except Exception as exc:  # the profiler informs; it must not hide the rest
                 lines.append(f"profile of {name} {dtype} failed: {type(exc).__name__}: {exc}"[:300])
-    lines.append("profiles at the bandwidth point (mean of several calls): " + "; ".join(
-        f"{p.method} {p.dtype}: {p.kernels:.3g} kernels, {p.kernel_ms:.3g} ms of kernels in {p.wall_ms:.3g} ms"
-        for p in profiles))
+    lines.append(
+        "profiles at the bandwidth point (mean of several calls): "
+        + "; ".join(
+            f"{p.method} {p.dtype}: {p.kernels:.3g} kernels, {p.kernel_ms:.3g} ms of kernels in {p.wall_ms:.3g} ms"
+            for p in profiles
+        )
+    )
     checks = Checks(benches, profiles)
     (out / "do_bench.json").write_text(json.dumps(asdict(checks), indent=1) + "\n")
     if results_path is not None:
@@ -191,26 +253,42 @@ def _profile(cfg, name: str, dtype: str) -> dict:
             torch.cuda.synchronize()
             wall = time.perf_counter() - t0
     kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
-    return {"method": name, "dtype": dtype, "B": B, "T": T, "C": C, "kernels": len(kernels) / n,
-            "kernel_ms": sum(e.device_time for e in kernels) / 1e3 / n, "wall_ms": wall * 1e3 / n}
+    return {
+        "method": name,
+        "dtype": dtype,
+        "B": B,
+        "T": T,
+        "C": C,
+        "kernels": len(kernels) / n,
+        "kernel_ms": sum(e.device_time for e in kernels) / 1e3 / n,
+        "wall_ms": wall * 1e3 / n,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python3 -m snippets.timing.gpu", description=__doc__.split("\n\n")[0])
-    p.add_argument("out", type=Path, metavar="OUT_DIR", help="folder for the results, logs and summary")
+    p = argparse.ArgumentParser(
+        prog="python3 -m snippets.timing.gpu", description=__doc__.split("\n\n")[0]
+    )
+    p.add_argument(
+        "out", type=Path, metavar="OUT_DIR", help="folder for the results, logs and summary"
+    )
     p.add_argument("--skip-sweep", action="store_true", help="only the tests and the cross-check")
     a = p.parse_args(argv)
     import torch
 
     if not torch.cuda.is_available():
-        p.error(f"no CUDA GPU here (torch {torch.__version__}, built with CUDA {torch.version.cuda})")
+        p.error(
+            f"no CUDA GPU here (torch {torch.__version__}, built with CUDA {torch.version.cuda})"
+        )
     out = a.out.absolute()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         p.error(f"OUT_DIR {out}: cannot be created ({exc.strerror or exc})")
     t0 = time.perf_counter()
-    lines = [f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}, CUDA {torch.version.cuda}"]
+    lines = [
+        f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}, CUDA {torch.version.cuda}"
+    ]
     ok_tests, text = run_tests(out)
     lines.append(text)
     ok_sweep, path = True, None
@@ -222,7 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the cross-check informs; it must not hide the other results
         ok_check, text = False, f"do_bench cross-check failed: {type(exc).__name__}: {exc}"
     lines.append(text)
-    lines.append(f"total: {time.perf_counter() - t0:.0f} s; {'all passed' if ok_tests and ok_sweep and ok_check else 'FAILED'}")
+    lines.append(
+        f"total: {time.perf_counter() - t0:.0f} s; {'all passed' if ok_tests and ok_sweep and ok_check else 'FAILED'}"
+    )
     summary = "\n".join(lines) + "\n"
     (out / "summary.txt").write_text(summary, encoding="utf-8")
     print(summary, end="")

@@ -15,7 +15,7 @@ import re
 import statistics
 import time
 from functools import partial
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -26,7 +26,9 @@ from snippets.timing.schema import MatmulReference
 def is_oom(exc: BaseException) -> bool:
     if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
         return True
-    return isinstance(exc, RuntimeError) and bool(re.search(r"can't allocate memory|out of memory", str(exc)))
+    return isinstance(exc, RuntimeError) and bool(
+        re.search(r"can't allocate memory|out of memory", str(exc))
+    )
 
 
 def one_line(exc: BaseException) -> str:
@@ -37,8 +39,15 @@ def sync(device: str) -> Callable[[], None]:
     return torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
 
-def measure(fn: Callable[[], torch.Tensor], *, device: str, repeats: int, warmup: int,
-            budget: float, flush: torch.Tensor | None = None) -> dict:
+def measure(
+    fn: Callable[[], torch.Tensor],
+    *,
+    device: str,
+    repeats: int,
+    warmup: int,
+    budget: float,
+    flush: torch.Tensor | None = None,
+) -> dict:
     """Median time of one call of `fn`, within a time budget (seconds) for the whole point.
 
     The first call is a warm-up that also tests the budget: if it alone takes
@@ -53,7 +62,10 @@ def measure(fn: Callable[[], torch.Tensor], *, device: str, repeats: int, warmup
         wait()
         first = time.perf_counter() - start
         if first > budget:
-            return {"status": "over_budget", "reason": f"one call took {first:.3g} s, over the budget of {budget:g} s"}
+            return {
+                "status": "over_budget",
+                "reason": f"one call took {first:.3g} s, over the budget of {budget:g} s",
+            }
         t_call = first
         for _ in range(warmup):
             if time.perf_counter() - start + 2 * t_call > budget:
@@ -67,7 +79,9 @@ def measure(fn: Callable[[], torch.Tensor], *, device: str, repeats: int, warmup
         if device.startswith("cuda"):
             ms, per = samples_cuda(fn, n, flush), 1
         else:
-            per = max(1, min(1000, math.ceil(1e-3 / max(t_call, 1e-9))))  # calls per sample: >= ~1 ms
+            per = max(
+                1, min(1000, math.ceil(1e-3 / max(t_call, 1e-9)))
+            )  # calls per sample: >= ~1 ms
             n = max(1, min(n, int(left / max(t_call * per, 1e-9))))
             ms = []
             for _ in range(n):
@@ -76,13 +90,20 @@ def measure(fn: Callable[[], torch.Tensor], *, device: str, repeats: int, warmup
                     fn()
                 ms.append((time.perf_counter() - t0) * 1e3 / per)
     ms = [max(t, 1e-6) for t in ms]  # a timer's zero is below its resolution, not a free call
-    return {"status": "ok", "ms": statistics.median(ms), "samples_ms": [float(f"{t:.6g}") for t in ms],
-            "calls_per_sample": per}
+    return {
+        "status": "ok",
+        "ms": statistics.median(ms),
+        "samples_ms": [float(f"{t:.6g}") for t in ms],
+        "calls_per_sample": per,
+    }
 
 
 def samples_cuda(fn: Callable[[], torch.Tensor], n: int, flush: torch.Tensor | None) -> list[float]:
     """Milliseconds of `n` calls, each between two CUDA events, each after `flush` is overwritten."""
-    events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(n)]
+    events = [
+        (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+        for _ in range(n)
+    ]
     for start, end in events:
         if flush is not None:
             flush.zero_()  # evict the inputs from L2: every call reads them from HBM
@@ -111,8 +132,17 @@ def matmul_reference(cfg: Config, dtype: str, flush: torch.Tensor | None) -> Mat
     N = cfg.matmul_size
     try:
         a, b = torch.randn(2, N, N, device=cfg.device, dtype=DTYPES[dtype]).unbind(0)
-        r = measure(partial(torch.matmul, a, b), device=cfg.device, repeats=cfg.repeats, warmup=cfg.warmup,
-                    budget=max(cfg.time_budget, 1.0), flush=flush)
+        r = measure(
+            partial(torch.matmul, a, b),
+            device=cfg.device,
+            repeats=cfg.repeats,
+            warmup=cfg.warmup,
+            budget=max(cfg.time_budget, 1.0),
+            flush=flush,
+        )
     except Exception as exc:
-        r = {"status": "oom" if is_oom(exc) else "error", "reason": f"{type(exc).__name__}: {one_line(exc)}"}
+        r = {
+            "status": "oom" if is_oom(exc) else "error",
+            "reason": f"{type(exc).__name__}: {one_line(exc)}",
+        }
     return MatmulReference(dtype=dtype, N=N, **r)

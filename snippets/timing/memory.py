@@ -21,7 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -29,12 +29,16 @@ from snippets.timing.measure import is_oom, one_line
 from snippets.timing.methods import Config, build, make_inputs
 
 MMAP_THRESHOLD = 64 * 1024  # CPU peak memory sees allocations of at least this size
-METHOD = (f"peak resident set growth (VmHWM) in a worker process, a lower bound: allocations under "
-          f"{MMAP_THRESHOLD // 1024} KiB are seen only where the heap must grow for them, larger ones only "
-          "where free heap memory cannot hold them")
-REUSE = ("glibc serves every allocation from its heap and keeps freed memory (M_MMAP_MAX = 0, "
-         "M_TRIM_THRESHOLD = 1 GiB): a call reuses what the last one freed, as PyTorch's caching allocator "
-         "does on a GPU, instead of taking fresh pages from the kernel")
+METHOD = (
+    f"peak resident set growth (VmHWM) in a worker process, a lower bound: allocations under "
+    f"{MMAP_THRESHOLD // 1024} KiB are seen only where the heap must grow for them, larger ones only "
+    "where free heap memory cannot hold them"
+)
+REUSE = (
+    "glibc serves every allocation from its heap and keeps freed memory (M_MMAP_MAX = 0, "
+    "M_TRIM_THRESHOLD = 1 GiB): a call reuses what the last one freed, as PyTorch's caching allocator "
+    "does on a GPU, instead of taking fresh pages from the kernel"
+)
 reuse_note: str | None = None  # REUSE once reuse_freed_memory() has run in this process
 
 
@@ -76,7 +80,9 @@ def peak_rss(fn: Callable[[], torch.Tensor]) -> int:
 
 def _worker_init(threads: int) -> None:
     libc = ctypes.CDLL("libc.so.6")
-    if libc.mallopt(-3, MMAP_THRESHOLD) != 1:  # M_MMAP_THRESHOLD; a fixed value also ends its auto-tuning
+    if (
+        libc.mallopt(-3, MMAP_THRESHOLD) != 1
+    ):  # M_MMAP_THRESHOLD; a fixed value also ends its auto-tuning
         raise OSError("mallopt(M_MMAP_THRESHOLD) failed")
     torch.set_num_threads(threads)
 
@@ -113,10 +119,17 @@ class CpuMemory:
 
     def __call__(self, name: str, dtype: str, T: int) -> tuple[int | None, str | None]:
         if name.endswith("+compile"):
-            return None, "not measured for compiled variants on CPU (the worker would compile again)"
+            return (
+                None,
+                "not measured for compiled variants on CPU (the worker would compile again)",
+            )
         if self.pool is None:
-            self.pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_worker_init,
-                                            initargs=(torch.get_num_threads(),))
+            self.pool = ProcessPoolExecutor(
+                1,
+                mp_context=get_context("spawn"),
+                initializer=_worker_init,
+                initargs=(torch.get_num_threads(),),
+            )
         try:
             return self.pool.submit(_point, self.cfg, name, dtype, T).result(), None
         except BrokenProcessPool:

@@ -11,8 +11,8 @@ import importlib
 import re
 import warnings
 from dataclasses import dataclass, replace
-from functools import lru_cache, partial
-from typing import Callable
+from functools import partial, cache
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -22,9 +22,15 @@ from snippets.timing.schema import METHODS as INFO
 from snippets.timing.schema import base_name
 
 LOOP_LIMIT = 4096  # prefix_mean_loop runs only where B * T <= LOOP_LIMIT: it is a Python loop
-DTYPES = {name: getattr(torch, name) for name in FORMAT_DTYPES}  # the format's names, as torch dtypes
-SDPA_KERNELS = {"math": "MATH", "flash": "FLASH_ATTENTION", "efficient": "EFFICIENT_ATTENTION",
-                "cudnn": "CUDNN_ATTENTION"}
+DTYPES = {
+    name: getattr(torch, name) for name in FORMAT_DTYPES
+}  # the format's names, as torch dtypes
+SDPA_KERNELS = {
+    "math": "MATH",
+    "flash": "FLASH_ATTENTION",
+    "efficient": "EFFICIENT_ATTENTION",
+    "cudnn": "CUDNN_ATTENTION",
+}
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,11 @@ def make_inputs(cfg: Config, dtype: str, T: int, *, attention: bool = True) -> I
     g = torch.Generator(device=cfg.device).manual_seed(cfg.seed + T)
     kw = dict(generator=g, device=cfg.device, dtype=DTYPES[dtype])
     x = torch.randn(cfg.B, T, cfg.C, **kw)
-    qkv = torch.randn(3, cfg.B, cfg.heads, T, cfg.head_size, **kw).unbind(0) if attention else (None,) * 3
+    qkv = (
+        torch.randn(3, cfg.B, cfg.heads, T, cfg.head_size, **kw).unbind(0)
+        if attention
+        else (None,) * 3
+    )
     return Inputs(T, x, *qkv)
 
 
@@ -78,14 +88,20 @@ def _load(name: str):
 def _prefix(name: str):
     def make(cfg: Config, inp: Inputs):
         return partial(_load(name), inp.x)
+
     return make
 
 
 def _module(name: str, *args):
     def make(cfg: Config, inp: Inputs):
         torch.manual_seed(cfg.seed)
-        module = _load(name)(cfg.C, *(getattr(cfg, a) for a in args), inp.T).to(inp.x.device, inp.x.dtype).eval()
+        module = (
+            _load(name)(cfg.C, *(getattr(cfg, a) for a in args), inp.T)
+            .to(inp.x.device, inp.x.dtype)
+            .eval()
+        )
         return partial(module, inp.x)
+
     return make
 
 
@@ -98,7 +114,9 @@ def _sdpa(backend: str):
         def call():
             with sdpa_kernel(kernel):
                 return F.scaled_dot_product_attention(inp.q, inp.k, inp.v, is_causal=True)
+
         return call
+
     return make
 
 
@@ -106,7 +124,9 @@ MAKERS: dict[str, Callable[[Config, Inputs], Callable[[], torch.Tensor]]] = {
     "clone": lambda cfg, inp: inp.x.clone,
     **{n: _prefix(n) for n in INFO if n.startswith("prefix_mean")},
     "causal_attention": lambda cfg, inp: partial(_load("causal_attention"), inp.q, inp.k, inp.v),
-    "online_causal_attention": lambda cfg, inp: partial(_load("online_causal_attention"), inp.q, inp.k, inp.v),
+    "online_causal_attention": lambda cfg, inp: partial(
+        _load("online_causal_attention"), inp.q, inp.k, inp.v
+    ),
     "Head": _module("Head", "head_size"),
     "MultiHeadAttention": _module("MultiHeadAttention", "heads"),
     **{f"sdpa-{b}": _sdpa(b) for b in SDPA_KERNELS},
@@ -144,7 +164,7 @@ def flops(cfg: Config, name: str, T: int) -> int | None:
     return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sdpa_reason(cfg: Config, backend: str, dtype: str) -> str | None:
     """Why this SDPA backend cannot run here (its own words), or None if it can."""
     probe = replace(cfg, B=1, Ts=(8,))  # tiny, with the run's heads and head size
@@ -168,7 +188,10 @@ def backend_reason(backend: str, warned: list[str], error: str) -> str:
     because:", then the reasons), each with a "(Triggered internally at ...)"
     location; only the requested backend's part is kept, without the locations.
     """
-    clean = [re.sub(r"\s*\(Triggered internally at [^)]*\)\.?", "", " ".join(m.split())).strip() for m in warned]
+    clean = [
+        re.sub(r"\s*\(Triggered internally at [^)]*\)\.?", "", " ".join(m.split())).strip()
+        for m in warned
+    ]
     groups: dict[str, list[str]] = {}
     current = None
     for m in clean:

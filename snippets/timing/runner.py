@@ -11,7 +11,7 @@ import gc
 import sys
 import time
 from dataclasses import asdict, replace
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -19,7 +19,17 @@ from snippets.timing import memory
 from snippets.timing.environment import cpu_seconds, environment, loadavg
 from snippets.timing.fingerprint import fingerprint
 from snippets.timing.measure import is_oom, matmul_reference, measure, one_line, peak_cuda, sync
-from snippets.timing.methods import DTYPES, LOOP_LIMIT, Config, Inputs, build, flops, make_inputs, nbytes, skip_reason
+from snippets.timing.methods import (
+    DTYPES,
+    LOOP_LIMIT,
+    Config,
+    Inputs,
+    build,
+    flops,
+    make_inputs,
+    nbytes,
+    skip_reason,
+)
 from snippets.timing.schema import BANDWIDTH_METHODS, METHODS, Point, Results, base_name
 from snippets.timing.schema import Config as ConfigRecord
 
@@ -63,11 +73,22 @@ class _InputCache:
 
 
 def _new_point(cfg: Config, name: str, dtype: str, T: int, **status) -> Point:
-    return Point(method=name, dtype=dtype, T=T, B=cfg.B, C=cfg.C, heads=cfg.heads,
-                 bytes=nbytes(cfg, name, T, DTYPES[dtype].itemsize), flops=flops(cfg, name, T), **status)
+    return Point(
+        method=name,
+        dtype=dtype,
+        T=T,
+        B=cfg.B,
+        C=cfg.C,
+        heads=cfg.heads,
+        bytes=nbytes(cfg, name, T, DTYPES[dtype].itemsize),
+        flops=flops(cfg, name, T),
+        **status,
+    )
 
 
-def _time_point(cfg: Config, name: str, inputs: Callable[[], Inputs], flush: torch.Tensor | None) -> dict:
+def _time_point(
+    cfg: Config, name: str, inputs: Callable[[], Inputs], flush: torch.Tensor | None
+) -> dict:
     """Status, timings and (on CUDA) peak memory of one method; every failure becomes a status."""
     cuda = cfg.device.startswith("cuda")
     fn, r = None, {}
@@ -79,13 +100,22 @@ def _time_point(cfg: Config, name: str, inputs: Callable[[], Inputs], flush: tor
                 fn()
             sync(cfg.device)()
             r["compile_s"] = time.perf_counter() - t0
-        r |= measure(fn, device=cfg.device, repeats=cfg.repeats, warmup=cfg.warmup,
-                     budget=cfg.time_budget, flush=flush)
+        r |= measure(
+            fn,
+            device=cfg.device,
+            repeats=cfg.repeats,
+            warmup=cfg.warmup,
+            budget=cfg.time_budget,
+            flush=flush,
+        )
         if r["status"] == "ok" and cfg.memory and cuda:
             r["peak_bytes"] = peak_cuda(fn, cfg.device)
     except Exception as exc:
         r = {k: v for k, v in r.items() if k == "compile_s"}
-        r |= {"status": "oom" if is_oom(exc) else "error", "reason": f"{type(exc).__name__}: {one_line(exc)}"}
+        r |= {
+            "status": "oom" if is_oom(exc) else "error",
+            "reason": f"{type(exc).__name__}: {one_line(exc)}",
+        }
     finally:
         fn = None
         if cuda:
@@ -95,7 +125,10 @@ def _time_point(cfg: Config, name: str, inputs: Callable[[], Inputs], flush: tor
 
 def fingerprints(names) -> dict[str, str | None]:
     """{method: fingerprint of the tutorial code it measures, None for PyTorch's own}."""
-    return {n: fingerprint(METHODS[base_name(n)].code) if METHODS[base_name(n)].code else None for n in names}
+    return {
+        n: fingerprint(METHODS[base_name(n)].code) if METHODS[base_name(n)].code else None
+        for n in names
+    }
 
 
 def _status(p) -> str:
@@ -128,20 +161,28 @@ def _run(cfg: Config, argv: list[str], progress: Progress | None) -> Results:
     if cuda:  # twice the L2 cache, written before every timed call
         flush = torch.empty(2 * env.l2_cache_bytes, dtype=torch.uint8, device=cfg.device)
     points = [(d, T, m) for d in cfg.dtypes for T in cfg.Ts for m in cfg.methods]
-    bandwidth_points = [(d, m) for d in cfg.dtypes for m in BANDWIDTH_METHODS if m in cfg.methods and cfg.bandwidth]
+    bandwidth_points = [
+        (d, m) for d in cfg.dtypes for m in BANDWIDTH_METHODS if m in cfg.methods and cfg.bandwidth
+    ]
     progress = progress or Progress(len(points) + len(bandwidth_points) + len(cfg.dtypes))
     refs = []
     for d in cfg.dtypes:
         refs.append(matmul_reference(cfg, d, flush))
         progress.step(f"{d} matmul reference N={cfg.matmul_size}: {_status(refs[-1])}")
 
-    results, stopped, inputs = [], {}, _InputCache()  # stopped[(dtype, method)] = why larger T are skipped
+    results, stopped, inputs = (
+        [],
+        {},
+        _InputCache(),
+    )  # stopped[(dtype, method)] = why larger T are skipped
     for d, T, name in points:
         why = stopped.get((d, name)) or skip_reason(cfg, name, d, T)
         if why:
             p = _new_point(cfg, name, d, T, status="skipped", reason=why)
         else:
-            p = _new_point(cfg, name, d, T, **_time_point(cfg, name, lambda: inputs(cfg, d, T), flush))
+            p = _new_point(
+                cfg, name, d, T, **_time_point(cfg, name, lambda: inputs(cfg, d, T), flush)
+            )
             if p.status in ("oom", "over_budget"):
                 stopped[(d, name)] = f"stopped after T={T}: {p.status.replace('_', ' ')}"
         results.append(p)
@@ -151,7 +192,13 @@ def _run(cfg: Config, argv: list[str], progress: Progress | None) -> Results:
     for d, name in bandwidth_points:  # the prefix means on x larger than the caches
         B, T, C = cfg.bandwidth
         big = replace(cfg, B=B, C=C)
-        p = _new_point(big, name, d, T, **_time_point(big, name, lambda: inputs(big, d, T, attention=False), flush))
+        p = _new_point(
+            big,
+            name,
+            d,
+            T,
+            **_time_point(big, name, lambda: inputs(big, d, T, attention=False), flush),
+        )
         bandwidth.append(p)
         progress.step(f"{d} bandwidth (B, T, C) = {cfg.bandwidth} {name}: {_status(p)}")
     inputs.clear()
@@ -164,16 +211,27 @@ def _run(cfg: Config, argv: list[str], progress: Progress | None) -> Results:
         try:
             for p in todo:
                 p.peak_bytes, p.memory_note = mem(p.method, p.dtype, p.T) if mem else (None, reason)
-                step(f"peak memory {p.dtype} T={p.T} {p.method}: " +
-                     (f"{p.peak_bytes / 2**20:.3g} MiB" if p.peak_bytes is not None else "n/a"))
+                step(
+                    f"peak memory {p.dtype} T={p.T} {p.method}: "
+                    + (f"{p.peak_bytes / 2**20:.3g} MiB" if p.peak_bytes is not None else "n/a")
+                )
         finally:
             if mem:
                 mem.close()
     env.loadavg_end = loadavg()
     wall, cpu_end = time.perf_counter() - t_start, cpu_seconds()
     if cpu_start and cpu_end:  # cores kept busy by everything else on the machine, on average
-        env.other_processes_cores = round(max(0.0, (cpu_end[0] - cpu_start[0]) - (cpu_end[1] - cpu_start[1])) / wall, 3)
+        env.other_processes_cores = round(
+            max(0.0, (cpu_end[0] - cpu_start[0]) - (cpu_end[1] - cpu_start[1])) / wall, 3
+        )
     record = asdict(cfg) | {"head_size": cfg.head_size, "loop_limit": LOOP_LIMIT}
     record = {k: list(v) if isinstance(v, tuple) else v for k, v in record.items()}
-    return Results(env=env, config=ConfigRecord(**record), matmul_reference=refs, results=results,
-                   bandwidth=bandwidth, fingerprints=codes, wall_s=wall)
+    return Results(
+        env=env,
+        config=ConfigRecord(**record),
+        matmul_reference=refs,
+        results=results,
+        bandwidth=bandwidth,
+        fingerprints=codes,
+        wall_s=wall,
+    )

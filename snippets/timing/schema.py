@@ -37,22 +37,31 @@ class MethodInfo:
 
 METHODS: dict[str, MethodInfo] = {
     "clone": MethodInfo("reference", None, compilable=False),
-    "prefix_mean_loop": MethodInfo("linear", "snippets.averaging:prefix_mean_loop", compilable=False),
+    "prefix_mean_loop": MethodInfo(
+        "linear", "snippets.averaging:prefix_mean_loop", compilable=False
+    ),
     "prefix_mean_matmul": MethodInfo("quadratic", "snippets.averaging:prefix_mean_matmul"),
     "prefix_mean_softmax": MethodInfo("quadratic", "snippets.averaging:prefix_mean_softmax"),
     "prefix_mean_cumsum": MethodInfo("linear", "snippets.averaging:prefix_mean_cumsum"),
     "prefix_mean_fast": MethodInfo("linear", "snippets.linear:prefix_mean_fast"),
     "causal_attention": MethodInfo("quadratic", "snippets.attention:causal_attention"),
     # a Python loop over blocks of keys: compiled, it would unroll into T / block copies
-    "online_causal_attention": MethodInfo("linear", "snippets.streaming:online_causal_attention",
-                                          compilable=False),
+    "online_causal_attention": MethodInfo(
+        "linear", "snippets.streaming:online_causal_attention", compilable=False
+    ),
     "Head": MethodInfo("quadratic", "snippets.attention:Head"),
     "MultiHeadAttention": MethodInfo("quadratic", "snippets.attention:MultiHeadAttention"),
-    **{f"sdpa-{b}": MethodInfo("quadratic" if b == "math" else "linear", None, compilable=False)
-       for b in SDPA_BACKENDS},
+    **{
+        f"sdpa-{b}": MethodInfo("quadratic" if b == "math" else "linear", None, compilable=False)
+        for b in SDPA_BACKENDS
+    },
 }
 assert all(info.kind in KINDS for info in METHODS.values())
-BANDWIDTH_METHODS = ("clone", "prefix_mean_cumsum", "prefix_mean_fast")  # timed again at the bandwidth point
+BANDWIDTH_METHODS = (
+    "clone",
+    "prefix_mean_cumsum",
+    "prefix_mean_fast",
+)  # timed again at the bandwidth point
 PROFILE_CALLS = 5  # a kernel profile is the mean of this many calls, after a warm-up
 
 
@@ -71,6 +80,7 @@ class ResultsError(ValueError):
 
 
 # ----------------------------------------------------------------------------- typed rows
+
 
 @dataclass
 class Point:
@@ -132,7 +142,9 @@ class Env:
     other_processes_cores: float | None
     memory_method: str
     memory_resolution_bytes: int
-    allocator: str | None = None  # how the timing process allocates on a CPU, where the command changed it
+    allocator: str | None = (
+        None  # how the timing process allocates on a CPU, where the command changed it
+    )
 
 
 @dataclass
@@ -200,7 +212,9 @@ class Results:
     matmul_reference: list[MatmulReference]
     results: list[Point]
     bandwidth: list[Point]
-    fingerprints: dict[str, str | None]  # method -> hash of the code it measured (None: PyTorch's own)
+    fingerprints: dict[
+        str, str | None
+    ]  # method -> hash of the code it measured (None: PyTorch's own)
     wall_s: float
     checks: Checks | None = None
     schema: int = VERSION
@@ -215,20 +229,30 @@ class Results:
 
     def frac_clone(self, p: Point, rows: list[Point] | None = None) -> float | None:
         rows = self.results if rows is None else rows
-        clone = next((r for r in rows if (r.method, r.dtype, r.T, r.B, r.C) == ("clone", p.dtype, p.T, p.B, p.C)
-                      and r.status == "ok"), None)
+        clone = next(
+            (
+                r
+                for r in rows
+                if (r.method, r.dtype, r.T, r.B, r.C) == ("clone", p.dtype, p.T, p.B, p.C)
+                and r.status == "ok"
+            ),
+            None,
+        )
         return None if clone is None or p.status != "ok" else self.gbps(p) / self.gbps(clone)
 
     def tflops(self, p: Point) -> float | None:
         return p.flops / (p.ms * 1e9) if p.status == "ok" and p.flops else None
 
     def frac_matmul(self, p: Point) -> float | None:
-        ref = next((m for m in self.matmul_reference if m.dtype == p.dtype and m.status == "ok"), None)
+        ref = next(
+            (m for m in self.matmul_reference if m.dtype == p.dtype and m.status == "ok"), None
+        )
         t = self.tflops(p)
         return None if ref is None or t is None else t / ref.tflops
 
 
 # ----------------------------------------------------------------------------- writing
+
 
 def write_atomic(path: Path, text: str) -> None:
     """Write `text` to `path` so that a failure at any point leaves the old file, if any, untouched.

@@ -10,7 +10,12 @@ from __future__ import annotations
 from snippets.timing.escape import esc, plain
 from snippets.timing.schema import Point, Results
 
-TABLE_STATUS = {"skipped": "skipped", "oom": "out of memory", "over_budget": "over budget", "error": "error"}
+TABLE_STATUS = {
+    "skipped": "skipped",
+    "oom": "out of memory",
+    "over_budget": "over budget",
+    "error": "error",
+}
 QUADRATIC = ("prefix_mean_matmul", "prefix_mean_softmax", "causal_attention", "sdpa-math")
 LINEAR = ("prefix_mean_cumsum", "prefix_mean_fast", "sdpa-flash", "online_causal_attention")
 VECTORISED = ("prefix_mean_matmul", "prefix_mean_softmax", "prefix_mean_cumsum", "prefix_mean_fast")
@@ -18,7 +23,11 @@ VECTORISED = ("prefix_mean_matmul", "prefix_mean_softmax", "prefix_mean_cumsum",
 
 def measured(rows: list[Point], method: str, dtype: str, T: int | None = None) -> Point | None:
     """The measured row of `method` (at `T`, or the largest T) among `rows`."""
-    ok = [r for r in rows if (r.method, r.dtype) == (method, dtype) and r.status == "ok" and T in (None, r.T)]
+    ok = [
+        r
+        for r in rows
+        if (r.method, r.dtype) == (method, dtype) and r.status == "ok" and T in (None, r.T)
+    ]
     return max(ok, key=lambda r: r.T, default=None)
 
 
@@ -41,8 +50,11 @@ def _spans(Ts: list[int]) -> str:
 
 def versus(res: Results, a: str, b: str, dtype: str) -> str | None:
     """Where `a` is faster than `b` and where slower, over every T where both were measured."""
-    both = [(T, x.ms < y.ms) for T in sorted(res.config.Ts)
-            if (x := measured(res.results, a, dtype, T)) and (y := measured(res.results, b, dtype, T))]
+    both = [
+        (T, x.ms < y.ms)
+        for T in sorted(res.config.Ts)
+        if (x := measured(res.results, a, dtype, T)) and (y := measured(res.results, b, dtype, T))
+    ]
     if not both:
         return None
     faster, slower = [T for T, f in both if f], [T for T, f in both if not f]
@@ -72,8 +84,12 @@ def headline(res: Results, dtype: str) -> list[tuple[str, str]]:
         where = res.bandwidth if measured(res.bandwidth, m, dtype) else rows
         r = measured(where, m, dtype)
         if r and (f := res.frac_clone(r, where)):
-            out.append((f"{m} bandwidth as a fraction of clone at {_shape(r)}",
-                        f"{100 * f:.3g} % ({res.gbps(r):.3g} of {res.gbps(r) / f:.3g} GB/s)"))
+            out.append(
+                (
+                    f"{m} bandwidth as a fraction of clone at {_shape(r)}",
+                    f"{100 * f:.3g} % ({res.gbps(r):.3g} of {res.gbps(r) / f:.3g} GB/s)",
+                )
+            )
     for m in LINEAR[:2]:
         if said := versus(res, m, "prefix_mean_matmul", dtype):
             out.append((f"{m} against prefix_mean_matmul", said))
@@ -96,10 +112,20 @@ def markdown_table(header: list[str], rows: list[list[str]], *, left: int = 1) -
     widths = [max(3, *map(len, column)) for column in zip(header, *rows)]
 
     def line(cells):
-        return "| " + " | ".join(c.ljust(w) if i < left else c.rjust(w)
-                                 for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+        return (
+            "| "
+            + " | ".join(
+                c.ljust(w) if i < left else c.rjust(w)
+                for i, (c, w) in enumerate(zip(cells, widths))
+            )
+            + " |"
+        )
 
-    rule = "|" + "|".join("-" * (w + 2) if i < left else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|"
+    rule = (
+        "|"
+        + "|".join("-" * (w + 2) if i < left else "-" * (w + 1) + ":" for i, w in enumerate(widths))
+        + "|"
+    )
     return "\n".join([line(header), rule, *map(line, rows)])
 
 
@@ -118,15 +144,23 @@ def _name(method: str, stale: set[str]) -> str:
     return f"`{method}`" + (" (stale)" if method in stale else "")
 
 
-def grid(res: Results, dtype: str, key: str, scale: float = 1.0, floor: float = 0.0,
-         stale: frozenset[str] = frozenset()) -> str:
+def grid(
+    res: Results,
+    dtype: str,
+    key: str,
+    scale: float = 1.0,
+    floor: float = 0.0,
+    stale: frozenset[str] = frozenset(),
+) -> str:
     """Methods down, T across: `key` of every point (times `scale`), or why it was not measured."""
     rows = [r for r in res.results if r.dtype == dtype]
     Ts = sorted({r.T for r in rows})
     at = {(r.method, r.T): r for r in rows}
     names = dict.fromkeys(r.method for r in rows)
-    return markdown_table(["method", *(f"T = {T}" for T in Ts)],
-                          [[_name(n, stale), *(_cell(at.get((n, T)), key, scale, floor) for T in Ts)] for n in names])
+    return markdown_table(
+        ["method", *(f"T = {T}" for T in Ts)],
+        [[_name(n, stale), *(_cell(at.get((n, T)), key, scale, floor) for T in Ts)] for n in names],
+    )
 
 
 def derived(res: Results, rows: list[Point], stale: frozenset[str] = frozenset()) -> str:
@@ -134,9 +168,14 @@ def derived(res: Results, rows: list[Point], stale: frozenset[str] = frozenset()
     rows = [r for r in rows if r.status == "ok"]
     flops = any(res.tflops(r) for r in rows)
     header = ["method", "ms", "GB/s", "of clone"] + (["TFLOP/s", "of matmul"] if flops else [])
-    return markdown_table(header, [[_name(r.method, stale), num(r.ms), num(res.gbps(r)), pct(res.frac_clone(r, rows))]
-                                   + ([num(res.tflops(r)), pct(res.frac_matmul(r))] if flops else [])
-                                   for r in rows])
+    return markdown_table(
+        header,
+        [
+            [_name(r.method, stale), num(r.ms), num(res.gbps(r)), pct(res.frac_clone(r, rows))]
+            + ([num(res.tflops(r)), pct(res.frac_matmul(r))] if flops else [])
+            for r in rows
+        ],
+    )
 
 
 def growth_table(res: Results, dtype: str) -> str | None:
@@ -150,31 +189,59 @@ def growth_table(res: Results, dtype: str) -> str | None:
             def at(g):
                 return "" if g[0] == T else f" (T = {g[0] // 2} -> {g[0]})"
 
-            rows.append([f"`{m}`", "quadratic" if m in QUADRATIC else "linear", f"{T // 2} -> {T}",
-                         f"x{t[1]:.3g}" if t else "n/a", f"x{mem[1]:.3g}{at(mem)}" if mem else "n/a"])
-    return markdown_table(["method", "memory in T", "T", "time", "peak memory"], rows) if rows else None
+            rows.append(
+                [
+                    f"`{m}`",
+                    "quadratic" if m in QUADRATIC else "linear",
+                    f"{T // 2} -> {T}",
+                    f"x{t[1]:.3g}" if t else "n/a",
+                    f"x{mem[1]:.3g}{at(mem)}" if mem else "n/a",
+                ]
+            )
+    return (
+        markdown_table(["method", "memory in T", "T", "time", "peak memory"], rows)
+        if rows
+        else None
+    )
 
 
 def summary(res: Results, dtype: str, e=esc) -> list[str]:
     """Markdown lines of the figures computed from a file, for one dtype: the page's and the command's."""
     parts = [f"- {what}: **{value}**" for what, value in headline(res, dtype)] + [""]
     if table := growth_table(res, dtype):
-        parts += ["Growth per doubling of T: time and peak memory at the larger T over those at the smaller, "
-                  "at the largest T where both were measured (for memory: both above the resolution):", "",
-                  table, ""]
+        parts += [
+            "Growth per doubling of T: time and peak memory at the larger T over those at the smaller, "
+            "at the largest T where both were measured (for memory: both above the resolution):",
+            "",
+            table,
+            "",
+        ]
     if rows := [r for r in res.bandwidth if r.dtype == dtype]:
         mib = rows[0].bytes / 2 / 2**20  # clone reads and writes x once
-        failed = [f"{TABLE_STATUS[r.status]}: `{r.method}`, {e(r.reason)}" for r in rows if r.status != "ok"]
-        cache = (f" (the GPU's L2 cache is {res.env.l2_cache_bytes / 2**20:.3g} MiB)"
-                 if res.env.l2_cache_bytes else "")
-        parts += [f"Bandwidth point: `clone` and the linear prefix means once more at {_shape(rows[0])}, where "
-                  f"`x` is {mib:.3g} MiB{cache}, a size meant to exceed the caches so that `clone` runs at "
-                  "memory speed:", "", "\n".join(failed) or derived(res, rows), ""]
+        failed = [
+            f"{TABLE_STATUS[r.status]}: `{r.method}`, {e(r.reason)}"
+            for r in rows
+            if r.status != "ok"
+        ]
+        cache = (
+            f" (the GPU's L2 cache is {res.env.l2_cache_bytes / 2**20:.3g} MiB)"
+            if res.env.l2_cache_bytes
+            else ""
+        )
+        parts += [
+            f"Bandwidth point: `clone` and the linear prefix means once more at {_shape(rows[0])}, where "
+            f"`x` is {mib:.3g} MiB{cache}, a size meant to exceed the caches so that `clone` runs at "
+            "memory speed:",
+            "",
+            "\n".join(failed) or derived(res, rows),
+            "",
+        ]
     return parts
 
 
 def not_measured(res: Results, e=esc) -> list[str]:
     """Markdown list items: every point that was not measured, and every peak memory that was not, with why."""
+
     def where(rows: list[Point]) -> str:
         Ts = sorted({r.T for r in rows})
         shape = f" at the bandwidth point {_shape(rows[0])}" if rows[0] in res.bandwidth else ""
@@ -188,20 +255,31 @@ def not_measured(res: Results, e=esc) -> list[str]:
     for r in res.results:
         if r.memory_note:
             notes.setdefault((r.method, r.dtype, r.memory_note), []).append(r)
-    return ([f"- `{k[0]}`, {where(rows)}: {e(k[2])}" for k, rows in sorted(groups.items(), key=lambda i: i[0][:3])]
-            + [f"- `{k[0]}`, {where(rows)}, peak memory: {e(k[2])}" for k, rows in sorted(notes.items())])
+    return [
+        f"- `{k[0]}`, {where(rows)}: {e(k[2])}"
+        for k, rows in sorted(groups.items(), key=lambda i: i[0][:3])
+    ] + [f"- `{k[0]}`, {where(rows)}, peak memory: {e(k[2])}" for k, rows in sorted(notes.items())]
 
 
 def text(res: Results) -> str:
     """What ``python -m snippets.timing`` prints: the tables and figures of the page, as Markdown."""
     env, parts = res.env, []
-    parts.append(f"{plain(env.device_name)} ({env.device_type}), torch {plain(env.torch)}, "
-                 f"{env.threads} threads, {plain(env.date)}")
+    parts.append(
+        f"{plain(env.device_name)} ({env.device_type}), torch {plain(env.torch)}, "
+        f"{env.threads} threads, {plain(env.date)}"
+    )
     for ref in res.matmul_reference:
         if ref.status == "ok":
             parts.append(f"matmul reference {ref.dtype} N={ref.N}: {ref.tflops:.3g} TFLOP/s")
     for d in res.config.dtypes:
-        parts += ["", f"## {d}: median ms per call", "", grid(res, d, "ms"), "", *summary(res, d, plain)]
+        parts += [
+            "",
+            f"## {d}: median ms per call",
+            "",
+            grid(res, d, "ms"),
+            "",
+            *summary(res, d, plain),
+        ]
     if notes := not_measured(res, plain):
         parts += ["Not measured:", "", *notes]
     return "\n".join(parts)

@@ -36,7 +36,9 @@ from snippets.timing.schema import (
     method_names,
 )
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")  # and bidi overrides
+_CONTROL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]"
+)  # and bidi overrides
 
 
 class _Check:
@@ -56,7 +58,9 @@ class _Check:
         if missing := sorted(required - v.keys()):
             self.fail(path, f"missing key {missing[0]!r}")
         if extra := sorted(v.keys() - names):
-            key = extra[0] if extra[0].isidentifier() else repr(extra[0])[:80]  # file text: printed safely
+            key = (
+                extra[0] if extra[0].isidentifier() else repr(extra[0])[:80]
+            )  # file text: printed safely
             self.fail(f"{path}.{key}", f"unknown key; expected one of {sorted(names)}")
         return v
 
@@ -83,7 +87,9 @@ class _Check:
             self.fail(path, f"expected a finite number {'> 0' if positive else '>= 0'}, got {v!r}")
         return float(v)
 
-    def str(self, v: Any, path: str, *, none: bool = False, choices=None, empty: bool = False) -> str | None:
+    def str(
+        self, v: Any, path: str, *, none: bool = False, choices=None, empty: bool = False
+    ) -> str | None:
         if v is None and none:
             return None
         if not isinstance(v, str):
@@ -93,7 +99,10 @@ class _Check:
         if not v and not empty:
             self.fail(path, "expected a non-empty string")
         if _CONTROL.search(v) or len(v) > 2000:
-            self.fail(path, "expected one line of at most 2000 characters, without control or bidirectional formatting characters")
+            self.fail(
+                path,
+                "expected one line of at most 2000 characters, without control or bidirectional formatting characters",
+            )
         return v
 
     def bool(self, v: Any, path: str, *, none: bool = False) -> bool | None:
@@ -103,7 +112,9 @@ class _Check:
             self.fail(path, f"expected true or false, got {_kind(v)}")
         return v
 
-    def list(self, v: Any, path: str, item, *, none: bool = False, length: int | None = None) -> list | None:
+    def list(
+        self, v: Any, path: str, item, *, none: bool = False, length: int | None = None
+    ) -> list | None:
         if v is None and none:
             return None
         if not isinstance(v, list):
@@ -114,13 +125,20 @@ class _Check:
 
 
 def _kind(v: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}.get(
-        type(v), f"{type(v).__name__} {v!r}"[:80])
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "true/false",
+        type(None): "null",
+    }.get(type(v), f"{type(v).__name__} {v!r}"[:80])
 
 
 def _method(c: _Check, v: Any, path: str) -> str:
     name = c.str(v, path)
-    if base_name(name) not in METHODS or (name.endswith("+compile") and not METHODS[base_name(name)].compilable):
+    if base_name(name) not in METHODS or (
+        name.endswith("+compile") and not METHODS[base_name(name)].compilable
+    ):
         c.fail(path, f"unknown method {name!r}; expected one of {method_names(True)}")
     return name
 
@@ -129,7 +147,9 @@ def _status_fields(c: _Check, v: dict, path: str) -> None:
     status = c.str(v["status"], f"{path}.status", choices=STATUSES)
     if status == "ok":
         c.num(v.get("ms"), f"{path}.ms", positive=True)
-        c.list(v.get("samples_ms", []), f"{path}.samples_ms", lambda x, p: c.num(x, p, positive=True))
+        c.list(
+            v.get("samples_ms", []), f"{path}.samples_ms", lambda x, p: c.num(x, p, positive=True)
+        )
         if not v.get("samples_ms"):
             c.fail(f"{path}.samples_ms", "a measured point needs at least one sample")
         c.int(v.get("calls_per_sample"), f"{path}.calls_per_sample", low=1)
@@ -139,9 +159,15 @@ def _status_fields(c: _Check, v: dict, path: str) -> None:
         c.str(v.get("reason"), f"{path}.reason")
         for key in ("ms", "calls_per_sample"):
             if v.get(key) is not None:
-                c.fail(f"{path}.{key}", f"a point with status {status!r} was not measured; expected null")
+                c.fail(
+                    f"{path}.{key}",
+                    f"a point with status {status!r} was not measured; expected null",
+                )
         if v.get("samples_ms"):
-            c.fail(f"{path}.samples_ms", f"a point with status {status!r} was not measured; expected []")
+            c.fail(
+                f"{path}.samples_ms",
+                f"a point with status {status!r} was not measured; expected []",
+            )
 
 
 def _point(c: _Check, v: Any, path: str) -> Point:
@@ -170,7 +196,16 @@ def _matmul(c: _Check, v: Any, path: str) -> MatmulReference:
 def _env(c: _Check, v: Any, path: str) -> Env:
     c.obj(v, path, Env)
     c.str(v["device_type"], f"{path}.device_type", choices=DEVICE_TYPES)
-    for key in ("device_name", "cpu_model", "torch", "python", "platform", "date", "command", "memory_method"):
+    for key in (
+        "device_name",
+        "cpu_model",
+        "torch",
+        "python",
+        "platform",
+        "date",
+        "command",
+        "memory_method",
+    ):
         c.str(v[key], f"{path}.{key}")
     for key in ("cuda", "git_commit"):
         c.str(v[key], f"{path}.{key}", none=True)
@@ -203,9 +238,14 @@ def _config(c: _Check, v: Any, path: str) -> Config:
     for key in ("tf32", "compile", "memory"):
         c.bool(v[key], f"{path}.{key}")
     c.list(v["methods"], f"{path}.methods", lambda x, p: _method(c, x, p))
-    c.list(v["bandwidth"], f"{path}.bandwidth", lambda x, p: c.int(x, p, low=1), none=True, length=3)
+    c.list(
+        v["bandwidth"], f"{path}.bandwidth", lambda x, p: c.int(x, p, low=1), none=True, length=3
+    )
     if v["head_size"] != v["C"] // v["heads"] or v["C"] % v["heads"]:
-        c.fail(f"{path}.head_size", f"expected C / heads = {v['C']} / {v['heads']}, got {v['head_size']}")
+        c.fail(
+            f"{path}.head_size",
+            f"expected C / heads = {v['C']} / {v['heads']}, got {v['head_size']}",
+        )
     if not v["dtypes"] or not v["Ts"]:
         c.fail(f"{path}.{'dtypes' if not v['dtypes'] else 'Ts'}", "expected at least one value")
     return Config(**v)
@@ -236,7 +276,10 @@ def _checks(c: _Check, v: Any, path: str) -> Checks:
         c.num(x["wall_ms"], f"{p}.wall_ms", positive=True)
         return KernelProfile(**x)
 
-    return Checks(c.list(v["do_bench"], f"{path}.do_bench", bench), c.list(v["profiles"], f"{path}.profiles", profile))
+    return Checks(
+        c.list(v["do_bench"], f"{path}.do_bench", bench),
+        c.list(v["profiles"], f"{path}.profiles", profile),
+    )
 
 
 def parse(doc: Any, source: str) -> Results:
@@ -244,8 +287,11 @@ def parse(doc: Any, source: str) -> Results:
     c = _Check(source)
     c.mapping(doc, "$")
     if doc.get("schema") != VERSION:
-        c.fail("$.schema", f"expected {VERSION}, got {doc.get('schema')!r} (measure again with this version of "
-                           "python -m snippets.timing)")
+        c.fail(
+            "$.schema",
+            f"expected {VERSION}, got {doc.get('schema')!r} (measure again with this version of "
+            "python -m snippets.timing)",
+        )
     c.obj(doc, "$", Results)
     env = _env(c, doc["env"], "$.env")
     config = _config(c, doc["config"], "$.config")
@@ -256,15 +302,21 @@ def parse(doc: Any, source: str) -> Results:
     for name, fp in fps.items():
         _method(c, name, f"$.fingerprints[{json.dumps(name)}]")
         if fp is not None and not (isinstance(fp, str) and re.fullmatch(r"[0-9a-f]{64}", fp)):
-            c.fail(f"$.fingerprints.{name}", f"expected a sha256 hex digest or null, got {_kind(fp)}")
+            c.fail(
+                f"$.fingerprints.{name}", f"expected a sha256 hex digest or null, got {_kind(fp)}"
+            )
     c.num(doc["wall_s"], "$.wall_s", positive=True)
     checks = None if doc.get("checks") is None else _checks(c, doc["checks"], "$.checks")
     for i, p in enumerate(results):
         if p.dtype not in config.dtypes or p.T not in config.Ts or p.method not in config.methods:
-            c.fail(f"$.results[{i}]", f"({p.method}, {p.dtype}, T={p.T}) is outside the run's config")
+            c.fail(
+                f"$.results[{i}]", f"({p.method}, {p.dtype}, T={p.T}) is outside the run's config"
+            )
         if p.status == "ok" and base_name(p.method) in METHODS and fps.get(p.method, "") == "":
             c.fail("$.fingerprints", f"no fingerprint for the measured method {p.method!r}")
-    return Results(env, config, refs, results, bandwidth, fps, float(doc["wall_s"]), checks, VERSION)
+    return Results(
+        env, config, refs, results, bandwidth, fps, float(doc["wall_s"]), checks, VERSION
+    )
 
 
 def _no_constants(name: str):
@@ -290,9 +342,9 @@ def load(path: Path | str) -> Results:
     try:
         doc = json.loads(text, parse_constant=_no_constants, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
-        raise ResultsError(f"{path}: $: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+        raise ResultsError(
+            f"{path}: $: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
     except ValueError as exc:
         raise ResultsError(f"{path}: $: not valid JSON: {exc}") from None
     return parse(doc, str(path))
-
-
