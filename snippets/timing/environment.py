@@ -58,7 +58,8 @@ def _git(*args: str) -> str | None:
 
 
 def git_state() -> tuple[str | None, bool | None]:
-    """(commit, whether snippets/ differs from it): the commit named by $TIMING_GIT_COMMIT, else the checkout's.
+    """(commit, whether snippets/ differs from it): the commit named by $TIMING_GIT_COMMIT,
+    else the checkout's.
 
     A copy of the working tree sent to another machine may carry a .git of an
     older commit, so a commit named in the environment wins; whether that copy

@@ -1,4 +1,7 @@
-"""The appendix's plots: time or peak memory against T, log-log, as SVG. Needs matplotlib, not torch."""
+"""The appendix's plots: time or peak memory against T, log-log, as SVG.
+
+Needs matplotlib, not torch.
+"""
 
 from __future__ import annotations
 
@@ -40,7 +43,8 @@ def _style(names: list[str], grey: str) -> dict[str, dict]:
     return out
 
 
-PLOT_WIDTH_IN = 6.6  # about the content width of the page at a 1280 px window: drawn at 1:1, text keeps its size
+# about the content width of the page at a 1280 px window: drawn at 1:1, text keeps its size
+PLOT_WIDTH_IN = 6.6
 PLOT_FONT_PT = 10.5  # 14 px at 1:1; the page's tables are 12.8 px
 
 

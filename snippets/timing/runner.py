@@ -55,7 +55,8 @@ class Progress:
 
 
 class _InputCache:
-    """The inputs of the latest point only: a new point frees the old inputs before it makes its own."""
+    """The inputs of the latest point only: a new point frees the old inputs before it makes its
+    own."""
 
     def __init__(self):
         self.key, self.inputs = None, None

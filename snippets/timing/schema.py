@@ -185,7 +185,8 @@ class BenchCheck:
 
 @dataclass
 class KernelProfile:
-    """One call under PyTorch's profiler: kernels it launches and how long they keep the GPU busy (means)."""
+    """One call under PyTorch's profiler: kernels it launches and how long they keep the GPU busy
+    (means)."""
 
     method: str
     dtype: str

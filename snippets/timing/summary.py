@@ -108,7 +108,8 @@ def pct(v: float | None) -> str:
 
 
 def markdown_table(header: list[str], rows: list[list[str]], *, left: int = 1) -> str:
-    """A Markdown table padded to line up as plain text too: the first `left` columns flush left, the others right."""
+    """A Markdown table padded to line up as plain text too: the first `left` columns flush
+    left, the others right."""
     widths = [max(3, *map(len, column)) for column in zip(header, *rows)]
 
     def line(cells):
@@ -164,7 +165,8 @@ def grid(
 
 
 def derived(res: Results, rows: list[Point], stale: frozenset[str] = frozenset()) -> str:
-    """Time, achieved bandwidth and FLOP/s of measured `rows` (FLOP/s columns only where a row has FLOPs)."""
+    """Time, achieved bandwidth and FLOP/s of measured `rows` (FLOP/s columns only where a row
+    has FLOPs)."""
     rows = [r for r in rows if r.status == "ok"]
     flops = any(res.tflops(r) for r in rows)
     header = ["method", "ms", "GB/s", "of clone"] + (["TFLOP/s", "of matmul"] if flops else [])
@@ -179,7 +181,8 @@ def derived(res: Results, rows: list[Point], stale: frozenset[str] = frozenset()
 
 
 def growth_table(res: Results, dtype: str) -> str | None:
-    """Time and peak memory at the largest T over those at T/2, for the quadratic and linear versions."""
+    """Time and peak memory at the largest T over those at T/2, for the quadratic and linear
+    versions."""
     rows = []
     for m in (*QUADRATIC, *LINEAR):
         t, mem = growth(res, m, dtype, "ms"), growth(res, m, dtype, "peak_bytes")
@@ -206,12 +209,14 @@ def growth_table(res: Results, dtype: str) -> str | None:
 
 
 def summary(res: Results, dtype: str, e=esc) -> list[str]:
-    """Markdown lines of the figures computed from a file, for one dtype: the page's and the command's."""
+    """Markdown lines of the figures computed from a file, for one dtype: the page's and the
+    command's."""
     parts = [f"- {what}: **{value}**" for what, value in headline(res, dtype)] + [""]
     if table := growth_table(res, dtype):
         parts += [
-            "Growth per doubling of T: time and peak memory at the larger T over those at the smaller, "
-            "at the largest T where both were measured (for memory: both above the resolution):",
+            "Growth per doubling of T: time and peak memory at the larger T over those at the "
+            "smaller, at the largest T where both were measured (for memory: both above the "
+            "resolution):",
             "",
             table,
             "",
@@ -229,9 +234,9 @@ def summary(res: Results, dtype: str, e=esc) -> list[str]:
             else ""
         )
         parts += [
-            f"Bandwidth point: `clone` and the linear prefix means once more at {_shape(rows[0])}, where "
-            f"`x` is {mib:.3g} MiB{cache}, a size meant to exceed the caches so that `clone` runs at "
-            "memory speed:",
+            "Bandwidth point: `clone` and the linear prefix means once more at "
+            f"{_shape(rows[0])}, where `x` is {mib:.3g} MiB{cache}, a size meant to exceed the "
+            "caches so that `clone` runs at memory speed:",
             "",
             "\n".join(failed) or derived(res, rows),
             "",
@@ -240,7 +245,8 @@ def summary(res: Results, dtype: str, e=esc) -> list[str]:
 
 
 def not_measured(res: Results, e=esc) -> list[str]:
-    """Markdown list items: every point that was not measured, and every peak memory that was not, with why."""
+    """Markdown list items: every point that was not measured, and every peak memory that was
+    not, with why."""
 
     def where(rows: list[Point]) -> str:
         Ts = sorted({r.T for r in rows})
@@ -262,7 +268,8 @@ def not_measured(res: Results, e=esc) -> list[str]:
 
 
 def text(res: Results) -> str:
-    """What ``python -m snippets.timing`` prints: the tables and figures of the page, as Markdown."""
+    """What ``python -m snippets.timing`` prints: the tables and figures of the page, as
+    Markdown."""
     env, parts = res.env, []
     parts.append(
         f"{plain(env.device_name)} ({env.device_type}), torch {plain(env.torch)}, "

@@ -42,7 +42,8 @@ _CONTROL = re.compile(
 
 
 class _Check:
-    """Reads a JSON value field by field, refusing with the file and the JSON path of what is wrong."""
+    """Reads a JSON value field by field, refusing with the file and the JSON path of what is
+    wrong."""
 
     def __init__(self, source: str):
         self.source = source
@@ -101,7 +102,8 @@ class _Check:
         if _CONTROL.search(v) or len(v) > 2000:
             self.fail(
                 path,
-                "expected one line of at most 2000 characters, without control or bidirectional formatting characters",
+                "expected one line of at most 2000 characters, without control or bidirectional "
+                "formatting characters",
             )
         return v
 
