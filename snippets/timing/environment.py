@@ -84,15 +84,15 @@ def environment(cfg: Config, argv: list[str]) -> Env:
     commit, dirty = git_state()
     return Env(
         device_type=dev.type,
-        device_name=props.name if cuda else cpu_model(),
+        device_name=props.name if props else cpu_model(),
         cpu_model=cpu_model(),
         cpu_count=os.cpu_count(),
         threads=torch.get_num_threads(),
         torch=torch.__version__,
         cuda=torch.version.cuda,
         cudnn=torch.backends.cudnn.version() if cuda else None,
-        gpu_memory_bytes=props.total_memory if cuda else None,
-        l2_cache_bytes=props.L2_cache_size if cuda else None,
+        gpu_memory_bytes=props.total_memory if props else None,
+        l2_cache_bytes=props.L2_cache_size if props else None,
         python=platform.python_version(),
         platform=platform.platform(),
         date=datetime.now(UTC).isoformat(timespec="seconds"),

@@ -65,7 +65,9 @@ def reuse_freed_memory() -> str | None:
 
 def _status_bytes(field: str) -> int:
     text = Path("/proc/self/status").read_text()
-    return int(re.search(rf"^{field}:\s+(\d+) kB", text, re.M).group(1)) * 1024
+    # every Linux kernel since 2.6 writes these fields; a missing one raises AttributeError
+    match = re.search(rf"^{field}:\s+(\d+) kB", text, re.M)
+    return int(match.group(1)) * 1024  # type: ignore[union-attr]
 
 
 def peak_rss(fn: Callable[[], torch.Tensor]) -> int:
@@ -116,7 +118,8 @@ class CpuMemory:
     """Measures CPU peak memory point by point in one spawned worker; `close()` ends the worker."""
 
     def __init__(self, cfg: Config):
-        self.cfg, self.pool = cfg, None
+        self.cfg = cfg
+        self.pool: ProcessPoolExecutor | None = None
 
     def __call__(self, name: str, dtype: str, T: int) -> tuple[int | None, str | None]:
         if name.endswith("+compile"):

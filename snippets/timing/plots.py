@@ -21,7 +21,7 @@ def _panel(name: str) -> set[str]:
 
 
 def _style(names: list[str], grey: str) -> dict[str, dict]:
-    out = {}
+    out: dict[str, dict] = {}
     for panel in PANELS:
         bases = [
             b
@@ -76,7 +76,7 @@ def plot(res: Results, dtype: str, what: str) -> str:
     with style():
         fig = new_figure(PLOT_WIDTH_IN, 10.0)
         axes = fig.subplots(2, 1, sharey=True)
-        for ax, panel in zip(axes, PANELS):
+        for ax, panel in zip(axes, PANELS, strict=True):
             for n in names:
                 pts = [
                     (r.T, getattr(r, key) * scale)
@@ -87,7 +87,7 @@ def plot(res: Results, dtype: str, what: str) -> str:
                     and getattr(r, key) >= max(floor, 1e-12)
                 ]
                 if pts and panel in _panel(n):
-                    ax.plot(*zip(*pts), label=n, **styles[n])
+                    ax.plot(*zip(*pts, strict=True), label=n, **styles[n])
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
             ax.xaxis.set_major_locator(FixedLocator(Ts))

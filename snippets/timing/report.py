@@ -208,6 +208,7 @@ def section(
 def checks(res: Results, name: str) -> list[str]:
     """Markdown of a file's ``checks``: the do_bench cross-check and the kernel profiles."""
     c, parts = res.checks, [f"#### {name}: the timing method checked", ""]
+    assert c is not None, "checks(): called only for a file that has checks"
     if c.do_bench:
         rows = [
             [
@@ -254,7 +255,7 @@ def checks(res: Results, name: str) -> list[str]:
                     f"{p.kernels:.3g}",
                     num(p.kernel_ms),
                     num(timed.ms) if timed else "n/a",
-                    pct(p.kernel_ms / timed.ms) if timed else "n/a",
+                    pct(p.kernel_ms / timed.ms) if timed else "n/a",  # type: ignore[operator]
                 ]
             )
         parts += [
@@ -321,7 +322,9 @@ def render(results_dir: Path) -> Rendered:
                 f"{p}: $.env.device_type is {res.env.device_type!r}, but the name says otherwise"
             )
         files.append((p.stem, res))
-    markdown, plots, stale_lines = {}, {}, []
+    markdown: dict[str, str] = {}
+    plots: dict[str, str] = {}
+    stale_lines: list[str] = []
     for marker, kind in (("cpu", "cpu"), ("gpu", "cuda")):
         parts = []
         for stem, res in files:

@@ -10,12 +10,13 @@ characters, and points outside the run's own configuration. Standard library onl
 
 from __future__ import annotations
 
+import builtins
 import json
 import math
 import re
 from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NoReturn, overload
 
 from snippets.timing.schema import (
     DEVICE_TYPES,
@@ -48,7 +49,7 @@ class _Check:
     def __init__(self, source: str):
         self.source = source
 
-    def fail(self, path: str, message: str):
+    def fail(self, path: str, message: str) -> NoReturn:
         raise ResultsError(f"{self.source}: {path}: {message}")
 
     def obj(self, v: Any, path: str, cls) -> dict:
@@ -88,6 +89,17 @@ class _Check:
             self.fail(path, f"expected a finite number {'> 0' if positive else '>= 0'}, got {v!r}")
         return float(v)
 
+    # The methods named str, bool and list hide the builtins in the rest of the class body,
+    # so the annotations below name builtins.str and so on. With none=False (the default)
+    # the result is never None, which the overloads tell a type checker.
+    @overload
+    def str(
+        self, v: Any, path: str, *, none: Literal[False] = False, choices=None, empty: bool = False
+    ) -> str: ...
+    @overload
+    def str(
+        self, v: Any, path: str, *, none: bool, choices=None, empty: bool = False
+    ) -> str | None: ...
     def str(
         self, v: Any, path: str, *, none: bool = False, choices=None, empty: bool = False
     ) -> str | None:
@@ -107,16 +119,44 @@ class _Check:
             )
         return v
 
-    def bool(self, v: Any, path: str, *, none: bool = False) -> bool | None:
+    def bool(
+        self, v: Any, path: builtins.str, *, none: builtins.bool = False
+    ) -> builtins.bool | None:
         if v is None and none:
             return None
         if not isinstance(v, bool):
             self.fail(path, f"expected true or false, got {_kind(v)}")
         return v
 
+    @overload
     def list(
-        self, v: Any, path: str, item, *, none: bool = False, length: int | None = None
-    ) -> list | None:
+        self,
+        v: Any,
+        path: builtins.str,
+        item,
+        *,
+        none: Literal[False] = False,
+        length: builtins.int | None = None,
+    ) -> builtins.list: ...
+    @overload
+    def list(
+        self,
+        v: Any,
+        path: builtins.str,
+        item,
+        *,
+        none: builtins.bool,
+        length: builtins.int | None = None,
+    ) -> builtins.list | None: ...
+    def list(
+        self,
+        v: Any,
+        path: builtins.str,
+        item,
+        *,
+        none: builtins.bool = False,
+        length: builtins.int | None = None,
+    ) -> builtins.list | None:
         if v is None and none:
             return None
         if not isinstance(v, list):
