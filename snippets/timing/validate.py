@@ -10,13 +10,13 @@ characters, and points outside the run's own configuration. Standard library onl
 
 from __future__ import annotations
 
-import builtins
 import json
+from builtins import bool as _bool, int as _int, str as _str  # _Check's methods hide these
 import math
 import re
 from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Any, Literal, NoReturn, overload
+from typing import Any, NoReturn
 
 from snippets.timing.schema import (
     DEVICE_TYPES,
@@ -89,17 +89,6 @@ class _Check:
             self.fail(path, f"expected a finite number {'> 0' if positive else '>= 0'}, got {v!r}")
         return float(v)
 
-    # The methods named str, bool and list hide the builtins in the rest of the class body,
-    # so the annotations below name builtins.str and so on. With none=False (the default)
-    # the result is never None, which the overloads tell a type checker.
-    @overload
-    def str(
-        self, v: Any, path: str, *, none: Literal[False] = False, choices=None, empty: bool = False
-    ) -> str: ...
-    @overload
-    def str(
-        self, v: Any, path: str, *, none: bool, choices=None, empty: bool = False
-    ) -> str | None: ...
     def str(
         self, v: Any, path: str, *, none: bool = False, choices=None, empty: bool = False
     ) -> str | None:
@@ -119,44 +108,16 @@ class _Check:
             )
         return v
 
-    def bool(
-        self, v: Any, path: builtins.str, *, none: builtins.bool = False
-    ) -> builtins.bool | None:
+    def bool(self, v: Any, path: _str, *, none: _bool = False) -> _bool | None:
         if v is None and none:
             return None
         if not isinstance(v, bool):
             self.fail(path, f"expected true or false, got {_kind(v)}")
         return v
 
-    @overload
     def list(
-        self,
-        v: Any,
-        path: builtins.str,
-        item,
-        *,
-        none: Literal[False] = False,
-        length: builtins.int | None = None,
-    ) -> builtins.list: ...
-    @overload
-    def list(
-        self,
-        v: Any,
-        path: builtins.str,
-        item,
-        *,
-        none: builtins.bool,
-        length: builtins.int | None = None,
-    ) -> builtins.list | None: ...
-    def list(
-        self,
-        v: Any,
-        path: builtins.str,
-        item,
-        *,
-        none: builtins.bool = False,
-        length: builtins.int | None = None,
-    ) -> builtins.list | None:
+        self, v: Any, path: _str, item, *, none: _bool = False, length: _int | None = None
+    ) -> list | None:
         if v is None and none:
             return None
         if not isinstance(v, list):
@@ -177,7 +138,7 @@ def _kind(v: Any) -> str:
 
 
 def _method(c: _Check, v: Any, path: str) -> str:
-    name = c.str(v, path)
+    name: str = c.str(v, path)  # type: ignore[assignment]  # None only where none=True
     if base_name(name) not in METHODS or (
         name.endswith("+compile") and not METHODS[base_name(name)].compilable
     ):
@@ -319,8 +280,8 @@ def _checks(c: _Check, v: Any, path: str) -> Checks:
         return KernelProfile(**x)
 
     return Checks(
-        c.list(v["do_bench"], f"{path}.do_bench", bench),
-        c.list(v["profiles"], f"{path}.profiles", profile),
+        c.list(v["do_bench"], f"{path}.do_bench", bench),  # type: ignore[arg-type]
+        c.list(v["profiles"], f"{path}.profiles", profile),  # type: ignore[arg-type]
     )
 
 
@@ -340,6 +301,7 @@ def parse(doc: Any, source: str) -> Results:
     refs = c.list(doc["matmul_reference"], "$.matmul_reference", lambda x, p: _matmul(c, x, p))
     results = c.list(doc["results"], "$.results", lambda x, p: _point(c, x, p))
     bandwidth = c.list(doc["bandwidth"], "$.bandwidth", lambda x, p: _point(c, x, p))
+    assert refs is not None and results is not None and bandwidth is not None  # none=False
     fps = c.mapping(doc["fingerprints"], "$.fingerprints")
     for name, fp in fps.items():
         _method(c, name, f"$.fingerprints[{json.dumps(name)}]")
