@@ -255,7 +255,7 @@ def masks_svg(T: int = 6) -> str:
     }
     with style():
         fig = new_figure(6.6, 3.5)
-        for ax, (title, mask) in zip(fig.subplots(1, 2), allowed.items()):
+        for ax, (title, mask) in zip(fig.subplots(1, 2), allowed.items(), strict=True):
             _heatmap(ax, mask, title, annotate=False)
             for t in range(T):
                 for s in range(T):

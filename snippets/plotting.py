@@ -36,7 +36,8 @@ def style():
 
 
 def new_figure(width: float, height: float) -> Figure:
-    """A figure (size in inches) whose text, axes and ticks are ``GREY``; draw it inside ``style()``."""
+    """A figure (size in inches) whose text, axes and ticks are ``GREY``; draw it inside
+    ``style()``."""
     with style():
         return Figure(figsize=(width, height), layout="constrained")
 

@@ -67,8 +67,8 @@ def _non_negative_int(s: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m snippets.timing",
-        description="Time every prefix-mean and attention version of the tutorial on this machine and "
-        "write a JSON results file for the appendix page. Forward passes only, under "
+        description="Time every prefix-mean and attention version of the tutorial on this "
+        "machine and write a JSON results file for the appendix page. Forward passes only, under "
         "torch.inference_mode. Progress goes to stderr, a table to stdout.",
         epilog="Methods: " + ", ".join(method_names(True)) + ". Skipped points, out-of-memory and "
         "over-budget points are recorded in the file, never fatal. Ctrl-C (exit 130) or SIGTERM "
@@ -194,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def default_name(dev: torch.device) -> str:
-    """``cpu-amd-epyc``, ``cuda-nvidia-h100-80gb-hbm3``: only lower-case letters, digits and dashes."""
+    """``cpu-amd-epyc``, ``cuda-nvidia-h100-80gb-hbm3``: only lower-case letters, digits and
+    dashes."""
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_model()
     return f"{dev.type}-" + (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:80] or "unknown")
 
@@ -247,7 +248,8 @@ def parse_config(argv: list[str]) -> tuple[Config, Path]:
         if unknown:
             hint = "" if a.compile else " (+compile variants need --compile)"
             p.error(
-                f"--methods: {' '.join(unknown)} matches no method{hint}; choose from {', '.join(names)}"
+                f"--methods: {' '.join(unknown)} matches no method{hint}; "
+                f"choose from {', '.join(names)}"
             )
         chosen = [n for n in names if any(fnmatch.fnmatchcase(n, pat) for pat in a.methods)]
     cfg = Config(
@@ -293,7 +295,8 @@ def _on_sigterm(signum, frame):
 
 def main(argv: list[str] | None = None, *, reuse_freed_memory: bool = False) -> int:
     """The command. `reuse_freed_memory`: on a CPU, change this process's allocator first
-    (``memory.reuse_freed_memory``); the command does, a caller in a long-lived process may not want to."""
+    (``memory.reuse_freed_memory``); the command does, a caller in a long-lived process may not
+    want to."""
     from snippets.timing.summary import text
     from snippets.timing.runner import run
 

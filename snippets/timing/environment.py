@@ -58,7 +58,8 @@ def _git(*args: str) -> str | None:
 
 
 def git_state() -> tuple[str | None, bool | None]:
-    """(commit, whether snippets/ differs from it): the commit named by $TIMING_GIT_COMMIT, else the checkout's.
+    """(commit, whether snippets/ differs from it): the commit named by $TIMING_GIT_COMMIT,
+    else the checkout's.
 
     A copy of the working tree sent to another machine may carry a .git of an
     older commit, so a commit named in the environment wins; whether that copy
@@ -83,15 +84,15 @@ def environment(cfg: Config, argv: list[str]) -> Env:
     commit, dirty = git_state()
     return Env(
         device_type=dev.type,
-        device_name=props.name if cuda else cpu_model(),
+        device_name=props.name if props else cpu_model(),
         cpu_model=cpu_model(),
         cpu_count=os.cpu_count(),
         threads=torch.get_num_threads(),
         torch=torch.__version__,
         cuda=torch.version.cuda,
         cudnn=torch.backends.cudnn.version() if cuda else None,
-        gpu_memory_bytes=props.total_memory if cuda else None,
-        l2_cache_bytes=props.L2_cache_size if cuda else None,
+        gpu_memory_bytes=props.total_memory if props else None,
+        l2_cache_bytes=props.L2_cache_size if props else None,
         python=platform.python_version(),
         platform=platform.platform(),
         date=datetime.now(UTC).isoformat(timespec="seconds"),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 
 def esc(s: str) -> str:
-    """`s` as literal text anywhere in Markdown, in inline HTML, in a table cell, heading or alt text.
+    """`s` as literal text anywhere in Markdown, in inline HTML, in a table cell, heading or alt
+    text.
 
     Everything but letters, digits, spaces and non-ASCII characters becomes a
     numeric character reference, so no Markdown, HTML, attribute list, math or
@@ -14,7 +15,8 @@ def esc(s: str) -> str:
 
 
 def code(s: str) -> str:
-    """`s` as inline code that stays literal (a Markdown code span could be closed by a backtick in `s`)."""
+    """`s` as inline code that stays literal (a Markdown code span could be closed by a backtick
+    in `s`)."""
     return f"<code>{esc(s)}</code>"
 
 

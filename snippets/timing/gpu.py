@@ -37,7 +37,8 @@ from pathlib import Path
 
 from snippets.timing.environment import ROOT
 
-# Every test file that holds a test marked `cuda`; tests/test_gpu_check.py checks this list is complete.
+# Every test file that holds a test marked `cuda`; tests/test_gpu_check.py checks this list is
+# complete.
 CUDA_TEST_FILES = (
     "tests/test_averaging.py",
     "tests/test_attention.py",
@@ -91,7 +92,8 @@ def _has(module: str, env: dict | None) -> bool:
 
 def run_tests(out: Path, env: dict | None = None) -> tuple[bool, str]:
     with open(out / "cuda-tests.log", "w", encoding="utf-8") as log:
-        # --noconftest: the root conftest needs Sybil; the CUDA tests need no fixture from a conftest.
+        # --noconftest: the root conftest needs Sybil; the CUDA tests need no fixture from a
+        # conftest.
         code = _pytest(
             [
                 "-m",
@@ -149,7 +151,8 @@ def run_sweep(out: Path) -> tuple[bool, str, Path | None]:
 
 
 def cross_check(out: Path, results_path: Path | None) -> tuple[bool, str]:
-    """This harness's median against ``triton.testing.do_bench``'s at a few points, and kernel profiles.
+    """This harness's median against ``triton.testing.do_bench``'s at a few points, and kernel
+    profiles.
 
     Both go into the results file of the sweep (its ``checks`` section), so the
     appendix shows them beside the numbers they vouch for; also to ``do_bench.json``.
@@ -216,7 +219,8 @@ def cross_check(out: Path, results_path: Path | None) -> tuple[bool, str]:
     lines.append(
         "profiles at the bandwidth point (mean of several calls): "
         + "; ".join(
-            f"{p.method} {p.dtype}: {p.kernels:.3g} kernels, {p.kernel_ms:.3g} ms of kernels in {p.wall_ms:.3g} ms"
+            f"{p.method} {p.dtype}: {p.kernels:.3g} kernels, "
+            f"{p.kernel_ms:.3g} ms of kernels in {p.wall_ms:.3g} ms"
             for p in profiles
         )
     )
@@ -231,7 +235,8 @@ def cross_check(out: Path, results_path: Path | None) -> tuple[bool, str]:
 
 
 def _profile(cfg, name: str, dtype: str) -> dict:
-    """Kernels per call, their GPU time, and the call's wall time, at the bandwidth point (after a warm-up)."""
+    """Kernels per call, their GPU time, and the call's wall time, at the bandwidth point (after a
+    warm-up)."""
     import torch
     from torch.profiler import ProfilerActivity, profile
 
@@ -301,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         ok_check, text = False, f"do_bench cross-check failed: {type(exc).__name__}: {exc}"
     lines.append(text)
     lines.append(
-        f"total: {time.perf_counter() - t0:.0f} s; {'all passed' if ok_tests and ok_sweep and ok_check else 'FAILED'}"
+        f"total: {time.perf_counter() - t0:.0f} s; "
+        f"{'all passed' if ok_tests and ok_sweep and ok_check else 'FAILED'}"
     )
     summary = "\n".join(lines) + "\n"
     (out / "summary.txt").write_text(summary, encoding="utf-8")

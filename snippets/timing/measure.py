@@ -99,7 +99,8 @@ def measure(
 
 
 def samples_cuda(fn: Callable[[], torch.Tensor], n: int, flush: torch.Tensor | None) -> list[float]:
-    """Milliseconds of `n` calls, each between two CUDA events, each after `flush` is overwritten."""
+    """Milliseconds of `n` calls, each between two CUDA events, each after `flush` is
+    overwritten."""
     events = [
         (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
         for _ in range(n)
@@ -115,7 +116,8 @@ def samples_cuda(fn: Callable[[], torch.Tensor], n: int, flush: torch.Tensor | N
 
 
 def peak_cuda(fn: Callable[[], torch.Tensor], device: str) -> int:
-    """Bytes a call allocates on top of what was allocated before it, at its peak (output included)."""
+    """Bytes a call allocates on top of what was allocated before it, at its peak (output
+    included)."""
     torch.cuda.synchronize(device)
     torch.cuda.reset_peak_memory_stats(device)
     base = torch.cuda.memory_allocated(device)

@@ -31,19 +31,20 @@ from snippets.timing.methods import Config, build, make_inputs
 MMAP_THRESHOLD = 64 * 1024  # CPU peak memory sees allocations of at least this size
 METHOD = (
     f"peak resident set growth (VmHWM) in a worker process, a lower bound: allocations under "
-    f"{MMAP_THRESHOLD // 1024} KiB are seen only where the heap must grow for them, larger ones only "
-    "where free heap memory cannot hold them"
+    f"{MMAP_THRESHOLD // 1024} KiB are seen only where the heap must grow for them, larger ones "
+    "only where free heap memory cannot hold them"
 )
 REUSE = (
     "glibc serves every allocation from its heap and keeps freed memory (M_MMAP_MAX = 0, "
-    "M_TRIM_THRESHOLD = 1 GiB): a call reuses what the last one freed, as PyTorch's caching allocator "
-    "does on a GPU, instead of taking fresh pages from the kernel"
+    "M_TRIM_THRESHOLD = 1 GiB): a call reuses what the last one freed, as PyTorch's caching "
+    "allocator does on a GPU, instead of taking fresh pages from the kernel"
 )
 reuse_note: str | None = None  # REUSE once reuse_freed_memory() has run in this process
 
 
 def reuse_freed_memory() -> str | None:
-    """Make this process's large allocations reuse freed memory; the note to record, or None where not glibc.
+    """Make this process's large allocations reuse freed memory; the note to record, or None
+    where not glibc.
 
     By default glibc gives large allocations their own ``mmap`` and unmaps them on
     free; the size from which it does so starts at 128 KiB and rises as such blocks
@@ -64,7 +65,9 @@ def reuse_freed_memory() -> str | None:
 
 def _status_bytes(field: str) -> int:
     text = Path("/proc/self/status").read_text()
-    return int(re.search(rf"^{field}:\s+(\d+) kB", text, re.M).group(1)) * 1024
+    # every Linux kernel since 2.6 writes these fields; a missing one raises AttributeError
+    match = re.search(rf"^{field}:\s+(\d+) kB", text, re.M)
+    return int(match.group(1)) * 1024  # type: ignore[union-attr]
 
 
 def peak_rss(fn: Callable[[], torch.Tensor]) -> int:
@@ -115,7 +118,8 @@ class CpuMemory:
     """Measures CPU peak memory point by point in one spawned worker; `close()` ends the worker."""
 
     def __init__(self, cfg: Config):
-        self.cfg, self.pool = cfg, None
+        self.cfg = cfg
+        self.pool: ProcessPoolExecutor | None = None
 
     def __call__(self, name: str, dtype: str, T: int) -> tuple[int | None, str | None]:
         if name.endswith("+compile"):
@@ -141,7 +145,8 @@ class CpuMemory:
             return None, f"{type(exc).__name__}: {one_line(exc)}"
 
     def close(self) -> None:
-        """End the worker now, also in the middle of a point (an interrupt): nothing is left running."""
+        """End the worker now, also in the middle of a point (an interrupt): nothing is left
+        running."""
         pool, self.pool = self.pool, None
         if pool is None:
             return

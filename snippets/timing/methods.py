@@ -81,7 +81,7 @@ def make_inputs(cfg: Config, dtype: str, T: int, *, attention: bool = True) -> I
 
 
 def _load(name: str):
-    module, _, attr = INFO[name].code.partition(":")
+    module, _, attr = INFO[name].code.partition(":")  # type: ignore[union-attr]  # one with code
     return getattr(importlib.import_module(module), attr)
 
 

@@ -1,4 +1,7 @@
-"""The appendix's plots: time or peak memory against T, log-log, as SVG. Needs matplotlib, not torch."""
+"""The appendix's plots: time or peak memory against T, log-log, as SVG.
+
+Needs matplotlib, not torch.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ def _panel(name: str) -> set[str]:
 
 
 def _style(names: list[str], grey: str) -> dict[str, dict]:
-    out = {}
+    out: dict[str, dict] = {}
     for panel in PANELS:
         bases = [
             b
@@ -40,7 +43,8 @@ def _style(names: list[str], grey: str) -> dict[str, dict]:
     return out
 
 
-PLOT_WIDTH_IN = 6.6  # about the content width of the page at a 1280 px window: drawn at 1:1, text keeps its size
+# about the content width of the page at a 1280 px window: drawn at 1:1, text keeps its size
+PLOT_WIDTH_IN = 6.6
 PLOT_FONT_PT = 10.5  # 14 px at 1:1; the page's tables are 12.8 px
 
 
@@ -72,7 +76,7 @@ def plot(res: Results, dtype: str, what: str) -> str:
     with style():
         fig = new_figure(PLOT_WIDTH_IN, 10.0)
         axes = fig.subplots(2, 1, sharey=True)
-        for ax, panel in zip(axes, PANELS):
+        for ax, panel in zip(axes, PANELS, strict=True):
             for n in names:
                 pts = [
                     (r.T, getattr(r, key) * scale)
@@ -83,7 +87,7 @@ def plot(res: Results, dtype: str, what: str) -> str:
                     and getattr(r, key) >= max(floor, 1e-12)
                 ]
                 if pts and panel in _panel(n):
-                    ax.plot(*zip(*pts), label=n, **styles[n])
+                    ax.plot(*zip(*pts, strict=True), label=n, **styles[n])
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
             ax.xaxis.set_major_locator(FixedLocator(Ts))

@@ -43,7 +43,8 @@ class Rendered:
 
 
 def scroll(table: str, label: str) -> list[str]:
-    """`table` in a box that scrolls sideways when the page is narrow, reachable and named for the keyboard."""
+    """`table` in a box that scrolls sideways when the page is narrow, reachable and named for
+    the keyboard."""
     return [
         f'<div class="scroll-table" markdown tabindex="0" role="region" aria-label="{esc(label)}">',
         "",
@@ -55,7 +56,8 @@ def scroll(table: str, label: str) -> list[str]:
 
 
 def stale_methods(res: Results) -> dict[str, str]:
-    """{method: why} for every measured method whose code has changed since the file was measured."""
+    """{method: why} for every measured method whose code has changed since the file was
+    measured."""
     out = {}
     for name, fp in res.fingerprints.items():
         code_ref = METHODS[base_name(name)].code
@@ -116,9 +118,9 @@ def _meta(res: Results, stem: str) -> str:
         ("shapes", f"B = {cfg.B}, C = {cfg.C}, heads = {cfg.heads}, head size = {cfg.head_size}"),
         (
             "timing",
-            f"median of up to {cfg.repeats} samples after the first call and up to {cfg.warmup} more "
-            f"warm-up calls, as the budget of {cfg.time_budget:g} s per point allows; "
-            f"TF32 {'on' if cfg.tf32 else 'off'}",
+            f"median of up to {cfg.repeats} samples after the first call and up to "
+            f"{cfg.warmup} more warm-up calls, as the budget of {cfg.time_budget:g} s per point "
+            f"allows; TF32 {'on' if cfg.tf32 else 'off'}",
         ),
         *([("CPU allocator", esc(env.allocator))] if env.allocator else []),
         ("peak memory", esc(env.memory_method)),
@@ -144,9 +146,9 @@ def section(
         parts += [
             '!!! warning "Stale numbers"',
             "",
-            f"    These methods were measured at commit {code(commit)}, and the code they measure has "
-            "changed since; their numbers, marked (stale) below, describe the old code until this file "
-            "is measured again:",
+            f"    These methods were measured at commit {code(commit)}, and the code they "
+            "measure has changed since; their numbers, marked (stale) below, describe the old "
+            "code until this file is measured again:",
             "",
         ]
         parts += [f"    - `{m}`: {why}" for m, why in sorted(stale.items())] + [""]
@@ -168,10 +170,10 @@ def section(
                 "",
             ]
         parts += [
-            "Solid lines: methods that build a T × T matrix, so their memory grows with T²; dashed: "
-            "memory linear in T; dotted grey: `clone`, the bandwidth reference. Points that were not "
-            "measured are missing from the lines, and so are peaks below the memory resolution; the tables "
-            "say why.",
+            "Solid lines: methods that build a T × T matrix, so their memory grows with T²; "
+            "dashed: memory linear in T; dotted grey: `clone`, the bandwidth reference. Points "
+            "that were not measured are missing from the lines, and so are peaks below the memory "
+            "resolution; the tables say why.",
             "",
         ]
         for caption, table in (
@@ -184,9 +186,9 @@ def section(
             parts += [f"{caption}:", "", *scroll(table, f"{caption}, {env.device_name}, {dtype}")]
         if clone := measured(res.results, "clone", dtype):
             parts += [
-                f"Derived figures at T = {clone.T}: achieved bandwidth (least bytes a call must read and "
-                "write, over its time) as a fraction of `clone` at the same T, and achieved FLOP/s as a "
-                "fraction of the matmul reference:",
+                f"Derived figures at T = {clone.T}: achieved bandwidth (least bytes a call must "
+                "read and write, over its time) as a fraction of `clone` at the same T, and "
+                "achieved FLOP/s as a fraction of the matmul reference:",
                 "",
                 *scroll(
                     derived(
@@ -206,6 +208,7 @@ def section(
 def checks(res: Results, name: str) -> list[str]:
     """Markdown of a file's ``checks``: the do_bench cross-check and the kernel profiles."""
     c, parts = res.checks, [f"#### {name}: the timing method checked", ""]
+    assert c is not None, "checks(): called only for a file that has checks"
     if c.do_bench:
         rows = [
             [
@@ -219,8 +222,9 @@ def checks(res: Results, name: str) -> list[str]:
             for b in c.do_bench
         ]
         parts += [
-            "The same calls timed by this harness and by Triton's `triton.testing.do_bench` (the median of "
-            "each), one after the other in one process, by `python3 -m snippets.timing.gpu`:",
+            "The same calls timed by this harness and by Triton's `triton.testing.do_bench` "
+            "(the median of each), one after the other in one process, by "
+            "`python3 -m snippets.timing.gpu`:",
             "",
             *scroll(
                 markdown_table(
@@ -251,15 +255,15 @@ def checks(res: Results, name: str) -> list[str]:
                     f"{p.kernels:.3g}",
                     num(p.kernel_ms),
                     num(timed.ms) if timed else "n/a",
-                    pct(p.kernel_ms / timed.ms) if timed else "n/a",
+                    pct(p.kernel_ms / timed.ms) if timed else "n/a",  # type: ignore[operator]
                 ]
             )
         parts += [
-            f"What one call does on the GPU, from PyTorch's profiler (the mean of {PROFILE_CALLS} calls after a "
-            "warm-up): "
-            "how many kernels it launches and how long they keep the GPU busy, next to the call's median "
-            "time at the bandwidth point of the sweep. Where the busy time is close to the timed one, the "
-            "call is spent in its kernels, not in launching them:",
+            "What one call does on the GPU, from PyTorch's profiler (the mean of "
+            f"{PROFILE_CALLS} calls after a warm-up): how many kernels it launches and how long "
+            "they keep the GPU busy, next to the call's median time at the bandwidth point of the "
+            "sweep. Where the busy time is close to the timed one, the call is spent in its "
+            "kernels, not in launching them:",
             "",
             *scroll(
                 markdown_table(
@@ -318,7 +322,9 @@ def render(results_dir: Path) -> Rendered:
                 f"{p}: $.env.device_type is {res.env.device_type!r}, but the name says otherwise"
             )
         files.append((p.stem, res))
-    markdown, plots, stale_lines = {}, {}, []
+    markdown: dict[str, str] = {}
+    plots: dict[str, str] = {}
+    stale_lines: list[str] = []
     for marker, kind in (("cpu", "cpu"), ("gpu", "cuda")):
         parts = []
         for stem, res in files:

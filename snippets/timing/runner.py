@@ -11,7 +11,9 @@ import gc
 import sys
 import time
 from dataclasses import asdict, replace
+from functools import partial
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -55,7 +57,8 @@ class Progress:
 
 
 class _InputCache:
-    """The inputs of the latest point only: a new point frees the old inputs before it makes its own."""
+    """The inputs of the latest point only: a new point frees the old inputs before it makes its
+    own."""
 
     def __init__(self):
         self.key, self.inputs = None, None
@@ -91,7 +94,8 @@ def _time_point(
 ) -> dict:
     """Status, timings and (on CUDA) peak memory of one method; every failure becomes a status."""
     cuda = cfg.device.startswith("cuda")
-    fn, r = None, {}
+    fn = None
+    r: dict[str, Any] = {}
     try:
         fn = build(cfg, name, inputs())
         if name.endswith("+compile"):
@@ -125,10 +129,7 @@ def _time_point(
 
 def fingerprints(names) -> dict[str, str | None]:
     """{method: fingerprint of the tutorial code it measures, None for PyTorch's own}."""
-    return {
-        n: fingerprint(METHODS[base_name(n)].code) if METHODS[base_name(n)].code else None
-        for n in names
-    }
+    return {n: fingerprint(code) if (code := METHODS[base_name(n)].code) else None for n in names}
 
 
 def _status(p) -> str:
@@ -159,7 +160,11 @@ def _run(cfg: Config, argv: list[str], progress: Progress | None) -> Results:
     codes = fingerprints(cfg.methods)  # the code as it is when the run starts
     flush = None
     if cuda:  # twice the L2 cache, written before every timed call
-        flush = torch.empty(2 * env.l2_cache_bytes, dtype=torch.uint8, device=cfg.device)
+        flush = torch.empty(
+            2 * env.l2_cache_bytes,  # type: ignore[operator]  # set on CUDA
+            dtype=torch.uint8,
+            device=cfg.device,
+        )
     points = [(d, T, m) for d in cfg.dtypes for T in cfg.Ts for m in cfg.methods]
     bandwidth_points = [
         (d, m) for d in cfg.dtypes for m in BANDWIDTH_METHODS if m in cfg.methods and cfg.bandwidth
@@ -170,18 +175,16 @@ def _run(cfg: Config, argv: list[str], progress: Progress | None) -> Results:
         refs.append(matmul_reference(cfg, d, flush))
         progress.step(f"{d} matmul reference N={cfg.matmul_size}: {_status(refs[-1])}")
 
-    results, stopped, inputs = (
-        [],
-        {},
-        _InputCache(),
-    )  # stopped[(dtype, method)] = why larger T are skipped
+    results: list[Point] = []
+    stopped: dict[tuple[str, str], str] = {}  # (dtype, method): why larger T are skipped
+    inputs = _InputCache()
     for d, T, name in points:
         why = stopped.get((d, name)) or skip_reason(cfg, name, d, T)
         if why:
             p = _new_point(cfg, name, d, T, status="skipped", reason=why)
         else:
             p = _new_point(
-                cfg, name, d, T, **_time_point(cfg, name, lambda: inputs(cfg, d, T), flush)
+                cfg, name, d, T, **_time_point(cfg, name, partial(inputs, cfg, d, T), flush)
             )
             if p.status in ("oom", "over_budget"):
                 stopped[(d, name)] = f"stopped after T={T}: {p.status.replace('_', ' ')}"
@@ -190,14 +193,14 @@ def _run(cfg: Config, argv: list[str], progress: Progress | None) -> Results:
 
     bandwidth = []
     for d, name in bandwidth_points:  # the prefix means on x larger than the caches
-        B, T, C = cfg.bandwidth
+        B, T, C = cfg.bandwidth  # type: ignore[misc]  # set, or bandwidth_points is empty
         big = replace(cfg, B=B, C=C)
         p = _new_point(
             big,
             name,
             d,
             T,
-            **_time_point(big, name, lambda: inputs(big, d, T, attention=False), flush),
+            **_time_point(big, name, partial(inputs, big, d, T, attention=False), flush),
         )
         bandwidth.append(p)
         progress.step(f"{d} bandwidth (B, T, C) = {cfg.bandwidth} {name}: {_status(p)}")

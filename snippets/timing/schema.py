@@ -116,7 +116,10 @@ class MatmulReference:
 
     @property
     def tflops(self) -> float | None:
-        return 2 * self.N**3 / (self.ms * 1e9) if self.status == "ok" else None
+        # ms is set where status is "ok" (validate.py refuses a file where it is not)
+        if self.status != "ok":
+            return None
+        return 2 * self.N**3 / (self.ms * 1e9)  # type: ignore[operator]
 
 
 @dataclass
@@ -185,7 +188,8 @@ class BenchCheck:
 
 @dataclass
 class KernelProfile:
-    """One call under PyTorch's profiler: kernels it launches and how long they keep the GPU busy (means)."""
+    """One call under PyTorch's profiler: kernels it launches and how long they keep the GPU busy
+    (means)."""
 
     method: str
     dtype: str
@@ -223,9 +227,10 @@ class Results:
         doc = {"schema": self.schema} | {k: v for k, v in asdict(self).items() if k != "schema"}
         return json.dumps(doc, indent=1, allow_nan=False) + "\n"
 
-    # Derived figures, computed from the measurements.
+    # Derived figures, computed from the measurements. A row's ms (and a matmul reference's
+    # tflops) is set where its status is "ok": validate.py refuses a file where it is not.
     def gbps(self, p: Point) -> float | None:
-        return p.bytes / (p.ms * 1e6) if p.status == "ok" else None
+        return p.bytes / (p.ms * 1e6) if p.status == "ok" else None  # type: ignore[operator]
 
     def frac_clone(self, p: Point, rows: list[Point] | None = None) -> float | None:
         rows = self.results if rows is None else rows
@@ -238,17 +243,21 @@ class Results:
             ),
             None,
         )
-        return None if clone is None or p.status != "ok" else self.gbps(p) / self.gbps(clone)
+        if clone is None or p.status != "ok":
+            return None
+        return self.gbps(p) / self.gbps(clone)  # type: ignore[operator]
 
     def tflops(self, p: Point) -> float | None:
-        return p.flops / (p.ms * 1e9) if p.status == "ok" and p.flops else None
+        if p.status != "ok" or not p.flops:
+            return None
+        return p.flops / (p.ms * 1e9)  # type: ignore[operator]
 
     def frac_matmul(self, p: Point) -> float | None:
         ref = next(
             (m for m in self.matmul_reference if m.dtype == p.dtype and m.status == "ok"), None
         )
         t = self.tflops(p)
-        return None if ref is None or t is None else t / ref.tflops
+        return None if ref is None or t is None else t / ref.tflops  # type: ignore[operator]
 
 
 # ----------------------------------------------------------------------------- writing

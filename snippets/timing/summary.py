@@ -7,6 +7,8 @@ strings from the file go through an escaper (`escape.esc` on the page,
 
 from __future__ import annotations
 
+from collections.abc import Container
+
 from snippets.timing.escape import esc, plain
 from snippets.timing.schema import Point, Results
 
@@ -51,7 +53,7 @@ def _spans(Ts: list[int]) -> str:
 def versus(res: Results, a: str, b: str, dtype: str) -> str | None:
     """Where `a` is faster than `b` and where slower, over every T where both were measured."""
     both = [
-        (T, x.ms < y.ms)
+        (T, x.ms < y.ms)  # type: ignore[operator]  # measured: ms is set
         for T in sorted(res.config.Ts)
         if (x := measured(res.results, a, dtype, T)) and (y := measured(res.results, b, dtype, T))
     ]
@@ -76,18 +78,21 @@ def headline(res: Results, dtype: str) -> list[tuple[str, str]]:
     if loop:
         for m in VECTORISED:
             if r := measured(rows, m, dtype, 256):
-                out.append((f"prefix_mean_loop / {m} at {_shape(r)}", f"{loop.ms / r.ms:.3g}x"))
+                ratio = loop.ms / r.ms  # type: ignore[operator]  # measured: ms is set
+                out.append((f"prefix_mean_loop / {m} at {_shape(r)}", f"{ratio:.3g}x"))
     a, b = measured(rows, "prefix_mean_matmul", dtype), measured(rows, "prefix_mean_fast", dtype)
     if a and b and (b := measured(rows, "prefix_mean_fast", dtype, a.T)):
-        out.append((f"prefix_mean_matmul / prefix_mean_fast at T = {a.T}", f"{a.ms / b.ms:.3g}x"))
+        ratio = a.ms / b.ms  # type: ignore[operator]  # measured: ms is set
+        out.append((f"prefix_mean_matmul / prefix_mean_fast at T = {a.T}", f"{ratio:.3g}x"))
     for m in ("prefix_mean_fast", "prefix_mean_cumsum"):  # at the bandwidth point if there is one
         where = res.bandwidth if measured(res.bandwidth, m, dtype) else rows
         r = measured(where, m, dtype)
         if r and (f := res.frac_clone(r, where)):
+            clone_gbps = res.gbps(r) / f  # type: ignore[operator]  # measured: gbps is set
             out.append(
                 (
                     f"{m} bandwidth as a fraction of clone at {_shape(r)}",
-                    f"{100 * f:.3g} % ({res.gbps(r):.3g} of {res.gbps(r) / f:.3g} GB/s)",
+                    f"{100 * f:.3g} % ({res.gbps(r):.3g} of {clone_gbps:.3g} GB/s)",
                 )
             )
     for m in LINEAR[:2]:
@@ -95,7 +100,8 @@ def headline(res: Results, dtype: str) -> list[tuple[str, str]]:
             out.append((f"{m} against prefix_mean_matmul", said))
     a, b = measured(rows, "causal_attention", dtype), measured(rows, "sdpa-flash", dtype)
     if a and b and (b := measured(rows, "sdpa-flash", dtype, a.T)):
-        out.append((f"causal_attention / sdpa-flash at T = {a.T}", f"{a.ms / b.ms:.3g}x"))
+        ratio = a.ms / b.ms  # type: ignore[operator]  # measured: ms is set
+        out.append((f"causal_attention / sdpa-flash at T = {a.T}", f"{ratio:.3g}x"))
     return out
 
 
@@ -108,15 +114,16 @@ def pct(v: float | None) -> str:
 
 
 def markdown_table(header: list[str], rows: list[list[str]], *, left: int = 1) -> str:
-    """A Markdown table padded to line up as plain text too: the first `left` columns flush left, the others right."""
-    widths = [max(3, *map(len, column)) for column in zip(header, *rows)]
+    """A Markdown table padded to line up as plain text too: the first `left` columns flush
+    left, the others right."""
+    widths = [max(3, *map(len, column)) for column in zip(header, *rows, strict=True)]
 
     def line(cells):
         return (
             "| "
             + " | ".join(
                 c.ljust(w) if i < left else c.rjust(w)
-                for i, (c, w) in enumerate(zip(cells, widths))
+                for i, (c, w) in enumerate(zip(cells, widths, strict=True))
             )
             + " |"
         )
@@ -140,7 +147,7 @@ def _cell(r: Point | None, key: str, scale: float = 1.0, floor: float = 0.0) -> 
     return num(None if v is None else v * scale)
 
 
-def _name(method: str, stale: set[str]) -> str:
+def _name(method: str, stale: Container[str]) -> str:
     return f"`{method}`" + (" (stale)" if method in stale else "")
 
 
@@ -164,7 +171,8 @@ def grid(
 
 
 def derived(res: Results, rows: list[Point], stale: frozenset[str] = frozenset()) -> str:
-    """Time, achieved bandwidth and FLOP/s of measured `rows` (FLOP/s columns only where a row has FLOPs)."""
+    """Time, achieved bandwidth and FLOP/s of measured `rows` (FLOP/s columns only where a row
+    has FLOPs)."""
     rows = [r for r in rows if r.status == "ok"]
     flops = any(res.tflops(r) for r in rows)
     header = ["method", "ms", "GB/s", "of clone"] + (["TFLOP/s", "of matmul"] if flops else [])
@@ -179,15 +187,17 @@ def derived(res: Results, rows: list[Point], stale: frozenset[str] = frozenset()
 
 
 def growth_table(res: Results, dtype: str) -> str | None:
-    """Time and peak memory at the largest T over those at T/2, for the quadratic and linear versions."""
+    """Time and peak memory at the largest T over those at T/2, for the quadratic and linear
+    versions."""
+
+    def at(g, T):
+        return "" if g[0] == T else f" (T = {g[0] // 2} -> {g[0]})"
+
     rows = []
     for m in (*QUADRATIC, *LINEAR):
         t, mem = growth(res, m, dtype, "ms"), growth(res, m, dtype, "peak_bytes")
-        if t or mem:
-            T = (t or mem)[0]
-
-            def at(g):
-                return "" if g[0] == T else f" (T = {g[0] // 2} -> {g[0]})"
+        if g := t or mem:
+            T = g[0]
 
             rows.append(
                 [
@@ -195,7 +205,7 @@ def growth_table(res: Results, dtype: str) -> str | None:
                     "quadratic" if m in QUADRATIC else "linear",
                     f"{T // 2} -> {T}",
                     f"x{t[1]:.3g}" if t else "n/a",
-                    f"x{mem[1]:.3g}{at(mem)}" if mem else "n/a",
+                    f"x{mem[1]:.3g}{at(mem, T)}" if mem else "n/a",
                 ]
             )
     return (
@@ -206,12 +216,14 @@ def growth_table(res: Results, dtype: str) -> str | None:
 
 
 def summary(res: Results, dtype: str, e=esc) -> list[str]:
-    """Markdown lines of the figures computed from a file, for one dtype: the page's and the command's."""
+    """Markdown lines of the figures computed from a file, for one dtype: the page's and the
+    command's."""
     parts = [f"- {what}: **{value}**" for what, value in headline(res, dtype)] + [""]
     if table := growth_table(res, dtype):
         parts += [
-            "Growth per doubling of T: time and peak memory at the larger T over those at the smaller, "
-            "at the largest T where both were measured (for memory: both above the resolution):",
+            "Growth per doubling of T: time and peak memory at the larger T over those at the "
+            "smaller, at the largest T where both were measured (for memory: both above the "
+            "resolution):",
             "",
             table,
             "",
@@ -229,9 +241,9 @@ def summary(res: Results, dtype: str, e=esc) -> list[str]:
             else ""
         )
         parts += [
-            f"Bandwidth point: `clone` and the linear prefix means once more at {_shape(rows[0])}, where "
-            f"`x` is {mib:.3g} MiB{cache}, a size meant to exceed the caches so that `clone` runs at "
-            "memory speed:",
+            "Bandwidth point: `clone` and the linear prefix means once more at "
+            f"{_shape(rows[0])}, where `x` is {mib:.3g} MiB{cache}, a size meant to exceed the "
+            "caches so that `clone` runs at memory speed:",
             "",
             "\n".join(failed) or derived(res, rows),
             "",
@@ -240,7 +252,8 @@ def summary(res: Results, dtype: str, e=esc) -> list[str]:
 
 
 def not_measured(res: Results, e=esc) -> list[str]:
-    """Markdown list items: every point that was not measured, and every peak memory that was not, with why."""
+    """Markdown list items: every point that was not measured, and every peak memory that was
+    not, with why."""
 
     def where(rows: list[Point]) -> str:
         Ts = sorted({r.T for r in rows})
@@ -262,7 +275,8 @@ def not_measured(res: Results, e=esc) -> list[str]:
 
 
 def text(res: Results) -> str:
-    """What ``python -m snippets.timing`` prints: the tables and figures of the page, as Markdown."""
+    """What ``python -m snippets.timing`` prints: the tables and figures of the page, as
+    Markdown."""
     env, parts = res.env, []
     parts.append(
         f"{plain(env.device_name)} ({env.device_type}), torch {plain(env.torch)}, "

@@ -11,11 +11,12 @@ characters, and points outside the run's own configuration. Standard library onl
 from __future__ import annotations
 
 import json
+from builtins import bool as _bool, int as _int, str as _str  # _Check's methods hide these
 import math
 import re
 from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from snippets.timing.schema import (
     DEVICE_TYPES,
@@ -42,12 +43,13 @@ _CONTROL = re.compile(
 
 
 class _Check:
-    """Reads a JSON value field by field, refusing with the file and the JSON path of what is wrong."""
+    """Reads a JSON value field by field, refusing with the file and the JSON path of what is
+    wrong."""
 
     def __init__(self, source: str):
         self.source = source
 
-    def fail(self, path: str, message: str):
+    def fail(self, path: str, message: str) -> NoReturn:
         raise ResultsError(f"{self.source}: {path}: {message}")
 
     def obj(self, v: Any, path: str, cls) -> dict:
@@ -101,11 +103,12 @@ class _Check:
         if _CONTROL.search(v) or len(v) > 2000:
             self.fail(
                 path,
-                "expected one line of at most 2000 characters, without control or bidirectional formatting characters",
+                "expected one line of at most 2000 characters, without control or bidirectional "
+                "formatting characters",
             )
         return v
 
-    def bool(self, v: Any, path: str, *, none: bool = False) -> bool | None:
+    def bool(self, v: Any, path: _str, *, none: _bool = False) -> _bool | None:
         if v is None and none:
             return None
         if not isinstance(v, bool):
@@ -113,7 +116,7 @@ class _Check:
         return v
 
     def list(
-        self, v: Any, path: str, item, *, none: bool = False, length: int | None = None
+        self, v: Any, path: _str, item, *, none: _bool = False, length: _int | None = None
     ) -> list | None:
         if v is None and none:
             return None
@@ -135,7 +138,7 @@ def _kind(v: Any) -> str:
 
 
 def _method(c: _Check, v: Any, path: str) -> str:
-    name = c.str(v, path)
+    name: str = c.str(v, path)  # type: ignore[assignment]  # None only where none=True
     if base_name(name) not in METHODS or (
         name.endswith("+compile") and not METHODS[base_name(name)].compilable
     ):
@@ -277,8 +280,8 @@ def _checks(c: _Check, v: Any, path: str) -> Checks:
         return KernelProfile(**x)
 
     return Checks(
-        c.list(v["do_bench"], f"{path}.do_bench", bench),
-        c.list(v["profiles"], f"{path}.profiles", profile),
+        c.list(v["do_bench"], f"{path}.do_bench", bench),  # type: ignore[arg-type]
+        c.list(v["profiles"], f"{path}.profiles", profile),  # type: ignore[arg-type]
     )
 
 
@@ -298,6 +301,7 @@ def parse(doc: Any, source: str) -> Results:
     refs = c.list(doc["matmul_reference"], "$.matmul_reference", lambda x, p: _matmul(c, x, p))
     results = c.list(doc["results"], "$.results", lambda x, p: _point(c, x, p))
     bandwidth = c.list(doc["bandwidth"], "$.bandwidth", lambda x, p: _point(c, x, p))
+    assert refs is not None and results is not None and bandwidth is not None  # none=False
     fps = c.mapping(doc["fingerprints"], "$.fingerprints")
     for name, fp in fps.items():
         _method(c, name, f"$.fingerprints[{json.dumps(name)}]")
