@@ -46,7 +46,7 @@ def _dev_py_alone(tmp_path: Path) -> Path:
     return tmp_path / "dev.py"
 
 
-def _one_line_refusal(done: subprocess.CompletedProcess, *needles: str) -> None:
+def _assert_one_line_refusal(done: subprocess.CompletedProcess, *needles: str) -> None:
     assert done.returncode == 1, (done.returncode, done.stderr)
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert done.stderr.startswith("dev.py: ") and all(n in done.stderr for n in needles), done.stderr
@@ -62,14 +62,14 @@ def _python(code: str, dev_py: Path, *args: str, **kwargs) -> subprocess.Complet
 
 def test_a_python_older_than_requires_python_is_refused_in_one_line(tmp_path):
     done = _python("sys.version_info = (3, 10, 12, 'final', 0)", _dev_py_alone(tmp_path), "test")
-    _one_line_refusal(done, "Python 3.11 or newer is needed, this is 3.10.12")
+    _assert_one_line_refusal(done, "Python 3.11 or newer is needed, this is 3.10.12")
     assert not (tmp_path / ".venv").exists()
 
 
 def test_a_python_without_the_venv_module_is_refused_in_one_line(tmp_path):
     done = _python("sys.modules['ensurepip'] = None  # as on Debian without python3-venv",
                    _dev_py_alone(tmp_path), "build")
-    _one_line_refusal(done, "ensurepip is missing", "apt-get install python3-venv")
+    _assert_one_line_refusal(done, "ensurepip is missing", "apt-get install python3-venv")
 
 
 def test_an_unreachable_package_index_is_refused_in_one_line(tmp_path):
@@ -84,7 +84,7 @@ def test_an_unreachable_package_index_is_refused_in_one_line(tmp_path):
     env.pop("PIP_NO_INDEX", None)
     done = subprocess.run([sys.executable, str(dev_py), "test"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=60)
-    _one_line_refusal(done, "cannot reach the package index 127.0.0.1", "network")
+    _assert_one_line_refusal(done, "cannot reach the package index 127.0.0.1", "network")
 
 
 def test_a_busy_port_is_refused_in_one_line_before_anything_is_built(tmp_path):
@@ -94,7 +94,7 @@ def test_a_busy_port_is_refused_in_one_line_before_anything_is_built(tmp_path):
         port = busy.getsockname()[1]
         done = subprocess.run([sys.executable, str(_dev_py_alone(tmp_path)), "serve", "--dev-addr",
                                f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=60)
-    _one_line_refusal(done, f"cannot serve on 127.0.0.1:{port}", "--dev-addr")
+    _assert_one_line_refusal(done, f"cannot serve on 127.0.0.1:{port}", "--dev-addr")
     assert not (tmp_path / ".venv").exists()
 
 
