@@ -152,7 +152,9 @@ def setup() -> None:
     if missing_tools():  # installed as far as pip knows, but the command is gone: put it back
         run(PY, "-m", "pip", "install", "--quiet", "--constraint", LOCK, "--force-reinstall",
             "--no-deps", *missing_tools())
-    STAMP.write_text(digest())
+    partial = STAMP.with_suffix(".partial")
+    partial.write_text(digest())
+    partial.replace(STAMP)  # atomic: a stamp is whole or absent, never half written
 
 
 def main(argv: list[str]) -> None:

@@ -16,6 +16,20 @@ def reference(x):
     return torch.stack(rows, dim=-2)
 
 
+def attention_reference(q, k, v):
+    """Causal softmax attention by its definition, one query at a time, in float64.
+
+    Row t is a softmax over the scores of positions 0..t only: no mask, no (T, T) matrix.
+    """
+    qd, kd, vd = q.double(), k.double(), v.double()
+    rows = []
+    for t in range(q.shape[-2]):
+        s = (qd[..., t : t + 1, :] * kd[..., : t + 1, :]).sum(-1) / q.shape[-1] ** 0.5  # (..., t+1)
+        w = torch.exp(s - s.amax(-1, keepdim=True))
+        rows.append((w.unsqueeze(-1) * vd[..., : t + 1, :]).sum(-2) / w.sum(-1, keepdim=True))
+    return torch.stack(rows, dim=-2)
+
+
 @st.composite
 def batches(draw, dtypes=(torch.float32, torch.float64), max_B=8, max_T=64, max_C=16):
     """A random (B, T, C) tensor, or (T, C) half of the time."""

@@ -12,20 +12,9 @@ from hypothesis import strategies as st
 from snippets.attention import Head, MultiHeadAttention, causal_attention
 from snippets.averaging import causal_mean_weights, prefix_mean_loop
 from tests.marks import needs_cuda
-from tests.strategies import qkvs
+from tests.strategies import attention_reference, qkvs
 
 TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float64: dict(rtol=1e-10, atol=1e-12)}
-
-
-def attention_reference(q, k, v):
-    # Row by row, in float64: softmax over the scores of positions 0..t only.
-    qd, kd, vd = q.double(), k.double(), v.double()
-    rows = []
-    for t in range(q.shape[-2]):
-        s = (qd[..., t : t + 1, :] * kd[..., : t + 1, :]).sum(-1) / q.shape[-1] ** 0.5  # (..., t+1)
-        w = torch.exp(s - s.amax(-1, keepdim=True))
-        rows.append((w.unsqueeze(-1) * vd[..., : t + 1, :]).sum(-2) / w.sum(-1, keepdim=True))
-    return torch.stack(rows, dim=-2)
 
 
 @settings(max_examples=40, deadline=None)

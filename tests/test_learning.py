@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from snippets.learning import IGNORE, OneHeadModel, lookback_batch, train
 from tests.marks import needs_cuda
-from tests.test_attention import attention_reference
+from tests.strategies import attention_reference
 
 
 @pytest.fixture(autouse=True)

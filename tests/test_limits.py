@@ -129,7 +129,7 @@ def test_a_long_block_size_allocates_only_the_weights(make):
 def test_no_state_dict_makes_a_module_see_the_future(cls, args):
     torch.manual_seed(0)
     module = cls(*args)
-    # Releases before 0.2 saved the mask as "tril"; an all-ones one would unmask the future.
+    # Earlier versions saved the mask as "tril"; an all-ones one would unmask the future.
     old = dict(module.state_dict(), tril=torch.ones(8, 8, dtype=torch.bool))
     fresh = cls(*args)
     fresh.load_state_dict(old)  # strict: loads, the old mask is skipped

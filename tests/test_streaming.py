@@ -11,20 +11,10 @@ from hypothesis import strategies as st
 from snippets.attention import causal_attention
 from snippets.streaming import online_causal_attention
 from tests.marks import needs_cuda
-from tests.strategies import qkvs
+from tests.strategies import attention_reference, qkvs
 
 F64 = dict(rtol=1e-10, atol=1e-12)
 
-
-def softmax_rows(q, k, v):
-    """The definition, query by query in float64: softmax over the scores of keys 0..t only."""
-    qd, kd, vd = q.double(), k.double(), v.double()
-    rows = []
-    for t in range(q.shape[-2]):
-        s = (qd[..., t : t + 1, :] * kd[..., : t + 1, :]).sum(-1) / q.shape[-1] ** 0.5  # (..., t+1)
-        w = torch.exp(s - s.amax(-1, keepdim=True))
-        rows.append((w.unsqueeze(-1) * vd[..., : t + 1, :]).sum(-2) / w.sum(-1, keepdim=True))
-    return torch.stack(rows, dim=-2)
 
 
 def sdpa(q, k, v):
@@ -39,7 +29,7 @@ def test_equals_sdpa_causal_attention_and_the_definition(qkv, block):
     assert got.shape == v.shape and got.dtype == torch.float64
     torch.testing.assert_close(got, sdpa(q, k, v), **F64)
     torch.testing.assert_close(got, causal_attention(q, k, v), **F64)
-    torch.testing.assert_close(got, softmax_rows(q, k, v), **F64)
+    torch.testing.assert_close(got, attention_reference(q, k, v), **F64)
 
 
 @settings(max_examples=20, deadline=None)
@@ -97,7 +87,7 @@ def test_half_inputs_are_computed_in_float32(dtype):
     want = online_causal_attention(q.float(), k.float(), v.float(), block=16).to(dtype)
     assert torch.equal(got, want)
     eps = torch.finfo(dtype).eps
-    torch.testing.assert_close(got.double(), softmax_rows(q, k, v), rtol=eps, atol=eps)
+    torch.testing.assert_close(got.double(), attention_reference(q, k, v), rtol=eps, atol=eps)
 
 
 def test_large_scores_stay_finite():
@@ -110,7 +100,7 @@ def test_large_scores_stay_finite():
     # Scores in the thousands are rounded in float32 to about 1e-3 by any implementation, so
     # two close scores can trade a little weight: the tolerance is that rounding, not a slack.
     torch.testing.assert_close(got, sdpa(q, k, v), rtol=2e-3, atol=2e-3)
-    torch.testing.assert_close(got.double(), softmax_rows(q, k, v), rtol=2e-3, atol=2e-3)
+    torch.testing.assert_close(got.double(), attention_reference(q, k, v), rtol=2e-3, atol=2e-3)
 
 
 @pytest.mark.parametrize("t", [0, 3, 7, 12])
@@ -271,7 +261,7 @@ def test_on_cuda_matches_the_definition_and_sdpa(dtype):
     assert got.device.type == "cuda" and got.dtype == dtype
     eps = torch.finfo(dtype).eps
     tol = dict(rtol=1e-4, atol=1e-5) if dtype == torch.float32 else dict(rtol=eps, atol=eps)
-    torch.testing.assert_close(got.cpu().double(), softmax_rows(*(a.to(dtype) for a in (q, k, v))), **tol)
+    torch.testing.assert_close(got.cpu().double(), attention_reference(*(a.to(dtype) for a in (q, k, v))), **tol)
 
 
 @needs_cuda
