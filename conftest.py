@@ -1,13 +1,25 @@
 """Sybil: every Markdown page under docs/ and every docstring in snippets/ is a test."""
 
+import os
 from doctest import ELLIPSIS, NORMALIZE_WHITESPACE
 
+import pytest
 import torch
 from sybil import Sybil
 from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
 from sybil.parsers.rest import DocTestParser
 
+from tests.pages import screenshot_dir
+
 FLAGS = ELLIPSIS | NORMALIZE_WHITESPACE
+
+
+# Under pytest-xdist, each worker gets its share of the cores for torch's intra-op threads: with
+# the default (every core in every worker) the workers' thread pools contend for the same cores,
+# which costs about a tenth more CPU time over the suite on a 2-core machine.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT") and "OMP_NUM_THREADS" not in os.environ:
+    workers = int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
 def _setup(namespace):
@@ -44,3 +56,35 @@ DOCSTRINGS = Sybil(
 )
 
 pytest_collect_file = (DOCS + DOCSTRINGS).pytest()
+
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which a GPU machine may not have
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadscope` (dev.py test), with each page's browser visit as a scope of its own.
+
+    loadscope keeps a file's tests on one worker, so that its module-scoped fixtures (and a
+    page's one Sybil namespace) are set up once. The tests of tests/test_browser.py that take a
+    visit are parametrized by it (`[<page>-<palette>]`): those of one visit share a scope, so
+    they run on one worker, which loads the page once, while the other pages load on the other
+    workers.
+    """
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class VisitScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith("tests/test_browser.py::") and nodeid.endswith("]"):
+                return "browser-visit:" + nodeid[nodeid.index("[") + 1 : -1]
+            return super()._split_scope(nodeid)
+
+    return VisitScheduling(config, log)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    folder = screenshot_dir(config)
+    if folder.is_dir() and any(folder.iterdir()):
+        terminalreporter.write_line(f"screenshots of every page, light and dark: {folder}")

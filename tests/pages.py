@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,3 +80,33 @@ def section(path: str, name: str | None) -> str:
 def expand(fence: Fence) -> str:
     """What a reader sees (and copies) in an include-only block."""
     return "".join(section(p, s) for p, s in fence.includes)
+
+
+def nav_pages() -> list[str]:
+    """The site path of every page in mkdocs.yml's nav, in nav order ("" is the home page).
+
+    Read without building, so that tests can be parametrized over the pages at collection time;
+    tests/test_browser.py checks that the build's sitemap lists exactly these.
+    """
+    nav = re.search(r"^nav:\n((?:[ \t]+-.*\n)+)", (ROOT / "mkdocs.yml").read_text(), re.M)
+    if nav is None:
+        raise LookupError("mkdocs.yml: no nav")
+    entry = r"^[ \t]+-[ \t]+(?:.+?:[ \t]+)?\"?(\S+\.(?:md|py))\"?[ \t]*$"
+    files = re.findall(entry, nav.group(1), re.M)
+    out = []
+    for f in files:
+        stem = f.rsplit(".", 1)[0]
+        out.append("" if stem == "index" else stem.removesuffix("/index") + "/")
+    return out
+
+
+def screenshot_dir(config) -> Path:
+    """Where the browser tests save their screenshots: $SCREENSHOT_DIR, else a folder in the
+    run's temporary directory that every pytest-xdist worker shares."""
+    if os.environ.get("SCREENSHOT_DIR"):
+        return Path(os.environ["SCREENSHOT_DIR"])
+    base = config._tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # a worker's basetemp is inside the run's
+        base = base.parent
+    return base / "screenshots"
+

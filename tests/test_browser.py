@@ -20,15 +20,16 @@ import functools
 import http.server
 import os
 import re
-import tempfile
 import threading
 import urllib.request
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urldefrag, urlsplit
 
 import pytest
+
+from tests.pages import nav_pages, screenshot_dir
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -95,8 +96,10 @@ PAGE_FACTS_JS = """() => ({
 @dataclass
 class Visit:
     path: str
+    scheme: str
     status: int | None
     console_errors: list[str]
+    offsite: list[str]  # requests to other hosts, refused
     facts: dict
     prose: str
     screenshot: Path
@@ -104,12 +107,20 @@ class Visit:
     axe: dict | None  # axe-core's results, None where axe-playwright-python is not installed
 
 
-@dataclass
-class Browser:
-    base: str
-    shots: Path
-    visits: dict[str, Visit] = field(default_factory=dict)
-    offsite: list[str] = field(default_factory=list)
+# Each page in each palette is one visit, shared by the tests of that page and palette, which are
+# parametrized by it. Under pytest-xdist those tests run on one worker (the scheduler in
+# conftest.py), and the visits of different pages run on different workers at once.
+PAGES = nav_pages()
+FIGURE_PAGES = ["02-matrix-trick/", "05-learning/"]
+SCHEMES = ("light", "dark")
+
+
+def _visit_params(paths=PAGES, schemes=SCHEMES):
+    return [
+        pytest.param((path, scheme), id=f"{path or '/'}-{scheme}")
+        for path in paths
+        for scheme in schemes
+    ]
 
 
 def _axe():
@@ -182,19 +193,36 @@ def playwright_browser():
         browser.close()
 
 
-def _context(browser, shots: Browser, scheme: str):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
-    local = urlsplit(shots.base).netloc
+@pytest.fixture(scope="module")
+def shots(request) -> Path:
+    """The folder of this run's screenshots, shared by the xdist workers; the run's summary
+    names it (conftest.py)."""
+    folder = screenshot_dir(request.config)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _refuse_offsite(base: str, offsite: list[str]):
+    """A route handler that lets requests to `base`'s host through, and refuses, recording them
+    in `offsite`, all others."""
+    local = urlsplit(base).netloc
 
     def route(r):
         url = r.request.url
         if urlsplit(url).netloc == local:
             r.continue_()
         else:
-            shots.offsite.append(url)
+            offsite.append(url)
             r.abort()
 
-    context.route("**/*", route)
+    return route
+
+
+def _context(browser, base: str, scheme: str, offsite: list[str]):
+    """A browser context in `scheme` that refuses, and records in `offsite`, every request that
+    leaves `base`'s host, and records each page's CSP violations."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+    context.route("**/*", _refuse_offsite(base, offsite))
     context.add_init_script(CSP_WATCH_JS)
     return context
 
@@ -203,20 +231,59 @@ def _csp_violations(page) -> list[str]:
     return page.evaluate("window.__csp_violations")
 
 
-def _visit(context, visits: Browser, path: str, scheme: str, axe) -> Visit:
+_VISITS: dict[tuple[str, str], Visit] = {}  # this worker's visits, each made once
+
+
+@pytest.fixture(scope="module")
+def palettes(playwright_browser):
+    """One browser context per palette, for this worker's visits (they share its cache, as a
+    reader's pages share the browser's); each page records its own requests to other hosts."""
+    contexts = {}
+
+    def get(scheme: str):
+        if scheme not in contexts:
+            contexts[scheme] = playwright_browser.new_context(
+                viewport={"width": 1280, "height": 900}, color_scheme=scheme
+            )
+            contexts[scheme].add_init_script(CSP_WATCH_JS)
+        return contexts[scheme]
+
+    yield get
+    for context in contexts.values():
+        context.close()
+
+
+@pytest.fixture
+def visit(request, server, palettes, shots) -> Visit:
+    """The visit of one page in one palette (the parameter), made by the first test that asks."""
+    path, scheme = request.param
+    if (path, scheme) not in _VISITS:
+        _VISITS[path, scheme] = _visit(palettes(scheme), server, shots, path, scheme)
+    return _VISITS[path, scheme]
+
+
+def _visit(context, base: str, shots: Path, path: str, scheme: str) -> Visit:
+    offsite: list[str] = []
     page = context.new_page()
+    page.route("**/*", _refuse_offsite(base, offsite))
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
-    response = page.goto(visits.base + path, wait_until="load")
+    response = page.goto(base + path, wait_until="load")
+    # Material's scripts go on after "load" (the search worker fetches its index): wait for the
+    # network to go quiet, so that a late request, console error or CSP violation is seen.
     page.wait_for_load_state("networkidle")
-    name = (path.strip("/").replace("/", "-") or "index") + f"-{scheme}.png"
-    shot = visits.shots / name
-    page.screenshot(path=str(shot), full_page=True)
-    visit = Visit(
+    # JPEG: encoding a full-page PNG of a long page takes about twice as long.
+    shot = shots / ((path.strip("/").replace("/", "-") or "index") + f"-{scheme}.jpeg")
+    shot.unlink(missing_ok=True)  # so that the file the tests find is this visit's
+    page.screenshot(path=str(shot), full_page=True, type="jpeg", quality=80)
+    axe = _axe()
+    result = Visit(
         path=path,
+        scheme=scheme,
         status=response.status if response else None,
         console_errors=errors,
+        offsite=offsite,
         facts=page.evaluate(PAGE_FACTS_JS),
         prose=page.evaluate(VISIBLE_PROSE_JS),
         screenshot=shot,
@@ -224,147 +291,156 @@ def _visit(context, visits: Browser, path: str, scheme: str, axe) -> Visit:
         axe=axe.run(page).response if axe else None,
     )
     page.close()
-    return visit
+    return result
 
 
-@pytest.fixture(scope="module")
-def browsed(site, server, playwright_browser) -> Browser:
-    """Every page visited once in light mode and once in dark mode."""
-    shots = Path(os.environ.get("SCREENSHOT_DIR") or tempfile.mkdtemp(prefix="site-screenshots-"))
-    shots.mkdir(parents=True, exist_ok=True)
-    state = Browser(base=server, shots=shots)
-    axe = _axe()
-    light = _context(playwright_browser, state, "light")
-    for path in site_pages(site):
-        state.visits[path] = _visit(light, state, path, "light", axe)
-    light.close()
-    # Material follows the system's colour scheme until the reader picks one with the toggle.
-    dark = _context(playwright_browser, state, "dark")
-    for path in site_pages(site):
-        state.visits[path + "#dark"] = _visit(dark, state, path, "dark", axe)
-    dark.close()
-    return state
-
-
-def _failures(browsed: Browser, check) -> list[str]:
-    return [f"{path or '/'}: {problem}" for path, v in browsed.visits.items() for problem in check(v)]
-
-
-def test_the_sitemap_lists_every_built_page(site):
+def test_the_sitemap_lists_every_built_page_and_the_nav_names_them(site):
     built = {str(p.parent.relative_to(site)) for p in site.rglob("index.html")}
     built = {"" if b == "." else b + "/" for b in built}
-    assert set(site_pages(site)) == built
+    assert set(site_pages(site)) == built == set(PAGES)
     assert {"", "notebook/", "reference/", "03-softmax/"} <= built
 
 
-def test_every_page_loads_without_console_errors(browsed):
-    bad = _failures(browsed, lambda v: ([f"HTTP {v.status}"] if v.status != 200 else []) + v.console_errors)
+@pytest.mark.parametrize("visit", _visit_params(), indirect=True)
+def test_the_page_loads_without_console_errors(visit):
+    assert visit.status == 200
+    assert not visit.console_errors, "\n".join(visit.console_errors)
+
+
+@pytest.mark.parametrize("visit", _visit_params(), indirect=True)
+def test_no_request_leaves_127_0_0_1(visit):
+    assert not visit.offsite, "requests to other hosts:\n" + "\n".join(sorted(set(visit.offsite)))
+
+
+@pytest.mark.parametrize("visit", _visit_params(), indirect=True)
+def test_no_raw_tex_in_the_text(visit):
+    bad = [
+        f"raw TeX {m.group(0)!r} in …{visit.prose[max(0, m.start() - 40) : m.end() + 40]}…"
+        for m in RAW_TEX.finditer(visit.prose)
+    ]
     assert not bad, "\n".join(bad)
 
 
-def test_no_request_leaves_127_0_0_1(browsed):
-    assert browsed.visits, "no page was visited"
-    assert not browsed.offsite, "requests to other hosts:\n" + "\n".join(sorted(set(browsed.offsite)))
+@pytest.mark.parametrize("visit", _visit_params(["", "03-softmax/", "notebook/"]), indirect=True)
+def test_formulas_are_mathml(visit):
+    assert visit.facts["mathml"] > 0, "no <math> element"
 
 
-def test_no_raw_tex_in_the_text(browsed):
-    def raw(v: Visit):
-        return [f"raw TeX {m.group(0)!r} in …{v.prose[max(0, m.start() - 40) : m.end() + 40]}…"
-                for m in RAW_TEX.finditer(v.prose)]
-
-    assert not (bad := _failures(browsed, raw)), "\n".join(bad)
-    # and the formulas are there, as MathML
-    for path in ("", "03-softmax/", "notebook/"):
-        assert browsed.visits[path].facts["mathml"] > 0, f"{path}: no <math> element"
-
-
-def test_every_image_loads_and_has_alt_text(browsed):
-    def images(v: Visit):
-        for img in v.facts["images"]:
-            if not img["loaded"]:
-                yield f"image not loaded: {img['src']}"
-            if img["content"] and not img["alt"].strip():
-                yield f"image without alt text: {img['src']}"
-
-    assert not (bad := _failures(browsed, lambda v: list(images(v)))), "\n".join(bad)
-    figures = [i["src"] for v in browsed.visits.values() for i in v.facts["images"] if "figures/" in i["src"]]
-    assert figures, "no page shows a figure"
-
-
-def test_every_code_block_has_a_copy_button(browsed):
-    def missing(v: Visit):
-        blocks = v.facts["codeBlocks"] + v.facts["notebookCells"]
-        return [f"no copy button on {b['text']!r}" for b in blocks if not b["copy"]]
-
-    assert not (bad := _failures(browsed, missing)), "\n".join(bad)
-    chapter = browsed.visits["01-by-hand/"].facts["codeBlocks"]
-    assert len(chapter) >= 5 and all(b["copy"] for b in chapter)
-
-
-def test_internal_links_and_anchors_resolve(browsed):
-    ids = {urlsplit(browsed.base + v.path).path: set(v.facts["ids"]) for v in browsed.visits.values()}
-    checked: dict[str, int] = {}
+@pytest.mark.parametrize("visit", _visit_params(), indirect=True)
+def test_every_image_loads_and_has_alt_text(visit):
     bad = []
-    for v in browsed.visits.values():
-        for href in v.facts["links"]:
-            url, fragment = urldefrag(href)
-            if not url.startswith(browsed.base):
-                continue
-            if url not in checked:
-                try:
-                    with urllib.request.urlopen(url, timeout=10) as r:
-                        checked[url] = r.status
-                except urllib.error.HTTPError as exc:
-                    checked[url] = exc.code
-            if checked[url] != 200:
-                bad.append(f"{v.path}: {href} -> HTTP {checked[url]}")
-            target = urlsplit(url).path
-            if fragment and target in ids and fragment not in ids[target]:
-                bad.append(f"{v.path}: {href} -> no element with id {fragment!r}")
-    assert checked, "no internal link found"
+    for img in visit.facts["images"]:
+        if not img["loaded"]:
+            bad.append(f"image not loaded: {img['src']}")
+        if img["content"] and not img["alt"].strip():
+            bad.append(f"image without alt text: {img['src']}")
     assert not bad, "\n".join(bad)
 
 
-def test_reference_documents_every_public_name(browsed):
+@pytest.mark.parametrize("visit", _visit_params(FIGURE_PAGES), indirect=True)
+def test_a_chapter_shows_its_figure(visit):
+    """Two chapters whose figures are drawn at build time show them (every image anywhere must
+    load: test_every_image_loads_and_has_alt_text)."""
+    figures = [i["src"] for i in visit.facts["images"] if "figures/" in i["src"] and i["loaded"]]
+    assert figures, "no figure shown"
+
+
+@pytest.mark.parametrize("visit", _visit_params(), indirect=True)
+def test_every_code_block_has_a_copy_button(visit):
+    blocks = visit.facts["codeBlocks"] + visit.facts["notebookCells"]
+    missing = [f"no copy button on {b['text']!r}" for b in blocks if not b["copy"]]
+    assert not missing, "\n".join(missing)
+    if visit.path == "01-by-hand/":
+        assert len(blocks) >= 5
+
+
+_STATUS: dict[str, int] = {}  # internal URL -> HTTP status, fetched once per worker
+_IDS: dict[str, set[str]] = {}  # site path -> the ids in its built HTML
+
+
+def _ids(site: Path, path: str) -> set[str]:
+    """The id attributes of the built page at `path` (a directory's index.html)."""
+    if path not in _IDS:
+        file = site / path.lstrip("/")
+        file = file / "index.html" if path.endswith("/") else file
+        _IDS[path] = set(re.findall(r"""\bid=["']?([^"'\s>]+)""", file.read_text(encoding="utf-8")))
+    return _IDS[path]
+
+
+@pytest.mark.parametrize("visit", _visit_params(), indirect=True)
+def test_internal_links_and_anchors_resolve(visit, server, site):
+    """Every link on the page to this site answers 200, and every #fragment names an id of its
+    target: on this page, as the browser shows it; on another page, in its built HTML."""
+    bad, internal = [], 0
+    for href in visit.facts["links"]:
+        url, fragment = urldefrag(href)
+        if not url.startswith(server):
+            continue
+        internal += 1
+        if url not in _STATUS:
+            try:
+                with urllib.request.urlopen(url, timeout=10) as r:
+                    _STATUS[url] = r.status
+            except urllib.error.HTTPError as exc:
+                _STATUS[url] = exc.code
+        if _STATUS[url] != 200:
+            bad.append(f"{href} -> HTTP {_STATUS[url]}")
+            continue
+        target = urlsplit(url).path
+        if not fragment or not target.endswith("/"):
+            continue
+        ids = set(visit.facts["ids"]) if target == "/" + visit.path else _ids(site, target)
+        if fragment not in ids:
+            bad.append(f"{href} -> no element with id {fragment!r}")
+    assert internal, "no internal link found"
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("visit", _visit_params(["reference/"], ["light"]), indirect=True)
+def test_reference_documents_every_public_name(visit):
     import importlib
 
-    ids = set(browsed.visits["reference/"].facts["ids"])
+    ids = set(visit.facts["ids"])
     for module in ("snippets.averaging", "snippets.attention", "snippets.linear"):
         names = importlib.import_module(module).__all__
         missing = [n for n in names if f"{module}.{n}" not in ids]
         assert not missing, f"{module}: not on the reference page: {missing}"
 
 
-def test_dark_mode_pages_are_dark(browsed, site):
-    for path in site_pages(site):
-        assert browsed.visits[path + "#dark"].facts["scheme"] == "slate", path
-        assert browsed.visits[path].facts["scheme"] == "default", path
+@pytest.mark.parametrize("visit", _visit_params(), indirect=True)
+def test_the_palette_follows_the_system_scheme(visit):
+    """Material follows the system's colour scheme until the reader picks one with the toggle."""
+    assert visit.facts["scheme"] == {"light": "default", "dark": "slate"}[visit.scheme]
 
 
-def test_axe_finds_no_serious_or_critical_violation_light_or_dark(browsed, site):
-    """axe-core on every page of the sitemap, in both palettes: no serious or critical violation."""
+@pytest.mark.parametrize("visit", _visit_params(), indirect=True)
+def test_axe_finds_no_serious_or_critical_violation(visit):
+    """axe-core on every page of the nav, in both palettes: no serious or critical violation."""
     _axe_or_skip()
-    assert len(browsed.visits) == 2 * len(site_pages(site))
+    assert visit.axe["testEngine"]["name"] == "axe-core" and "violations" in visit.axe
     bad = []
-    for key, visit in browsed.visits.items():
-        assert visit.axe["testEngine"]["name"] == "axe-core" and "violations" in visit.axe, key
-        for v in visit.axe["violations"]:
-            if v["impact"] in AXE_FAILING:
-                nodes = "; ".join(" ".join(n["target"]) for n in v["nodes"][:3])
-                bad.append(f"{key or '/'}: {v['id']} ({v['impact']}, {len(v['nodes'])} nodes: {nodes}): {v['help']}")
+    for v in visit.axe["violations"]:
+        if v["impact"] in AXE_FAILING:
+            nodes = "; ".join(" ".join(n["target"]) for n in v["nodes"][:3])
+            bad.append(f"{v['id']} ({v['impact']}, {len(v['nodes'])} nodes: {nodes}): {v['help']}")
     assert not bad, "\n".join(bad)
 
 
-def test_every_page_has_a_content_security_policy_and_breaks_none_of_it(browsed):
-    assert not (bad := _failures(browsed, lambda v: v.csp_violations)), "\n".join(bad)
-    missing = _failures(browsed, lambda v: [] if v.facts["csp"].startswith("default-src 'none';") else ["no CSP"])
-    assert not missing, "\n".join(missing)
+@pytest.mark.parametrize("visit", _visit_params(), indirect=True)
+def test_the_page_has_a_content_security_policy_and_breaks_none_of_it(visit):
+    assert visit.facts["csp"].startswith("default-src 'none';"), "no CSP"
+    assert not visit.csp_violations, "\n".join(visit.csp_violations)
 
 
-def test_the_policy_is_enforced_and_its_violations_are_seen(server, playwright_browser, browsed):
+@pytest.mark.parametrize("visit", _visit_params(), indirect=True)
+def test_a_full_page_screenshot_was_written(visit):
+    assert visit.screenshot.is_file() and visit.screenshot.stat().st_size > 10_000, visit.screenshot
+
+
+def test_the_policy_is_enforced_and_its_violations_are_seen(server, playwright_browser, shots):
     """The watcher that the tests above rely on sees a violation when there is one: an inline
     script that the build did not hash is refused, and does not run."""
-    context = _context(playwright_browser, browsed, "light")
+    context = _context(playwright_browser, server, "light", [])
     page = context.new_page()
     page.goto(server + "03-softmax/", wait_until="load")
     page.evaluate("""() => { const s = document.createElement("script");
@@ -375,15 +451,15 @@ def test_the_policy_is_enforced_and_its_violations_are_seen(server, playwright_b
     assert not ran and len(violations) == 1 and violations[0].startswith("script-src"), violations
 
 
-def test_palette_toggle_switches_to_dark(server, playwright_browser, browsed):
-    context = _context(playwright_browser, browsed, "light")
+def test_palette_toggle_switches_to_dark(server, playwright_browser, shots):
+    context = _context(playwright_browser, server, "light", [])
     page = context.new_page()
     page.goto(server + "03-softmax/")
     assert page.get_attribute("body", "data-md-color-scheme") == "default"
     page.get_by_title("Switch to dark mode").click()
     page.wait_for_function("document.body.getAttribute('data-md-color-scheme') === 'slate'")
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
-    page.screenshot(path=str(browsed.shots / "03-softmax-toggled-dark.png"))
+    page.screenshot(path=str(shots / "03-softmax-toggled-dark.png"))
     page.reload(wait_until="load")  # the choice is kept, by the inline palette script
     kept = page.get_attribute("body", "data-md-color-scheme")
     violations = _csp_violations(page)
@@ -393,8 +469,8 @@ def test_palette_toggle_switches_to_dark(server, playwright_browser, browsed):
     assert max(r, g, b) < 80, f"body background after the toggle is {background}"
 
 
-def test_search_finds_softmax(server, playwright_browser, browsed):
-    context = _context(playwright_browser, browsed, "light")
+def test_search_finds_softmax(server, playwright_browser, shots):
+    context = _context(playwright_browser, server, "light", [])
     page = context.new_page()
     page.goto(server)
     box = page.locator("input.md-search__input")
@@ -403,15 +479,15 @@ def test_search_finds_softmax(server, playwright_browser, browsed):
     results = page.locator(".md-search-result__item")
     results.first.wait_for(timeout=15000)
     links = [a.get_attribute("href") for a in page.locator(".md-search-result__item a").all()]
-    page.screenshot(path=str(browsed.shots / "search-softmax.png"))
+    page.screenshot(path=str(shots / "search-softmax.png"))
     violations = _csp_violations(page)
     context.close()
     assert any("03-softmax/" in (h or "") for h in links), links
     assert not violations, violations
 
 
-def test_notebook_page_shows_executed_outputs(server, playwright_browser, browsed):
-    context = _context(playwright_browser, browsed, "light")
+def test_notebook_page_shows_executed_outputs(server, playwright_browser, shots):
+    context = _context(playwright_browser, server, "light", [])
     page = context.new_page()
     page.goto(server + "notebook/")
     prompts = page.locator(".jp-InputPrompt").all_inner_texts()
@@ -435,14 +511,6 @@ def test_notebook_page_shows_executed_outputs(server, playwright_browser, browse
         assert r.status == 200 and b'"nbformat"' in r.read()
 
 
-def test_screenshots_were_written(browsed, capsys):
-    # The files of this run, not whatever an earlier run left in the folder.
-    shots = [visit.screenshot for visit in browsed.visits.values()]
-    assert all(s.is_file() and s.stat().st_size > 10_000 for s in shots), [str(s) for s in shots]
-    with capsys.disabled():
-        print(f"\nscreenshots of every page: {browsed.shots}")
-
-
 APPENDIX_JS = """() => {
   const small = parseFloat(getComputedStyle(document.querySelector('.md-typeset table:not([class])')).fontSize);
   const plots = [...document.querySelectorAll('img[src*="plots/"]')].map(i => ({
@@ -455,10 +523,10 @@ APPENDIX_JS = """() => {
 
 
 def test_appendix_plots_text_is_as_large_as_the_small_print_and_tables_scroll_by_keyboard(
-        server, playwright_browser, browsed, site):
+        server, playwright_browser, site):
     """At a 1280 px window, the plots' smallest text is at least the tables' font size, and every
     wide table sits in a box that scrolls and that Tab reaches."""
-    context = _context(playwright_browser, browsed, "light")
+    context = _context(playwright_browser, server, "light", [])
     page = context.new_page()
     page.goto(server + "appendix/timing/", wait_until="load")
     page.wait_for_load_state("networkidle")
