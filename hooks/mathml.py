@@ -60,7 +60,9 @@ def _dollars_to_mathml(text: str) -> str:
 
 
 def render_notebook_math(text: str) -> str:
-    """Convert ``$...$`` and ``$$...$$`` in notebook Markdown cells, outside code."""
+    """Convert ``$...$`` and ``$$...$$`` in notebook Markdown cells, outside code, and
+    arithmatex's wrappers (``\\(...\\)``, which newer mkdocs-jupyter releases emit) anywhere."""
+    text = render_math(text)
 
     def cell(m: re.Match) -> str:
         parts = _CODE.split(m.group(2))  # odd items are code: keep them as they are

@@ -2,13 +2,15 @@
 
 The site (the test session's one build, `built_site` in tests/conftest.py) is
 served by a stdlib HTTP server on 127.0.0.1 and visited page by page, in the light
-and in the dark palette (the pages come from its sitemap). Every request to another
+and in the dark palette (the pages of mkdocs.yml's nav, which must be those of the
+sitemap). Each visit is made once and checked by every test parametrized by it;
+under pytest-xdist, different visits run on different workers. Every request to another
 host is recorded and refused, so a page that needs the network fails here as it
 would offline. Every visit records the page's Content-Security-Policy violations
 (`securitypolicyviolation` events; Chromium also logs each as a console error) and
 runs axe-core (axe-playwright-python, which ships it: nothing is downloaded). A
 full-page screenshot of every page, light and dark, goes to a temporary folder
-whose path the suite prints: look at them.
+(or $SCREENSHOT_DIR) that the run's summary names: look at them.
 
 Without /usr/bin/chromium these tests are skipped, except under CI=true, where
 they fail: CI must run them.

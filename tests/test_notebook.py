@@ -131,6 +131,9 @@ def test_scripts_that_load_from_another_host_are_removed_and_others_kept():
         # data that only the remote scripts read: MathJax's configuration, a widget state
         '<script type="text/x-mathjax-config">MathJax.Hub.Config({tex2jax: {displayMath: [["$$", "$$"]]}});</script>',
         '<script type="application/vnd.jupyter.widget-state+json">{"state": {}}</script>',
+        # a loader whose URL sits in an attribute's JSON, HTML-escaped (mkdocs-jupyter 0.27)
+        '<script data-loader="{&quot;url&quot;: &quot;https://cdn.example/tex-mml-chtml.js&quot;}">'
+        "load(JSON.parse(document.currentScript.dataset.loader).url);</script>",
     ]
     local = [
         "<script>document.addEventListener('clipboard-copy', () => {}); // a comment</script>",
@@ -153,6 +156,14 @@ def test_notebook_markdown_math_becomes_mathml():
     assert "$" not in out and "\\frac" not in out
     assert out.count("<math") == 3 and 'display="block"' in out
     assert "<mo>&#x0003C;</mo>" in out  # the entity was decoded to TeX, then escaped as MathML
+
+
+def test_notebook_math_in_arithmatex_wrappers_becomes_mathml():
+    """The markup that newer mkdocs-jupyter releases give a cell's formulas."""
+    html = CELL.format(r'<p>Position <span class="arithmatex">\(t\)</span> may use '
+                       r'<span class="arithmatex">\(0, 1, \dots, t\)</span>.</p>')
+    out = math_hook.render_notebook_math(html)
+    assert "arithmatex" not in out and "\\(" not in out and out.count("<math") == 2
 
 
 def test_notebook_math_leaves_code_and_outputs_alone():

@@ -315,10 +315,15 @@ def test_an_interrupted_run_exits_cleanly_leaving_no_file_and_no_process(tmp_pat
         line = proc.stderr.readline()
         assert line or proc.poll() is None, "the run ended before its memory phase"
         assert time.monotonic() < deadline
+    # Hold the run where it is, so that on a loaded machine it cannot finish before the signal:
+    # a stopped process gets the signal the moment it continues.
+    proc.send_signal(signal.SIGSTOP)
+    assert proc.poll() is None, "the run ended before the signal"
     children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True,
                               text=True).stdout.split()
     assert children, "no worker process found"
     proc.send_signal(getattr(signal, sig))
+    proc.send_signal(signal.SIGCONT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == code, err[-2000:]
     assert "nothing written" in err and "Traceback" not in err
