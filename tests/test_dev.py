@@ -136,7 +136,10 @@ def test_dev_py_serve_answers_at_the_root_and_its_server_ends_with_it(tmp_path, 
         server = subprocess.Popen(
             [sys.executable, str(ROOT / "dev.py"), "serve", "-f", str(site / "mkdocs.yml"),
              "--dev-addr", f"127.0.0.1:{port}"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            # SIGINT at its default, as from a terminal, even where this suite runs as a shell's
+            # background job (`cmd &`, nohup), whose children inherit SIGINT ignored.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while True:

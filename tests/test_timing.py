@@ -297,6 +297,14 @@ def test_a_failed_write_of_the_command_leaves_the_old_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cpu-x.json"]
 
 
+def _sigint_as_in_a_terminal() -> None:
+    """In the child: SIGINT at its default, as a program run from a terminal has it. A shell's
+    background job (`cmd &`, nohup) starts with SIGINT ignored, and its children inherit that."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize(("sig", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
 def test_an_interrupted_run_exits_cleanly_leaving_no_file_and_no_process(tmp_path, sig, code):
     """Interrupted while the memory worker is busy: the worker and the resource tracker end with the run."""
@@ -308,7 +316,7 @@ def test_an_interrupted_run_exits_cleanly_leaving_no_file_and_no_process(tmp_pat
                              "64", "128", "256", "512", "1024", "2048", "4096", "--repeats", "1", "--warmup", "0",
                              "--matmul-size", "64", "--no-bandwidth", "--methods", "clone", "--out", str(out)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_sigint_as_in_a_terminal)
     deadline = time.monotonic() + 120
     line = ""
     while "peak memory" not in line:  # the worker is up
