@@ -14,9 +14,8 @@ from tests.pages import screenshot_dir
 FLAGS = ELLIPSIS | NORMALIZE_WHITESPACE
 
 
-# Under pytest-xdist, each worker gets its share of the cores for torch's intra-op threads: with
-# the default (every core in every worker) the workers' thread pools contend for the same cores,
-# which costs about a tenth more CPU time over the suite on a 2-core machine.
+# Under pytest-xdist, each worker gets its share of the cores for torch's intra-op threads; by
+# default every worker would start a thread per core, and the workers' threads would contend.
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT") and "OMP_NUM_THREADS" not in os.environ:
     workers = int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
@@ -58,7 +57,6 @@ DOCSTRINGS = Sybil(
 pytest_collect_file = (DOCS + DOCSTRINGS).pytest()
 
 
-
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which a GPU machine may not have
 def pytest_xdist_make_scheduler(config, log):
     """`--dist loadscope` (dev.py test), with each page's browser visit as a scope of its own.
@@ -83,7 +81,7 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    if os.environ.get("PYTEST_XDIST_WORKER"):
+    if os.environ.get("PYTEST_XDIST_WORKER") or not hasattr(config, "_tmp_path_factory"):
         return
     folder = screenshot_dir(config)
     if folder.is_dir() and any(folder.iterdir()):
