@@ -12,9 +12,9 @@ hook adds what that plugin does not:
   points there;
 * the removal of every `<script>` in the notebook's HTML that would fetch code
   from another host: an absolute `src` (`http:`, `https:`, `//`) or an absolute
-  URL in its code (nbconvert's MathJax loader and Mermaid import); of one whose
-  `src` is empty, which loads nothing (a URL may also sit HTML-escaped in an
-  attribute); and of the data blocks (a `type` that is
+  URL in its code or, HTML-escaped, in one of its attributes (nbconvert's MathJax
+  loader and Mermaid import); of one whose `src` is empty, which loads nothing;
+  and of the data blocks (a `type` that is
   not JavaScript, such as MathJax's configuration), which only such scripts
   read. Formulas become MathML in `hooks/mathml.py`.
 """
@@ -34,7 +34,7 @@ COLAB_BRANCH = "notebook"
 _GITHUB = re.compile(r"^https://github\.com/(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+?)(?:\.git)?/?$")
 _SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.S | re.I)
 # A quoted absolute URL (src="https://...", import("//...")) or an empty src; the quotes may be
-# HTML entities, as in a URL inside an attribute's JSON (mkdocs-jupyter 0.27's MathJax loader).
+# HTML entities, as in a URL inside an attribute's JSON (data-config="{&quot;url&quot;: ...}").
 _REMOTE = re.compile(
     r"""(?:["']|&quot;|&#34;|&#x22;|&#39;|&#x27;)(?:https?:)?//|\bsrc\s*=\s*(?:""|'')""", re.I
 )

@@ -16,7 +16,9 @@ host is fine: nothing is fetched until the reader follows it.
 
 The check runs inside nbconvert, after the notebook is executed and before it becomes HTML:
 `on_config` gives mkdocs-jupyter an HTML exporter that adds `CheckOutputs` as its last
-preprocessor.
+preprocessor. Should a release of mkdocs-jupyter build its exporter some other way, the check
+would not run; so `on_page_content` fails the build on a notebook page that was rendered
+without it.
 """
 
 from __future__ import annotations
@@ -141,12 +143,16 @@ def check_outputs(nb, name: str = "the notebook") -> None:
                 )
 
 
+_RUNS = {"checked": 0, "rendered": 0}  # notebooks checked, and notebook pages seen, this build
+
+
 class CheckOutputs(Preprocessor):
     """nbconvert preprocessor: `check_outputs` on the executed notebook."""
 
     def preprocess(self, nb, resources):
         path = (resources.get("metadata") or {}).get("path")
         check_outputs(nb, f"notebook in {path}" if path else "the notebook")
+        _RUNS["checked"] += 1
         return nb, resources
 
 
@@ -159,16 +165,38 @@ def _checked_exporter(base):
     return CheckedHTMLExporter
 
 
+# The exporter classes that mkdocs-jupyter instantiates, by release: HTMLExporter (up to 0.26),
+# NotebookHTMLExporter (0.27, a subclass defined in that module).
+_EXPORTERS = ("HTMLExporter", "NotebookHTMLExporter")
+
+
 def on_config(config):
-    # mkdocs-jupyter builds its exporter from the HTMLExporter name of this module at every
-    # conversion; a newer mkdocs-jupyter without it must not silently go unchecked.
+    # mkdocs-jupyter looks these names up in its module at every conversion.
     from mkdocs_jupyter import nbconvert2
 
-    exporter = getattr(nbconvert2, "HTMLExporter", None)
-    if exporter is None or not hasattr(exporter, "register_preprocessor"):
-        raise PluginError("hooks/notebook_outputs.py: mkdocs_jupyter.nbconvert2.HTMLExporter is gone; "
-                          "the notebook's outputs cannot be checked")
-    if not getattr(exporter, "_checks_outputs", False):
-        nbconvert2.HTMLExporter = _checked_exporter(exporter)
-        nbconvert2.HTMLExporter._checks_outputs = True
+    _RUNS.update(checked=0, rendered=0)
+    found = False
+    for name in _EXPORTERS:
+        exporter = getattr(nbconvert2, name, None)
+        if exporter is None or not hasattr(exporter, "register_preprocessor"):
+            continue
+        found = True
+        if not exporter.__dict__.get("_checks_outputs", False):
+            checked = _checked_exporter(exporter)
+            checked._checks_outputs = True
+            setattr(nbconvert2, name, checked)
+    if not found:
+        raise PluginError("hooks/notebook_outputs.py: mkdocs_jupyter.nbconvert2 has no HTML exporter "
+                          f"named {' or '.join(_EXPORTERS)}; the notebook's outputs cannot be checked")
     return config
+
+
+def on_page_content(html_text: str, page, config, files) -> str:
+    """Refuse a notebook page (nbconvert's markup) rendered without the output check."""
+    if 'class="jp-Notebook' in html_text or "class='jp-Notebook" in html_text:
+        _RUNS["rendered"] += 1
+        if _RUNS["checked"] < _RUNS["rendered"]:
+            raise PluginError(f"hooks/notebook_outputs.py: {page.file.src_path} was rendered by "
+                              "mkdocs-jupyter without the output check; this release of mkdocs-jupyter "
+                              "builds its exporter in a way the hook does not know (MAINTAINING.md)")
+    return html_text

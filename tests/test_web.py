@@ -182,6 +182,22 @@ def _notebook(output) -> nbformat.NotebookNode:
     return nb
 
 
+def test_a_notebook_page_rendered_without_the_output_check_fails_the_build():
+    """Should a release of mkdocs-jupyter build its exporter in a way the hook does not wrap, the
+    notebook page arrives unchecked: the hook refuses it instead of letting it through."""
+    from types import SimpleNamespace
+
+    page = SimpleNamespace(file=SimpleNamespace(src_path="nb.py"))
+    notebook_page = '<div class="jp-Notebook" data-jp-theme-light="true"><div class="jp-Cell">'
+    notebook_outputs._RUNS.update(checked=0, rendered=0)
+    assert notebook_outputs.on_page_content("<p>a chapter</p>", page, None, None) == "<p>a chapter</p>"
+    with pytest.raises(PluginError, match="nb.py was rendered by mkdocs-jupyter without the output check"):
+        notebook_outputs.on_page_content(notebook_page, page, None, None)
+    notebook_outputs._RUNS.update(checked=0, rendered=0)
+    notebook_outputs.CheckOutputs().preprocess(_notebook(_display("text/plain", "fine")), {})
+    assert notebook_outputs.on_page_content(notebook_page, page, None, None) == notebook_page
+
+
 def _display(mime: str, value: str):
     return nbformat.v4.new_output("display_data", data={mime: value, "text/plain": "<object>"})
 
