@@ -220,12 +220,18 @@ def _refuse_offsite(base: str, offsite: list[str]):
     return route
 
 
-def _context(browser, base: str, scheme: str, offsite: list[str]):
-    """A browser context in `scheme` that refuses, and records in `offsite`, every request that
-    leaves `base`'s host, and records each page's CSP violations."""
+def _new_context(browser, scheme: str):
+    """A browser context in `scheme` whose pages record their CSP violations."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
-    context.route("**/*", _refuse_offsite(base, offsite))
     context.add_init_script(CSP_WATCH_JS)
+    return context
+
+
+def _context(browser, base: str, scheme: str, offsite: list[str]):
+    """Such a context that also refuses, and records in `offsite`, every request that leaves
+    `base`'s host."""
+    context = _new_context(browser, scheme)
+    context.route("**/*", _refuse_offsite(base, offsite))
     return context
 
 
@@ -244,10 +250,7 @@ def palettes(playwright_browser):
 
     def get(scheme: str):
         if scheme not in contexts:
-            contexts[scheme] = playwright_browser.new_context(
-                viewport={"width": 1280, "height": 900}, color_scheme=scheme
-            )
-            contexts[scheme].add_init_script(CSP_WATCH_JS)
+            contexts[scheme] = _new_context(playwright_browser, scheme)
         return contexts[scheme]
 
     yield get
