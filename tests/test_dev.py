@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import signal
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pages import ROOT
+from tests.pages import ROOT, load_file
 from tests.test_site import minimal_site
 
 IN_PROJECT_VENV = Path(sys.prefix).resolve() == (ROOT / ".venv").resolve()
@@ -99,9 +98,7 @@ def test_a_busy_port_is_refused_in_one_line_before_anything_is_built(tmp_path):
 
 
 def test_a_stamp_is_trusted_only_with_every_tool_installed(tmp_path, monkeypatch):
-    spec = importlib.util.spec_from_file_location("dev", ROOT / "dev.py")
-    dev = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(dev)
+    dev = load_file("dev.py", "dev")
     monkeypatch.setattr(dev, "BIN", tmp_path)
     monkeypatch.setattr(dev, "STAMP", tmp_path / "stamp")
     for tool in dev.TOOLS:

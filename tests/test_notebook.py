@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -14,23 +13,15 @@ import pytest
 import torch
 from mkdocs.exceptions import PluginError
 
-from tests.pages import ROOT
+from tests.pages import ROOT, load_file
 
 NOTEBOOK = ROOT / "docs" / "notebook.py"
 REPO_URL = re.search(r"^repo_url:\s*(\S+)", (ROOT / "mkdocs.yml").read_text(), re.M).group(1)
 
 
-def _load_hook(name: str) -> types.ModuleType:
-    # By path, as MkDocs loads them (hooks/ is not a package).
-    spec = importlib.util.spec_from_file_location(f"hooks_{name}", ROOT / "hooks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-notebook_hook = _load_hook("notebook_links")
-math_hook = _load_hook("mathml")
-griffe_doctest = _load_hook("griffe_doctest")
+notebook_hook = load_file("hooks/notebook_links.py")
+math_hook = load_file("hooks/mathml.py")
+griffe_doctest = load_file("hooks/griffe_doctest.py")
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pages import ROOT
+from tests.pages import ROOT, load_file
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 LOCK = (ROOT / "requirements.lock").read_text(encoding="utf-8")
@@ -19,10 +19,7 @@ PINS = re.findall(r"^([A-Za-z0-9._-]+)==([^\s;]+)", LOCK, re.M)
 
 
 def _dev_py():
-    spec = importlib.util.spec_from_file_location("dev", ROOT / "dev.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file("dev.py", "dev")
 
 
 def _name(requirement: str) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import importlib.util
 import re
 import subprocess
 import sys
@@ -18,20 +17,12 @@ import nbformat
 import pytest
 from mkdocs.exceptions import PluginError
 
-from tests.pages import DOCS, ROOT
+from tests.pages import DOCS, ROOT, load_file
 
 
 
-def _hook(name: str):
-    """A module of hooks/, loaded from its file as MkDocs loads it (hooks/ is no package)."""
-    spec = importlib.util.spec_from_file_location(f"hooks_{name}", ROOT / "hooks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-csp = _hook("csp")
-notebook_outputs = _hook("notebook_outputs")
+csp = load_file("hooks/csp.py")
+notebook_outputs = load_file("hooks/notebook_outputs.py")
 
 REPO_URL = "https://github.com/attention-trick/attention-trick"
 SITE_NAME = "The attention trick"
