@@ -58,8 +58,8 @@ def _git(*args: str) -> str | None:
 
 
 def git_state() -> tuple[str | None, bool | None]:
-    """(commit, whether snippets/ differs from it): the commit named by $TIMING_GIT_COMMIT,
-    else the checkout's.
+    """(commit, whether snippets/ or bench/ differs from it): the commit named by
+    $TIMING_GIT_COMMIT, else the checkout's.
 
     A copy of the working tree sent to another machine may carry a .git of an
     older commit, so a commit named in the environment wins; whether that copy
@@ -73,7 +73,7 @@ def git_state() -> tuple[str | None, bool | None]:
             )
         return named, None
     if (ROOT / ".git").exists() and (commit := _git("rev-parse", "HEAD")):
-        return commit, bool(_git("status", "--porcelain", "--", "snippets"))
+        return commit, bool(_git("status", "--porcelain", "--", "snippets", "bench"))
     return None, None
 
 
