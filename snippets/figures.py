@@ -8,7 +8,9 @@ The drawings must read well on a light and on a dark page, and an SVG shown by a
 ``<img>`` tag cannot see which one it is on. So the background is transparent, text
 and frames are a mid grey that contrasts with white and with near-black, and the
 cells use ``viridis``, whose colours are the same on both. Numbers inside a cell are
-black or white depending on the cell's colour, never on the page's. The timing
+black or white, whichever contrasts more with the cell's colour (at least 4.5:1 anywhere
+on viridis), never chosen by the page's. The site shows a copy per palette, with the grey
+made darker or lighter (``snippets.plotting.for_palette``). The timing
 plots of the appendix (``bench.report``) are drawn with the same ``new_figure``,
 ``to_svg`` and ``GREY``, which live in ``snippets.plotting``.
 
@@ -34,7 +36,7 @@ from snippets.attention import Head, causal_attention
 from snippets.averaging import causal_mean_weights
 from snippets.learning import OneHeadModel, lookback_batch, train
 from snippets.positions import apply_rotary
-from snippets.plotting import GREY, new_figure, style, to_svg
+from snippets.plotting import GREY, new_figure, style, text_colour_on, to_svg
 
 __all__ = [
     "FIGURES",
@@ -71,6 +73,7 @@ def _heatmap(ax, weights: torch.Tensor, title: str, *, annotate: bool = True, la
     T = w.shape[0]
     vmax = 1.0
     image = ax.imshow(w.numpy(), cmap=CMAP, vmin=0.0, vmax=vmax)
+    cell = _cell_colour(CMAP, 0.0, vmax)
     ax.set_title(title, fontsize=10, color=GREY)
     ax.set_xlabel("key position s (the past it reads)")
     ax.set_ylabel("query position t")
@@ -89,10 +92,18 @@ def _heatmap(ax, weights: torch.Tensor, title: str, *, annotate: bool = True, la
                     text = "<.01"  # not zero: only the masked future is exactly 0
                 else:
                     text = f"{value:.2f}".removeprefix("0")
-                # viridis is dark at 0 and light at 1: white text on the dark half.
-                colour = "white" if value < 0.55 * vmax else "black"
+                colour = text_colour_on(cell(value))  # the cell's own colour, not the page's
                 ax.text(s, t, text, ha="center", va="center", fontsize=7, color=colour)
     return image
+
+
+def _cell_colour(cmap: str, vmin: float, vmax: float) -> Callable[[float], str]:
+    """value -> the ``#rrggbb`` colour of its cell in an ``imshow`` with these limits."""
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize, to_hex
+
+    colours, norm = colormaps[cmap], Normalize(vmin, vmax, clip=True)
+    return lambda value: to_hex(colours(norm(value)))
 
 
 def img_tag(svg: str) -> str:
@@ -253,6 +264,7 @@ def masks_svg(T: int = 6) -> str:
         "encoder: every token sees every token": torch.ones(T, T),
         "decoder: token t sees tokens 0..t": torch.tril(torch.ones(T, T)),
     }
+    cell = _cell_colour(CMAP, 0.0, 1.0)
     with style():
         fig = new_figure(6.6, 3.5)
         for ax, (title, mask) in zip(fig.subplots(1, 2), allowed.items(), strict=True):
@@ -267,7 +279,7 @@ def masks_svg(T: int = 6) -> str:
                         ha="center",
                         va="center",
                         fontsize=9,
-                        color="black" if ok else "white",
+                        color=text_colour_on(cell(float(ok))),
                     )
         return to_svg(
             fig,
@@ -312,6 +324,7 @@ def rotary_scores_svg(T: int = 8) -> str:
         fig = new_figure(4.8, 4.3)
         ax = fig.add_subplot()
         ax.imshow(scores.numpy(), cmap=CMAP, vmin=-top, vmax=top)
+        cell = _cell_colour(CMAP, -top, top)
         ax.set_title("RoPE scores of one q and one k at every position", fontsize=10, color=GREY)
         ax.set_xlabel("key position n")
         ax.set_ylabel("query position m")
@@ -323,8 +336,7 @@ def rotary_scores_svg(T: int = 8) -> str:
         for m in range(T):
             for n in range(T):
                 value = scores[m, n].item()
-                # viridis is dark at the low end: white text on the lower half of the scale.
-                colour = "white" if value < 0.1 * top else "black"
+                colour = text_colour_on(cell(value))
                 text = f"{value:.1f}".replace("-0.0", "0.0")  # no sign on a rounded zero
                 ax.text(n, m, text, ha="center", va="center", fontsize=7, color=colour)
         return to_svg(
