@@ -55,6 +55,8 @@ __all__ = [
     "rotary_scores_svg",
     "learned_weights",
     "learned_weights_svg",
+    "scores_to_weights",
+    "scores_to_weights_svg",
 ]
 
 CMAP = "viridis"
@@ -400,6 +402,51 @@ def learned_weights_svg(*, steps: int = 100, seed: int = 0) -> str:
 
 
 # What the site shows: figures/<name>.svg, drawn by the build (hooks/figures.py).
+# The scores of the widget of chapter 3 (docs/assets/widgets/widgets.js) when it starts: one
+# query at position 2, five keys, 3 and 4 in its future. The page and this figure share them.
+WIDGET_SCORES = (1.0, 2.0, 0.5, 3.0, -1.0)
+WIDGET_QUERY = 2
+
+
+def scores_to_weights(scores=WIDGET_SCORES, query: int = WIDGET_QUERY) -> torch.Tensor:
+    """The weights one query at position `query` gives each key, the future masked with -inf.
+
+    >>> scores_to_weights((0.0, 0.0, 5.0), 1)
+    tensor([0.5000, 0.5000, 0.0000])
+    """
+    s = torch.tensor(scores, dtype=torch.float64)  # (T,) one score per key
+    future = torch.arange(len(scores)) > query
+    return torch.softmax(s.masked_fill(future, float("-inf")), dim=-1)
+
+
+def scores_to_weights_svg(scores=WIDGET_SCORES, query: int = WIDGET_QUERY) -> str:
+    """Bars of :func:`scores_to_weights`: the static figure of chapter 3's widget."""
+    w = scores_to_weights(scores, query)
+    with style():
+        fig = new_figure(4.6, 2.6)
+        ax = fig.add_subplot()
+        T = len(scores)
+        colours = ["#3b8ee6" if j <= query else GREY for j in range(T)]
+        ax.bar(range(T), w.numpy(), color=colours)
+        for j, value in enumerate(w.tolist()):
+            ax.text(
+                j, value + 0.02, f"{value:.2f}", ha="center", va="bottom", fontsize=9, color=GREY
+            )
+        ax.set_xticks(range(T), labels=[f"key {j}\ns = {scores[j]:g}" for j in range(T)])
+        ax.set_ylim(0, 1.1)
+        ax.set_ylabel("weight")
+        ax.set_title(f"query at position {query}: keys after it masked", fontsize=10, color=GREY)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        return to_svg(
+            fig,
+            f"Softmax weights of one query at position {query}",
+            f"Five bars, one per key, for the scores {', '.join(f'{x:g}' for x in scores)}: "
+            f"the keys after position {query} get weight 0, the others share 1 by the size "
+            "of their score.",
+        )
+
+
 FIGURES: dict[str, Callable[[], str]] = {
     "causal-mean-weights": lambda: causal_mean_weights_svg(8),
     "masked-softmax": lambda: masked_softmax_svg(8),
@@ -407,4 +454,5 @@ FIGURES: dict[str, Callable[[], str]] = {
     "masks": lambda: masks_svg(6),
     "rotary-scores": lambda: rotary_scores_svg(8),
     "learned-weights": lambda: learned_weights_svg(),
+    "scores-to-weights": lambda: scores_to_weights_svg(),
 }

@@ -622,3 +622,92 @@ def test_on_a_phone_wide_formulas_and_code_scroll_in_their_box_with_a_cue(server
         assert seen, "no formula or code line is wider than a phone: the test would check nothing"
     finally:
         context.close()
+
+
+def _widget_reference(scores, query, mask, scale):
+    """What chapter 3's widget must show, computed with torch (float64)."""
+    import torch
+
+    s = torch.tensor(scores, dtype=torch.float64) * {"1": 1.0, "sqrt": 0.25, "8": 8.0}[scale]
+    future = torch.arange(len(scores)) > query
+    if mask == "inf-before":
+        return torch.softmax(s.masked_fill(future, float("-inf")), dim=-1)
+    if mask == "1e9-float16":  # the additive mask in float16: -1e9 is -inf there, 0 * -inf is nan
+        fill = torch.tensor(-1e9, dtype=torch.float16)
+        return torch.softmax((s.half() + future.half() * fill).double(), dim=-1)
+    w = torch.softmax(s, dim=-1).masked_fill(future, 0.0)
+    return w / w.sum() if mask == "renorm-after" else w
+
+
+def test_the_scores_to_weights_widget_matches_torch_driven_by_keyboard(server, playwright_browser):
+    import torch
+
+    from snippets.figures import WIDGET_QUERY, WIDGET_SCORES
+
+    context = playwright_browser.new_context()
+    errors = []
+    try:
+        page = context.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(server + "03-softmax/")
+        root = page.locator('[data-widget="scores-to-weights"]')
+        assert [float(v) for v in root.get_attribute("data-scores").split()] == list(WIDGET_SCORES)
+        assert int(root.get_attribute("data-query")) == WIDGET_QUERY
+        assert root.locator(".widget-static").is_hidden() and root.locator(".widget-live").is_visible()
+        scores = list(WIDGET_SCORES)
+
+        def shown():
+            return [float(t.get_attribute("data-weight")) for t in root.locator("text[data-weight]").all()]
+
+        def check(mask, scale):
+            want = _widget_reference(scores, WIDGET_QUERY, mask, scale)
+            got = torch.tensor(shown(), dtype=torch.float64)
+            torch.testing.assert_close(got, want, atol=1e-4, rtol=0, equal_nan=True)
+            assert root.locator(".widget-out").get_attribute("aria-live") == "polite"
+            return root.locator(".widget-out").inner_text()
+
+        check("inf-before", "1")
+        first = root.locator('input[data-key="0"]')
+        first.focus()
+        page.keyboard.press("Control+A")
+        page.keyboard.type("4")
+        page.keyboard.press("Tab")
+        scores[0] = 4.0
+        assert "sum 1.0000" in check("inf-before", "1")
+        mask = root.locator('select[data-control="mask"]')
+        mask.focus()
+        for name in ("zero-after", "renorm-after", "1e9-float16"):
+            page.keyboard.press("ArrowDown")
+            assert mask.input_value() == name
+            text = check(name, "1")
+        assert "nan" in text
+        mask.focus()
+        for _ in range(3):
+            page.keyboard.press("ArrowUp")
+        assert mask.input_value() == "inf-before"
+        scale = root.locator('select[data-control="scale"]')
+        scale.focus()
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("ArrowDown")
+        assert scale.input_value() == "8"
+        first.focus()
+        page.keyboard.press("Control+A")
+        page.keyboard.type("12")  # x 8 = 96: exp(96) is inf in float32
+        page.keyboard.press("Tab")
+        scores[0] = 12.0
+        assert "would overflow" in check("inf-before", "8")
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def test_without_javascript_the_widget_shows_its_static_figure(server, playwright_browser):
+    context = playwright_browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(server + "03-softmax/")
+        root = page.locator('[data-widget="scores-to-weights"]')
+        assert root.locator(".widget-static img").first.is_visible()
+        assert root.locator(".widget-live").count() == 0
+    finally:
+        context.close()

@@ -1,0 +1,152 @@
+// Interactive figures of the tutorial: plain JavaScript and SVG, no framework, nothing
+// from another host, no eval, no inline handlers (the site's CSP allows this file only).
+// A widget is a <div data-widget="NAME"> holding its static figure; with JavaScript on, the
+// static figure is hidden and the live one is built beside it. Every control is a native
+// form element (keyboard works as usual) and each result is announced through aria-live.
+(function () {
+  "use strict";
+
+  var SVGNS = "http://www.w3.org/2000/svg";
+  var EXP_LIMIT = 88.72283935546875; // the largest x with exp(x) finite in float32
+  var F16_MAX = 65504;
+
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  function svg(tag, attrs) {
+    var e = document.createElementNS(SVGNS, tag);
+    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    return e;
+  }
+
+  function fmt(v) {
+    if (Number.isNaN(v)) return "nan";
+    if (!Number.isFinite(v)) return v > 0 ? "inf" : "-inf";
+    return v.toFixed(4);
+  }
+
+  // softmax in float64 with the max subtracted: what torch.softmax computes, to 1e-7.
+  function softmax(s) {
+    if (s.some(Number.isNaN)) return s.map(function () { return NaN; });
+    var m = Math.max.apply(null, s);
+    if (m === -Infinity) return s.map(function () { return NaN; });
+    var e = s.map(function (x) { return Math.exp(x - m); });
+    var z = e.reduce(function (a, b) { return a + b; }, 0);
+    return e.map(function (x) { return x / z; });
+  }
+
+  // The float16 value of x, as far as this widget needs it: out of range is +-inf.
+  function toFloat16(x) {
+    return Math.abs(x) > F16_MAX ? (x > 0 ? Infinity : -Infinity) : x;
+  }
+
+  // Scores to weights (chapters 3 and 4): one query at position `query`, one score per key.
+  // [value, label] in the order shown (an object would put "1" and "8" first).
+  var MASKS = [
+    ["inf-before", "−∞ before the softmax"],
+    ["zero-after", "×0 after the softmax"],
+    ["renorm-after", "×0 after, then renormalised"],
+    ["1e9-float16", "+ mask × (−1e9), in float16"]
+  ];
+  var SCALES = [["1", "×1"], ["sqrt", "/√D (D = 16)"], ["8", "×8"]];
+
+  function weights(scores, query, mask, scale) {
+    var k = scale === "sqrt" ? 0.25 : Number(scale);
+    var s = scores.map(function (x) { return x * k; });
+    var future = s.map(function (_, j) { return j > query; });
+    var w, entering = s; // the scores that go through exp
+    if (mask === "inf-before") {
+      entering = s.map(function (x, j) { return future[j] ? -Infinity : x; });
+      w = softmax(entering);
+    } else if (mask === "1e9-float16") {
+      // the additive form: scores + mask * fill, with fill = -1e9 cast to float16 (-inf)
+      var fill = toFloat16(-1e9);
+      entering = s.map(function (x, j) { return toFloat16(x) + (future[j] ? 1 : 0) * fill; });
+      w = softmax(entering);
+    } else {
+      w = softmax(s).map(function (x, j) { return future[j] ? 0 : x; });
+      if (mask === "renorm-after") {
+        var z = w.reduce(function (a, b) { return a + b; }, 0);
+        w = w.map(function (x) { return x / z; });
+      }
+    }
+    var overflow = entering.some(function (x) { return x > EXP_LIMIT; });
+    return { w: w, scaled: s, overflow: overflow };
+  }
+
+  function scoresToWeights(root) {
+    var scores = root.getAttribute("data-scores").trim().split(/\s+/).map(Number);
+    var query = Number(root.getAttribute("data-query"));
+    var n = scores.length;
+    var live = el("div", { "class": "widget-live" });
+    var form = el("div", { "class": "widget-controls", role: "group", "aria-label": "Scores and options" });
+    var inputs = scores.map(function (v, j) {
+      var label = el("label", {}, "s" + j + (j > query ? " (future)" : ""));
+      var input = el("input", { type: "number", step: "0.5", value: String(v), "data-key": String(j) });
+      label.appendChild(input);
+      form.appendChild(label);
+      return input;
+    });
+    function choice(name, options) {
+      var label = el("label", {}, name + " ");
+      var select = el("select", { "data-control": name });
+      options.forEach(function (o) {
+        select.appendChild(el("option", { value: o[0] }, o[1]));
+      });
+      label.appendChild(select);
+      form.appendChild(label);
+      return select;
+    }
+    var mask = choice("mask", MASKS);
+    var scale = choice("scale", SCALES);
+    var width = 40 * n + 20;
+    var chart = svg("svg", { viewBox: "0 0 " + width + " 140", "class": "widget-bars", role: "img" });
+    var out = el("p", { "class": "widget-out", "aria-live": "polite" });
+    live.appendChild(form);
+    live.appendChild(chart);
+    live.appendChild(out);
+    root.appendChild(live);
+
+    function draw() {
+      var s = inputs.map(function (i) { return Number(i.value) || 0; });
+      var r = weights(s, query, mask.value, scale.value);
+      while (chart.firstChild) chart.removeChild(chart.firstChild);
+      r.w.forEach(function (w, j) {
+        var h = Number.isFinite(w) ? Math.max(0, Math.min(1, w)) * 100 : 0;
+        var x = 10 + 40 * j;
+        chart.appendChild(svg("rect", { x: x + 4, y: 110 - h, width: 28, height: h, "class": j > query ? "future" : "past" }));
+        var t = svg("text", { x: x + 18, y: 128, "text-anchor": "middle", "data-weight": String(w) });
+        t.textContent = fmt(w);
+        chart.appendChild(t);
+      });
+      var sum = r.w.reduce(function (a, b) { return a + b; }, 0);
+      var note = r.overflow ? " A softmax without the max subtracted would overflow: exp of a score above 88.7 is inf in float32, and inf / inf is nan." : "";
+      if (mask.value === "1e9-float16") note += " −1e9 does not fit in float16: it becomes −inf, and 0 × (−inf) is nan, so every weight is nan.";
+      out.setAttribute("data-sum", String(sum));
+      out.textContent = "Weights " + r.w.map(fmt).join(", ") + "; sum " + fmt(sum) + "." + note;
+      chart.setAttribute("aria-label", out.textContent);
+    }
+    form.addEventListener("input", draw);
+    form.addEventListener("change", draw);
+    draw();
+  }
+
+  var WIDGETS = { "scores-to-weights": scoresToWeights };
+
+  function init() {
+    var found = document.querySelectorAll("[data-widget]");
+    Array.prototype.forEach.call(found, function (root) {
+      var make = WIDGETS[root.getAttribute("data-widget")];
+      if (!make || root.classList.contains("widget-on")) return;
+      make(root);
+      root.classList.add("widget-on"); // the stylesheet hides the static figure from here on
+    });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();
