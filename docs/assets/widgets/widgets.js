@@ -104,7 +104,7 @@
     var mask = choice("mask", MASKS);
     var scale = choice("scale", SCALES);
     var width = 40 * n + 20;
-    var chart = svg("svg", { viewBox: "0 0 " + width + " 140", "class": "widget-bars", role: "img" });
+    var chart = svg("svg", { viewBox: "0 0 " + width + " 145", "class": "widget-bars", role: "img" });
     var out = el("p", { "class": "widget-out", "aria-live": "polite" });
     live.appendChild(form);
     live.appendChild(chart);
@@ -122,6 +122,9 @@
         var t = svg("text", { x: x + 18, y: 128, "text-anchor": "middle", "data-weight": String(w) });
         t.textContent = fmt(w);
         chart.appendChild(t);
+        var key = svg("text", { x: x + 18, y: 141, "text-anchor": "middle", "class": "key" });
+        key.textContent = "key " + j;
+        chart.appendChild(key);
       });
       var sum = r.w.reduce(function (a, b) { return a + b; }, 0);
       var note = r.overflow ? " A softmax without the max subtracted would overflow: exp of a score above 88.7 is inf in float32, and inf / inf is nan." : "";
