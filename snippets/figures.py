@@ -57,6 +57,8 @@ __all__ = [
     "learned_weights_svg",
     "scores_to_weights",
     "scores_to_weights_svg",
+    "mask_alignment",
+    "mask_alignment_svg",
 ]
 
 CMAP = "viridis"
@@ -447,6 +449,52 @@ def scores_to_weights_svg(scores=WIDGET_SCORES, query: int = WIDGET_QUERY) -> st
         )
 
 
+def mask_alignment(T_new: int, T_all: int) -> dict[str, torch.Tensor]:
+    """The lower-right and top-left masks, (T_new, T_all), of `T_new` queries after a cache.
+
+    >>> mask_alignment(2, 4)["top-left (is_causal=True)"].int()
+    tensor([[1, 0, 0, 0],
+            [1, 1, 0, 0]], dtype=torch.int32)
+    """
+    ones = torch.ones(T_new, T_all, dtype=torch.bool)
+    return {
+        "lower-right (correct)": ones.tril(diagonal=T_all - T_new),
+        "top-left (is_causal=True)": ones.tril(),
+    }
+
+
+def mask_alignment_svg(T_new: int = 3, T_all: int = 6) -> str:
+    """The two masks of :func:`mask_alignment` side by side: the static figure of chapter 9's
+    widget."""
+    cell = _cell_colour(CMAP, 0.0, 1.0)
+    with style():
+        fig = new_figure(6.6, 2.6)
+        for ax, (title, mask) in zip(
+            fig.subplots(1, 2), mask_alignment(T_new, T_all).items(), strict=True
+        ):
+            ax.imshow(mask.double().numpy(), cmap=CMAP, vmin=0.0, vmax=1.0)
+            ax.set_title(title, fontsize=10, color=GREY)
+            ax.set_xlabel("key (token)")
+            ax.set_ylabel("query (token)")
+            ax.set_xticks(range(T_all))
+            ax.set_yticks(range(T_new), labels=[str(T_all - T_new + i) for i in range(T_new)])
+            ax.tick_params(length=0)
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            for i in range(T_new):
+                for j in range(T_all):
+                    ok = bool(mask[i, j])
+                    colour = text_colour_on(cell(float(ok)))
+                    ax.text(j, i, "✓" if ok else "✗", ha="center", va="center", color=colour)
+        return to_svg(
+            fig,
+            f"Masks of {T_new} new tokens after {T_all - T_new} cached ones",
+            f"Two {T_new} by {T_all} grids. Left, the lower-right mask: query i, which is token "
+            f"{T_all - T_new} + i, sees keys 0 to {T_all - T_new} + i. Right, the top-left mask of "
+            "is_causal=True: query i sees keys 0 to i only.",
+        )
+
+
 FIGURES: dict[str, Callable[[], str]] = {
     "causal-mean-weights": lambda: causal_mean_weights_svg(8),
     "masked-softmax": lambda: masked_softmax_svg(8),
@@ -455,4 +503,5 @@ FIGURES: dict[str, Callable[[], str]] = {
     "rotary-scores": lambda: rotary_scores_svg(8),
     "learned-weights": lambda: learned_weights_svg(),
     "scores-to-weights": lambda: scores_to_weights_svg(),
+    "mask-alignment": lambda: mask_alignment_svg(3, 6),
 }

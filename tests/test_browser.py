@@ -711,3 +711,64 @@ def test_without_javascript_the_widget_shows_its_static_figure(server, playwrigh
         assert root.locator(".widget-live").count() == 0
     finally:
         context.close()
+
+
+def test_the_who_sees_whom_widget_draws_the_masks_torch_uses(server, playwright_browser):
+    """Its lower-right grid is causal_lower_right's mask, its top-left grid is_causal=True's."""
+    import torch
+    import torch.nn.functional as F
+    from torch.nn.attention.bias import causal_lower_right
+
+    def attend(q, k, v, **mask):
+        return F.scaled_dot_product_attention(q, k, v, **mask)
+
+    context = playwright_browser.new_context()
+    errors = []
+    try:
+        page = context.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(server + "09-inference/")
+        root = page.locator('[data-widget="who-sees-whom"]')
+        T = int(root.get_attribute("data-tokens"))
+        assert root.locator(".widget-static").is_hidden()
+
+        def grid(name, Tq):
+            cells = root.locator(f'svg[data-grid="{name}"] rect')
+            got = torch.zeros(Tq, T, dtype=torch.bool)
+            for c in cells.all():
+                got[int(c.get_attribute("data-q")), int(c.get_attribute("data-k"))] = c.get_attribute("data-allowed") == "1"
+            assert cells.count() == Tq * T
+            return got
+
+        cached = root.locator('input[data-control="cached"]')
+        for n in (0, 2, 5, 3):
+            cached.focus()
+            page.keyboard.press("Control+A")
+            page.keyboard.type(str(n))
+            page.keyboard.press("Tab")
+            Tq = T - n
+            q, k, v = torch.randn(Tq, 4), torch.randn(T, 4), torch.randn(T, 4)
+            lower_right = grid("lower-right", Tq)
+            torch.testing.assert_close(attend(q, k, v, attn_mask=lower_right),
+                                       attend(q, k, v, attn_mask=causal_lower_right(Tq, T)))
+            if n:
+                top_left = grid("top-left", Tq)
+                torch.testing.assert_close(attend(q, k, v, attn_mask=top_left), attend(q, k, v, is_causal=True))
+                assert not torch.equal(top_left, lower_right)
+            else:
+                assert root.locator('svg[data-grid="top-left"]').count() == 0
+        row = root.locator('input[data-control="row"]')
+        row.focus()
+        page.keyboard.press("Control+A")
+        page.keyboard.type("1")
+        page.keyboard.press("Tab")
+        said = root.locator(".widget-out").inner_text()
+        assert said.startswith("Query row 1 is token 4; it averages the rows 0, 1, 2, 3, 4 of x.")
+        assert "would read only 0, 1." in said
+        kind = root.locator('select[data-control="kind"]')
+        kind.focus()
+        page.keyboard.press("ArrowDown")
+        assert kind.input_value() == "encoder" and bool(grid("lower-right", T - 3).all())
+        assert not errors, errors
+    finally:
+        context.close()

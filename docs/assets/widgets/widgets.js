@@ -138,7 +138,93 @@
     draw();
   }
 
-  var WIDGETS = { "scores-to-weights": scoresToWeights };
+
+  // Who sees whom (chapters 2 to 4 and 9): which keys each query may read, and, with a KV
+  // cache, the lower-right mask next to the top-left one that is_causal=True gives.
+  function whoSeesWhom(root) {
+    var T = Number(root.getAttribute("data-tokens"));
+    var live = el("div", { "class": "widget-live" });
+    var form = el("div", { "class": "widget-controls", role: "group", "aria-label": "Mask options" });
+    function number(name, label, value, max) {
+      var l = el("label", {}, label + " ");
+      var input = el("input", { type: "number", min: "0", max: String(max), step: "1", value: String(value), "data-control": name });
+      l.appendChild(input);
+      form.appendChild(l);
+      return input;
+    }
+    var kindLabel = el("label", {}, "attention ");
+    var kind = el("select", { "data-control": "kind" });
+    [["decoder", "decoder: the past only"], ["encoder", "encoder: every token"]].forEach(function (o) {
+      kind.appendChild(el("option", { value: o[0] }, o[1]));
+    });
+    kindLabel.appendChild(kind);
+    form.appendChild(kindLabel);
+    var cached = number("cached", "cached tokens", Number(root.getAttribute("data-cached")), T - 1);
+    var row = number("row", "query row", 0, T - 1);
+    var grids = el("div", { "class": "widget-grids" });
+    var out = el("p", { "class": "widget-out", "aria-live": "polite" });
+    live.appendChild(form);
+    live.appendChild(grids);
+    live.appendChild(out);
+    root.appendChild(live);
+
+    function clamp(input, lo, hi) {
+      var v = Math.round(Number(input.value));
+      v = Number.isFinite(v) ? Math.min(hi, Math.max(lo, v)) : lo;
+      return v;
+    }
+
+    function grid(name, title, Tq, allowed, selected) {
+      var cell = 22, pad = 24;
+      var g = svg("svg", { viewBox: "0 0 " + (pad + cell * T + 4) + " " + (pad + cell * Tq + 4), "class": "widget-grid", "data-grid": name, role: "img" });
+      var caption = el("figcaption", {}, title);
+      for (var i = 0; i < Tq; i++) {
+        var label = svg("text", { x: pad - 6, y: pad + cell * i + 15, "text-anchor": "end" });
+        label.textContent = String(T - Tq + i);
+        g.appendChild(label);
+        for (var j = 0; j < T; j++) {
+          var ok = allowed(i, j);
+          var classes = (ok ? "allowed" : "blocked") + (i === selected ? " selected" : "");
+          g.appendChild(svg("rect", { x: pad + cell * j, y: pad + cell * i, width: cell - 2, height: cell - 2, "class": classes, "data-q": String(i), "data-k": String(j), "data-allowed": ok ? "1" : "0" }));
+        }
+      }
+      for (var k = 0; k < T; k++) {
+        var top = svg("text", { x: pad + cell * k + 10, y: pad - 8, "text-anchor": "middle" });
+        top.textContent = String(k);
+        g.appendChild(top);
+      }
+      var figure = el("figure", { "class": "widget-grid-box" });
+      figure.appendChild(g);
+      figure.appendChild(caption);
+      var sees = [];
+      for (var s = 0; s < T; s++) if (allowed(selected, s)) sees.push(s);
+      g.setAttribute("aria-label", title + ": query row " + selected + " sees keys " + sees.join(", "));
+      return { figure: figure, sees: sees };
+    }
+
+    function draw() {
+      var n = clamp(cached, 0, T - 1), Tq = T - n, r = clamp(row, 0, Tq - 1);
+      row.max = String(Tq - 1);
+      while (grids.firstChild) grids.removeChild(grids.firstChild);
+      var encoder = kind.value === "encoder";
+      var lowerRight = grid("lower-right", encoder ? "every key" : "lower-right (correct)", Tq, function (i, j) { return encoder || j <= n + i; }, r);
+      grids.appendChild(lowerRight.figure);
+      var text = "Query row " + r + " is token " + (n + r) + "; it averages the rows " + lowerRight.sees.join(", ") + " of x.";
+      if (!encoder && n > 0) {
+        var topLeft = grid("top-left", "top-left (is_causal=True)", Tq, function (i, j) { return j <= i; }, r);
+        grids.appendChild(topLeft.figure);
+        text += " With the top-left mask it would read only " + topLeft.sees.join(", ") + ".";
+      } else if (!encoder) {
+        text += " With no cache, top-left and lower-right are the same mask.";
+      }
+      out.textContent = text;
+    }
+    form.addEventListener("input", draw);
+    form.addEventListener("change", draw);
+    draw();
+  }
+
+  var WIDGETS = { "scores-to-weights": scoresToWeights, "who-sees-whom": whoSeesWhom };
 
   function init() {
     var found = document.querySelectorAll("[data-widget]");
