@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 import re
 from collections.abc import Callable
 
@@ -59,6 +60,8 @@ __all__ = [
     "scores_to_weights_svg",
     "mask_alignment",
     "mask_alignment_svg",
+    "online_softmax_trace",
+    "online_softmax_svg",
 ]
 
 CMAP = "viridis"
@@ -495,6 +498,81 @@ def mask_alignment_svg(T_new: int = 3, T_all: int = 6) -> str:
         )
 
 
+# Chapter 8's example: weights e^s of 1, 2 and 1 on the values 4, 8 and 0 (the answer is 5),
+# and the same scores + 100, whose exponentials overflow float32.
+STEPPER_SCORES = {
+    "small scores": (0.0, math.log(2), 0.0),
+    "scores + 100": (100.0, 100.0 + math.log(2), 100.0),
+}
+STEPPER_VALUES = (4.0, 8.0, 0.0)
+
+
+def online_softmax_trace(scores, values) -> list[dict[str, float]]:
+    """The online softmax of one query, key by key, in float32: what chapter 8's stepper shows.
+
+    Each step holds the score ``s``, the maximum before and after (``m_old``, ``m``), the
+    ``scale`` exp(m_old - m) that rescales the sums so far, the new term ``p``, the running
+    sums ``l`` and ``acc`` (one value per key: Dv = 1), and ``naive``, exp(s) as the formula
+    without a maximum would take it.
+
+    >>> [round(step["l"], 4) for step in online_softmax_trace((0.0, 0.6931, 0.0), (4.0, 8.0, 0.0))]
+    [1.0, 1.5, 2.0]
+    """
+    m, l, acc, out = torch.tensor(float("-inf")), torch.tensor(0.0), torch.tensor(0.0), []
+    for s_j, v_j in zip(torch.tensor(scores), torch.tensor(values), strict=True):
+        m_new = torch.maximum(m, s_j)
+        scale = torch.exp(m - m_new)  # 0 at the first key, where m is -inf
+        p = torch.exp(s_j - m_new)
+        l, acc = l * scale + p, acc * scale + p * v_j
+        out.append(
+            {"s": s_j, "m_old": m, "m": m_new, "scale": scale, "p": p, "l": l, "acc": acc}
+            | {"naive": torch.exp(s_j)}
+        )
+        m = m_new
+    return [{k: float(v) for k, v in step.items()} for step in out]
+
+
+def online_softmax_svg() -> str:
+    """The running maximum and the two running sums of chapter 8's example, key by key: the
+    static figure of its stepper."""
+    traces = {name: online_softmax_trace(s, STEPPER_VALUES) for name, s in STEPPER_SCORES.items()}
+    with style():
+        fig = new_figure(6.6, 2.8)
+        for ax, (name, trace) in zip(fig.subplots(1, 2), traces.items(), strict=True):
+            steps = range(len(trace))
+            ax.plot(steps, [t["l"] for t in trace], marker="o", color="#3b8ee6", label="l")
+            ax.plot(
+                steps, [t["acc"] / 4 for t in trace], marker="s", color="#e8710a", label="acc / 4"
+            )
+            for j, t in enumerate(trace):
+                ax.annotate(
+                    f"m = {t['m']:.2f}",
+                    (j, t["l"]),
+                    textcoords="offset points",
+                    xytext=(0, 8),
+                    ha="center",
+                    fontsize=8,
+                    color=GREY,
+                )
+            ax.set_title(
+                f"{name}: acc / l = {trace[-1]['acc'] / trace[-1]['l']:.4g}",
+                fontsize=10,
+                color=GREY,
+            )
+            ax.set_xticks(list(steps), labels=[f"key {j}" for j in steps])
+            ax.set_ylim(0, 3.4)
+            ax.legend(frameon=False, fontsize=8, labelcolor=GREY)
+            for side in ("top", "right"):
+                ax.spines[side].set_visible(False)
+        return to_svg(
+            fig,
+            "The online softmax of chapter 8's example, key by key",
+            "Two panels, the small scores and the same scores plus 100: in both the running sum l "
+            "grows 1, 1.5, 2 and acc 4, 10, 10, so the output acc / l is 5; only the running "
+            "maximum m differs, by 100.",
+        )
+
+
 FIGURES: dict[str, Callable[[], str]] = {
     "causal-mean-weights": lambda: causal_mean_weights_svg(8),
     "masked-softmax": lambda: masked_softmax_svg(8),
@@ -504,4 +582,5 @@ FIGURES: dict[str, Callable[[], str]] = {
     "learned-weights": lambda: learned_weights_svg(),
     "scores-to-weights": lambda: scores_to_weights_svg(),
     "mask-alignment": lambda: mask_alignment_svg(3, 6),
+    "online-softmax": lambda: online_softmax_svg(),
 }

@@ -772,3 +772,54 @@ def test_the_who_sees_whom_widget_draws_the_masks_torch_uses(server, playwright_
         assert not errors, errors
     finally:
         context.close()
+
+
+def test_the_online_softmax_stepper_shows_the_running_state_torch_computes(server, playwright_browser):
+    """Step by step, m, l and acc equal their closed forms over the keys so far (float64), and the
+    last step's acc / l is online_causal_attention's output for that query."""
+    import math
+
+    import torch
+
+    from snippets.figures import STEPPER_SCORES, STEPPER_VALUES
+    from snippets.streaming import online_causal_attention
+
+    context = playwright_browser.new_context()
+    errors = []
+    try:
+        page = context.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(server + "08-streaming/")
+        root = page.locator('[data-widget="online-softmax"]')
+        assert root.locator(".widget-static").is_hidden()
+        preset, nxt = root.locator('select[data-control="preset"]'), root.locator('button[data-control="next"]')
+        v = torch.tensor(STEPPER_VALUES, dtype=torch.float64)
+        for index, (name, scores) in enumerate(STEPPER_SCORES.items()):
+            preset.focus()
+            if index:
+                page.keyboard.press("ArrowDown")
+            assert preset.input_value() == name
+            s = torch.tensor(scores, dtype=torch.float64)
+            for j in range(len(scores)):
+                if j:
+                    nxt.focus()
+                    page.keyboard.press("Enter")
+                row = root.locator(f'tr[data-step="{j}"]')
+                got = {c.get_attribute("data-name"): float(c.get_attribute("data-value")) for c in row.locator("td").all()}
+                m = s[: j + 1].max()
+                w = torch.exp(s[: j + 1] - m)
+                want = {"m": m.item(), "l": w.sum().item(), "acc": (w @ v[: j + 1]).item()}
+                for key, value in want.items():
+                    assert math.isclose(got[key], value, rel_tol=1e-5, abs_tol=1e-5), (name, j, key, got[key], value)
+                assert (got["naive"] == math.inf) == (scores[j] > 88.72)
+            assert nxt.is_disabled()
+            q = torch.tensor([[0.0], [0.0], [1.0]])  # the last query: scores q . k = s against all keys
+            k = torch.tensor(scores, dtype=torch.float32)[:, None]
+            expected = online_causal_attention(q, k, v.float()[:, None])[-1, 0].item()
+            said = root.locator(".widget-out").inner_text()
+            shown = float(re.search(r"Output acc / l = ([0-9]+\.[0-9]+)", said)[1])
+            assert math.isclose(shown, expected, rel_tol=1e-4), (said, expected)
+            assert ("nan (inf / inf)" in said) == (max(scores) > 88.72)
+        assert not errors, errors
+    finally:
+        context.close()

@@ -224,7 +224,78 @@
     draw();
   }
 
-  var WIDGETS = { "scores-to-weights": scoresToWeights, "who-sees-whom": whoSeesWhom };
+
+  // Online softmax, step by step (chapter 8): the trace comes from the package, computed when
+  // the site was built (hooks/widgets.py); this only shows it, one key at a time.
+  function num(v) {
+    return typeof v === "string" ? v : v.toFixed(4);
+  }
+
+  function onlineSoftmax(root) {
+    var data = JSON.parse(root.getAttribute("data-trace"));
+    var names = Object.keys(data);
+    var live = el("div", { "class": "widget-live" });
+    var form = el("div", { "class": "widget-controls", role: "group", "aria-label": "Stepper" });
+    var presetLabel = el("label", {}, "scores ");
+    var preset = el("select", { "data-control": "preset" });
+    names.forEach(function (n) { preset.appendChild(el("option", { value: n }, n)); });
+    presetLabel.appendChild(preset);
+    var prev = el("button", { type: "button", "data-control": "previous" }, "◀ previous key");
+    var next = el("button", { type: "button", "data-control": "next" }, "next key ▶");
+    [presetLabel, prev, next].forEach(function (e) { form.appendChild(e); });
+    var table = el("table", { "class": "widget-table" });
+    var cols = [["s", "score s"], ["m", "max m"], ["scale", "scale e^(m_old − m)"], ["p", "term e^(s − m)"], ["l", "l"], ["acc", "acc"], ["naive", "naive e^s"]];
+    var head = el("tr");
+    head.appendChild(el("th", { scope: "col" }, "key"));
+    cols.forEach(function (c) { head.appendChild(el("th", { scope: "col" }, c[1])); });
+    table.appendChild(head);
+    var out = el("p", { "class": "widget-out", "aria-live": "polite" });
+    var wrap = el("div", { "class": "widget-scroll", tabindex: "0", role: "group", "aria-label": "The trace so far" });
+    wrap.appendChild(table);
+    live.appendChild(form);
+    live.appendChild(wrap);
+    live.appendChild(out);
+    root.appendChild(live);
+    var step = 0;
+
+    function draw() {
+      var trace = data[preset.value];
+      var steps = trace.steps;
+      step = Math.max(0, Math.min(steps.length - 1, step));
+      while (table.rows.length > 1) table.deleteRow(1);
+      for (var j = 0; j <= step; j++) {
+        var tr = el("tr", { "data-step": String(j), "class": j === step ? "current" : "" });
+        tr.appendChild(el("th", { scope: "row" }, String(j)));
+        cols.forEach(function (c) {
+          tr.appendChild(el("td", { "data-name": c[0], "data-value": String(steps[j][c[0]]) }, num(steps[j][c[0]])));
+        });
+        table.appendChild(tr);
+      }
+      var s = steps[step];
+      var last = step === steps.length - 1;
+      var text = "Key " + step + ": m = " + num(s.m) + ", scale " + num(s.scale) + ", l = " + num(s.l) + ", acc = " + num(s.acc) + ".";
+      if (last) {
+        text += " Output acc / l = " + num(s.acc / s.l) + ".";
+        var naiveTop = 0, naiveBottom = 0;
+        steps.forEach(function (t, j) {
+          var e = t.naive === "inf" ? Infinity : Number(t.naive);
+          naiveTop += e * trace.values[j];
+          naiveBottom += e;
+        });
+        var naive = naiveTop / naiveBottom;
+        text += " Without the maximum: " + (Number.isNaN(naive) ? "nan (inf / inf)" : num(naive)) + ".";
+      }
+      out.textContent = text;
+      prev.disabled = step === 0;
+      next.disabled = last;
+    }
+    prev.addEventListener("click", function () { step -= 1; draw(); });
+    next.addEventListener("click", function () { step += 1; draw(); });
+    preset.addEventListener("change", function () { step = 0; draw(); });
+    draw();
+  }
+
+  var WIDGETS = { "scores-to-weights": scoresToWeights, "who-sees-whom": whoSeesWhom, "online-softmax": onlineSoftmax };
 
   function init() {
     var found = document.querySelectorAll("[data-widget]");
