@@ -11,8 +11,8 @@ positive feature map, which turns the weighted average into two running sums;
 ``causal_linear_attention_quadratic`` is the same formula with a (T, T) matrix,
 for checking.
 
-Each definition checks its input with the shared section of ``snippets/checks.py``;
-a page shows the definition followed by that section, so the block can be copied
+Each definition checks its input with helpers of ``snippets/checks.py``; a page
+shows the definition followed by the helpers it calls, so the block can be copied
 alone into a project that has torch.
 """
 

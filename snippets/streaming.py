@@ -7,8 +7,8 @@ query, a running maximum of its scores, a running sum of exponentials and a
 rescaled output (the online softmax of Milakov and Gimelshein, 2018, as
 FlashAttention uses it).
 
-The definition is self-contained: its section below, followed by the shared
-``checks`` section of ``snippets/checks.py``, runs when copied alone.
+The definition is self-contained: its section below, followed by the helpers of
+``snippets/checks.py`` that it calls, runs when copied alone.
 """
 
 __all__ = ["online_causal_attention"]

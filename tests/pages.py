@@ -3,6 +3,7 @@ repository's script files (hooks/, dev.py), which are no package, as their tools
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
 import re
@@ -93,8 +94,46 @@ def section(path: str, name: str | None) -> str:
 
 
 def expand(fence: Fence) -> str:
-    """What a reader sees (and copies) in an include-only block."""
-    return "".join(section(p, s) for p, s in fence.includes)
+    """What a reader sees (and copies) in an include-only block: each --8<-- line replaced by its
+    section, the blank lines between them kept, as pymdownx.snippets does."""
+    lines = []
+    for line in fence.body.splitlines():
+        m = _INCLUDE.match(line.strip())
+        lines += section(m["path"], m["section"]).splitlines() if m else [line]
+    return "\n".join(lines) + "\n"
+
+
+CHECKS = "snippets/checks.py"  # one section per helper; a block includes those it calls
+
+
+def _names(code: str) -> set[str]:
+    return {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)}
+
+
+def checks_needed(code: str) -> list[str]:
+    """The sections of snippets/checks.py whose helpers `code` uses, directly or through
+    another helper, in the file's order: what a block showing `code` must include."""
+    text = (ROOT / CHECKS).read_text(encoding="utf-8")
+    names = [m["name"] for m in _SECTION.finditer(text) if m["kind"] == "start"]
+    sections = {s: section(CHECKS, s) for s in names}
+    defines = {
+        s: {
+            t.id if isinstance(t, ast.Name) else node.name
+            for node in ast.parse(body).body
+            for t in (node.targets if isinstance(node, ast.Assign) else [node])
+            if isinstance(t, ast.Name) or isinstance(node, (ast.FunctionDef, ast.ClassDef))
+        }
+        for s, body in sections.items()
+    }
+    need: set[str] = set()
+    todo = [code]
+    while todo:
+        used = _names(todo.pop())
+        for s in names:
+            if s not in need and defines[s] & used:
+                need.add(s)
+                todo.append(sections[s])
+    return [s for s in names if s in need]
 
 
 def nav_pages() -> list[str]:

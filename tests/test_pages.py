@@ -11,7 +11,7 @@ import torch
 from snippets.attention import MultiHeadAttention
 from snippets.inference import KVCache
 from snippets.learning import OneHeadModel
-from tests.pages import ROOT, expand, fences, pages, section
+from tests.pages import CHECKS, ROOT, checks_needed, expand, fences, pages, section
 
 sybil_pages = pytest.importorskip("tests.sybil_pages", reason="Sybil is not installed", exc_type=ImportError)
 
@@ -92,7 +92,7 @@ def _decode(module, cache, x, sizes=(3, 1, 2, 1)):
 def _shown_definitions():
     for fence in INCLUDE_FENCES:
         for path, name in fence.includes:
-            if name not in (None, "imports", "checks"):  # checks: the shared section, not a definition
+            if name not in (None, "imports") and path != CHECKS:  # a check helper is no definition
                 yield pytest.param(fence, path, name, id=f"{fence.page.name}:{name}")
 
 
@@ -114,6 +114,25 @@ def test_shown_block_works_alone(fence, path, name):
     torch.testing.assert_close(got, expected, rtol=0, atol=0)
     # The shown text is the package's own source, not a look-alike.
     assert inspect.getsource(original).strip() in section(path, name)
+
+
+@pytest.mark.parametrize("fence", [f for f in INCLUDE_FENCES if any(p != CHECKS for p, _ in f.includes)], ids=str)
+def test_a_block_carries_exactly_the_check_helpers_its_definitions_call(fence):
+    """All that the code calls, through other helpers too, so that it runs alone; nothing more,
+    so that a copy stays short. After the definitions, in the order of snippets/checks.py."""
+    shown = [(p, s) for p, s in fence.includes if p != CHECKS]
+    included = [s for p, s in fence.includes if p == CHECKS]
+    assert fence.includes == shown + [(CHECKS, s) for s in included], f"{fence}: checks go last"
+    need = checks_needed("".join(section(p, s) for p, s in shown))
+    assert included == need, f"{fence}: includes {included} from {CHECKS}, needs {need}"
+
+
+def test_every_check_helper_is_a_section_of_its_own():
+    import snippets.checks
+
+    for name in snippets.checks.__all__:
+        assert checks_needed(name)[-1:] == [name] or name == "FLOATS", name
+    assert checks_needed("FLOATS") == ["check_float"]
 
 
 def test_every_public_function_is_shown_on_a_page():
