@@ -34,10 +34,12 @@ __all__ = [
 import torch
 
 
-# --8<-- [start:check_float]
+# --8<-- [start:FLOATS]
 FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+# --8<-- [end:FLOATS]
 
 
+# --8<-- [start:check_float]
 def check_float(where: str, name: str, a: object) -> None:
     if not isinstance(a, torch.Tensor):
         raise TypeError(f"{where}: {name} must be a torch.Tensor, got {type(a).__name__}")
@@ -193,7 +195,7 @@ def check_input(where: str, x: object, n_embd: int, block_size: int, weight: tor
     autocast = (
         torch.amp.is_autocast_available(device)
         and torch.is_autocast_enabled(device)
-        and x.dtype in (torch.float16, torch.bfloat16, torch.float32)
+        and x.dtype in FLOATS[:3]
     )
     if x.dtype != weight.dtype and not autocast:
         raise TypeError(

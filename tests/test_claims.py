@@ -59,6 +59,13 @@ def sdpa_zeroes_fully_masked_rows_since_2_5():
     assert (row == 0).all() if _version() >= (2, 5) else row.isnan().all()
 
 
+def sdpa_zeroes_a_query_whose_only_key_is_minus_inf_since_2_5():
+    q, v = torch.ones(4, 1), torch.arange(4.0).unsqueeze(-1)
+    k = torch.tensor([[float("-inf")], [0.0], [1.0], [2.0]])
+    row = F.scaled_dot_product_attention(q, k, v, is_causal=True)[0]
+    assert (row == 0).all() if _version() >= (2, 5) else row.isnan().all()
+
+
 def mha_nan_with_weights_zero_without():
     torch.manual_seed(0)
     layer = torch.nn.MultiheadAttention(8, 2, batch_first=True)
@@ -122,7 +129,9 @@ def python_version_matches_pyproject():
 
 
 LEDGER = [
-    Claim("10-pitfalls.md", "Since PyTorch 2.5,", sdpa_zeroes_fully_masked_rows_since_2_5,
+    Claim("08-streaming.md", "For query 0, PyTorch on the CPU returns 0 instead of `nan`\nfrom version 2.5 on, and `nan` in 2.4",
+          sdpa_zeroes_a_query_whose_only_key_is_minus_inf_since_2_5),
+    Claim("10-pitfalls.md", "On the CPU, since PyTorch 2.5,", sdpa_zeroes_fully_masked_rows_since_2_5,
           source="https://github.com/pytorch/pytorch/pull/133882"),
     Claim("10-pitfalls.md", "[pull request 133882](https://github.com/pytorch/pytorch/pull/133882)); 2.4",
           sdpa_zeroes_fully_masked_rows_since_2_5),

@@ -131,8 +131,7 @@ def test_every_check_helper_is_a_section_of_its_own():
     import snippets.checks
 
     for name in snippets.checks.__all__:
-        assert checks_needed(name)[-1:] == [name] or name == "FLOATS", name
-    assert checks_needed("FLOATS") == ["check_float"]
+        assert checks_needed(name)[-1:] == [name], name
 
 
 def test_every_public_function_is_shown_on_a_page():
