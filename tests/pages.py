@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import math
 import os
 import re
 import types
@@ -134,6 +135,28 @@ def checks_needed(code: str) -> list[str]:
                 need.add(s)
                 todo.append(sections[s])
     return [s for s in names if s in need]
+
+
+# A chapter's opening box states its reading time, estimated from its length by this formula
+# (tests/test_pages.py checks that the two agree): its prose at 200 words a minute and the lines of
+# its examples at 10 a minute, rounded up to a multiple of 5 minutes. The validated definitions,
+# collapsed and included from snippets/, are not counted.
+WORDS_PER_MINUTE, EXAMPLE_LINES_PER_MINUTE = 200, 10
+MINUTES = re.compile(r"About (\d+) minutes \(an estimate from the page's length\)")
+
+
+def reading_minutes(page: Path) -> int:
+    text = page.read_text(encoding="utf-8")
+    code, prose, pos = 0, [], 0
+    for f in fences(page):
+        prose.append(text[pos : f.start])
+        pos = text.find("\n", f.end) + 1 if text.find("\n", f.end) >= 0 else len(text)
+        if not f.includes:
+            code += len([ln for ln in f.body.splitlines() if ln.strip()])
+    prose.append(text[pos:])
+    words = len(re.sub(r"<!--.*?-->", " ", MINUTES.sub(" ", "".join(prose)), flags=re.S).split())
+    minutes = words / WORDS_PER_MINUTE + code / EXAMPLE_LINES_PER_MINUTE
+    return 5 * max(1, math.ceil(minutes / 5))
 
 
 def nav_pages() -> list[str]:

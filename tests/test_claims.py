@@ -209,6 +209,24 @@ LEDGER = [
 ]
 
 
+
+def _reading_time_claims() -> list[Claim]:
+    """Each chapter's stated reading time, an estimate the formula in tests/pages.py gives."""
+    from tests.pages import MINUTES, reading_minutes
+
+    out = []
+    for page in sorted(DOCS.glob("[0-9][0-9]-*.md")):
+        stated = MINUTES.search(page.read_text(encoding="utf-8"))
+        if stated:
+            def check(page=page, n=int(stated[1])):
+                assert n == reading_minutes(page), (page.name, n, reading_minutes(page))
+            out.append(Claim(page.name, stated[0], check))
+    return out
+
+
+LEDGER += _reading_time_claims()
+
+
 def _normal(text: str) -> str:
     return " ".join(text.split())
 

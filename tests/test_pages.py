@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ import torch
 from snippets.attention import MultiHeadAttention
 from snippets.inference import KVCache
 from snippets.learning import OneHeadModel
-from tests.pages import CHECKS, ROOT, checks_needed, expand, fences, pages, section
+from tests.pages import CHECKS, DOCS, MINUTES, ROOT, checks_needed, expand, fences, pages, reading_minutes, section
 
 sybil_pages = pytest.importorskip("tests.sybil_pages", reason="Sybil is not installed", exc_type=ImportError)
 
@@ -139,3 +140,31 @@ def test_every_public_function_is_shown_on_a_page():
 
     shown = {name for f in INCLUDE_FENCES for _, name in f.includes}
     assert set(snippets.__all__) <= shown, set(snippets.__all__) - shown
+
+
+CHAPTERS = sorted(DOCS.glob("[0-9][0-9]-*.md"))
+
+
+@pytest.mark.parametrize("page", CHAPTERS, ids=lambda p: p.name)
+def test_a_chapter_opens_with_what_it_teaches_and_its_time_and_ends_with_a_recap(page):
+    text = page.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert lines[0].startswith("# ") and lines[2] == '!!! abstract "In this chapter"', page.name
+    assert lines[3].startswith("    You will learn "), page.name
+    stated = MINUTES.search(lines[3])
+    assert stated and int(stated[1]) == reading_minutes(page), (
+        f"{page.name}: the box says {stated and stated[1]} minutes, its length gives {reading_minutes(page)}"
+    )
+    recap = text.rsplit("\n## ", 1)[-1].splitlines()
+    assert recap[0] == "Recap", f"{page.name}: the last section is not the recap"
+    items = [ln for ln in recap[1:] if ln.strip()]
+    assert len(items) == 3 and all(ln.startswith("- ") for ln in items), f"{page.name}: a recap has three lines"
+
+
+@pytest.mark.parametrize("page", CHAPTERS, ids=lambda p: p.name)
+def test_each_exercise_has_its_own_solution(page):
+    text = page.read_text(encoding="utf-8")
+    exercises = text.split("\n## Exercises\n", 1)[1].split("\n## ", 1)[0]
+    asked = re.findall(r"^(\d+)\. ", exercises, re.M)
+    answered = re.findall(r'^\?\?\? success "Solution (\d+)"$', exercises, re.M)
+    assert asked and asked == answered, f"{page.name}: exercises {asked}, solutions {answered}"
