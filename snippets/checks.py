@@ -4,7 +4,8 @@ Each helper is a section of its own (``# --8<-- [start:name]``), and a block on 
 page is one definition followed by the sections of the helpers it calls, directly
 or through another helper: so it still runs when copied alone, it carries no
 helper it does not use (tests/test_pages.py checks both), and every function body
-reads as its algorithm: its checks, one line per argument, then the computation.
+reads as its algorithm: its checks, mostly one call per argument, then the
+computation.
 Every error names the function, the argument, what it got and what it expects.
 
 No check looks at the values in a tensor, only at types, shapes, dtypes and
