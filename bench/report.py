@@ -1,7 +1,9 @@
 """The appendix page's results sections, built from the committed results files.
 
-Used by ``hooks/timing.py`` while the site is built: every number on the appendix
-comes from a committed results file through these functions. Files are read only
+Used by ``hooks/timing.py`` while the site is built: every measurement on the
+appendix, and every sentence there that says what a file holds, comes from a
+committed results file through these functions (the prose typed into the page
+describes only the method). Files are read only
 through ``validate.load``, and every string that comes from a file is escaped for
 the Markdown and HTML it lands in (``escape``). The plots need matplotlib (the
 ``figures`` extra) and take the site's style from ``snippets.plotting``, so this

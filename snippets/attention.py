@@ -5,8 +5,8 @@ as a module with its own query, key and value projections; ``MultiHeadAttention`
 runs several heads at once with one fused projection. Both take an optional
 ``KVCache`` (``snippets/inference.py``, chapter 9) to decode a few tokens at a time.
 
-Each definition checks its input with the shared section of ``snippets/checks.py``;
-a page shows the definition followed by that section, so the block can be copied
+Each definition checks its input with helpers of ``snippets/checks.py``; a page
+shows the definition followed by the helpers it calls, so the block can be copied
 alone into a project that has torch. No check looks at values: a later inf or nan
 is kept out of earlier outputs by ``causal_matmul`` instead (chapter 10).
 """

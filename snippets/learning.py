@@ -7,14 +7,14 @@ chapter 4, and a linear readout. ``train`` runs AdamW on fresh batches and
 returns the loss of every step.
 
 Each definition needs only the imports below, ``Head`` (``snippets.attention``)
-for the model, ``lookback_batch`` for ``train``, and the checks section of
-``snippets.checks``.
+for the model, ``lookback_batch`` for ``train``, and the helpers of
+``snippets/checks.py`` that it calls.
 """
 
 __all__ = ["IGNORE", "lookback_batch", "OneHeadModel", "train"]
 
 from snippets.attention import Head
-from snippets.checks import check_sizes
+from snippets.checks import check_generator, check_number, check_sizes
 
 # --8<-- [start:imports]
 import torch
@@ -55,13 +55,7 @@ def lookback_batch(
         raise ValueError(
             f"lookback_batch: back must be < T={T} so that some position has a target, got {back}"
         )
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"lookback_batch: generator must be a torch.Generator or None, "
-            f"got {type(generator).__name__}"
-        )
-    if generator is not None and generator.device.type != "cpu":
-        raise ValueError(f"lookback_batch: generator must be on the CPU, got {generator.device}")
+    check_generator("lookback_batch", generator)
     x = torch.randint(vocab, (B, T), generator=generator)  # (B, T)
     y = torch.full_like(x, IGNORE)
     y[:, back:] = x[:, :-back]  # y[:, t] = x[:, t - back]
@@ -212,16 +206,8 @@ def train(
     check_sizes("train", steps=steps, batch_size=batch_size, back=back)
     if back >= model.block_size:
         raise ValueError(f"train: back must be < block_size={model.block_size}, got {back}")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)):
-        raise TypeError(f"train: lr must be a number, got {type(lr).__name__}")
-    if not 0 < lr < float("inf"):
-        raise ValueError(f"train: lr must be a positive finite number, got {lr}")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"train: generator must be a torch.Generator or None, got {type(generator).__name__}"
-        )
-    if generator is not None and generator.device.type != "cpu":
-        raise ValueError(f"train: generator must be on the CPU, got {generator.device}")
+    check_number("train", "lr", lr)
+    check_generator("train", generator)
     device = next(model.parameters()).device
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     losses = torch.empty(steps)

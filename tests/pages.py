@@ -3,7 +3,9 @@ repository's script files (hooks/, dev.py), which are no package, as their tools
 
 from __future__ import annotations
 
+import ast
 import importlib.util
+import math
 import os
 import re
 import types
@@ -93,8 +95,68 @@ def section(path: str, name: str | None) -> str:
 
 
 def expand(fence: Fence) -> str:
-    """What a reader sees (and copies) in an include-only block."""
-    return "".join(section(p, s) for p, s in fence.includes)
+    """What a reader sees (and copies) in an include-only block: each --8<-- line replaced by its
+    section, the blank lines between them kept, as pymdownx.snippets does."""
+    lines = []
+    for line in fence.body.splitlines():
+        m = _INCLUDE.match(line.strip())
+        lines += section(m["path"], m["section"]).splitlines() if m else [line]
+    return "\n".join(lines) + "\n"
+
+
+CHECKS = "snippets/checks.py"  # one section per helper; a block includes those it calls
+
+
+def _names(code: str) -> set[str]:
+    return {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)}
+
+
+def checks_needed(code: str) -> list[str]:
+    """The sections of snippets/checks.py whose helpers `code` uses, directly or through
+    another helper, in the file's order: what a block showing `code` must include."""
+    text = (ROOT / CHECKS).read_text(encoding="utf-8")
+    names = [m["name"] for m in _SECTION.finditer(text) if m["kind"] == "start"]
+    sections = {s: section(CHECKS, s) for s in names}
+    defines = {
+        s: {
+            t.id if isinstance(t, ast.Name) else node.name
+            for node in ast.parse(body).body
+            for t in (node.targets if isinstance(node, ast.Assign) else [node])
+            if isinstance(t, ast.Name) or isinstance(node, (ast.FunctionDef, ast.ClassDef))
+        }
+        for s, body in sections.items()
+    }
+    need: set[str] = set()
+    todo = [code]
+    while todo:
+        used = _names(todo.pop())
+        for s in names:
+            if s not in need and defines[s] & used:
+                need.add(s)
+                todo.append(sections[s])
+    return [s for s in names if s in need]
+
+
+# A chapter's opening box states its reading time, estimated from its length by this formula
+# (tests/test_pages.py checks that the two agree): its prose at 200 words a minute and the lines of
+# its examples at 10 a minute, rounded up to a multiple of 5 minutes. The validated definitions,
+# collapsed and included from snippets/, are not counted.
+WORDS_PER_MINUTE, EXAMPLE_LINES_PER_MINUTE = 200, 10
+MINUTES = re.compile(r"About (\d+) minutes \(an estimate from the page's length\)")
+
+
+def reading_minutes(page: Path) -> int:
+    text = page.read_text(encoding="utf-8")
+    code, prose, pos = 0, [], 0
+    for f in fences(page):
+        prose.append(text[pos : f.start])
+        pos = text.find("\n", f.end) + 1 if text.find("\n", f.end) >= 0 else len(text)
+        if not f.includes:
+            code += len([ln for ln in f.body.splitlines() if ln.strip()])
+    prose.append(text[pos:])
+    words = len(re.sub(r"<!--.*?-->", " ", MINUTES.sub(" ", "".join(prose)), flags=re.S).split())
+    minutes = words / WORDS_PER_MINUTE + code / EXAMPLE_LINES_PER_MINUTE
+    return 5 * max(1, math.ceil(minutes / 5))
 
 
 def nav_pages() -> list[str]:
