@@ -144,14 +144,45 @@ def test_the_project_build_checks_notebook_outputs_and_sets_the_policy_last():
 # -- hooks/csp.py ----------------------------------------------------------------------------
 
 
+PALETTE = next(s for s in csp.allowed_scripts("..") if s.startswith("var palette="))
+
+
 def test_policy_hashes_inline_code_as_the_browser_reads_it():
-    page = ('<html><head><meta charset="utf-8"><script>a()\r\n</script><script type="application/json">{}</script>'
-            '<script src="x.js"></script><style>p{}</style></head><body><p style="color: red">x</p></body></html>')
+    page = ('<html><head><meta charset="utf-8"><script>' + PALETTE.replace("{", "{\r\n", 1) + '</script>'
+            '<script type="application/json">{}</script><script src="x.js"></script><style>p{}</style></head>'
+            '<body><p style="color: red">x</p></body></html>')
+    with pytest.raises(PluginError, match="test.md has an inline script that no template"):
+        csp.policy(page, "test.md")  # CR LF is read as LF, so this is not the theme's script
+    page = page.replace("{\r\n", "{", 1)
     d = _directives(csp.policy(page, "test.md"))
-    assert d["script-src"] == ["'self'", _hash("a()\n")]  # CR LF read as LF; data blocks and files need no hash
+    assert d["script-src"] == ["'self'", _hash(PALETTE)]  # data blocks and files need no hash
     assert d["style-src"] == ["'self'", _hash("p{}"), "'unsafe-hashes'", _hash("color: red")]
     out = csp.with_policy(page, "test.md")
     assert out.index('<meta charset="utf-8">') < out.index("Content-Security-Policy") < out.index("<script>")
+
+
+def test_the_allowed_scripts_come_from_the_templates_and_hold_the_pages_base_url():
+    """Material's set-up script holds base_url; it is allowed with the page's own value only."""
+    scope = [s for s in csp.allowed_scripts("../..") if s.startswith("__md_scope=")]
+    assert len(scope) == 1 and scope[0].startswith('__md_scope=new URL("../..",location)'), scope
+    assert not [s for s in csp.allowed_scripts("..") if s.startswith('__md_scope=new URL("../.."')]
+    assert any("clipboard-copy" in s for s in csp.allowed_scripts(".")), "the notebook's copy button"
+    page = f'<html><head></head><body><script>{scope[0]}</script></body></html>'
+    csp.policy(page, "a/b/page.md", "../..")
+    with pytest.raises(PluginError, match="page.md has an inline script"):
+        csp.policy(page, "page.md", "..")
+
+
+@pytest.mark.parametrize("script", [
+    "<script>alert(1)</script>",
+    '<script type="text/javascript">alert(1)</script>',
+    '<script type="module">alert(1)</script>',
+    '<script type="text/x-other">alert(1)</script>',  # an unknown type counts as a script
+    '<script type=" application/x-javascript ">alert(1)</script>',
+])
+def test_an_inline_script_not_on_the_allow_list_fails_the_build_naming_the_page(script):
+    with pytest.raises(PluginError, match=r"notebook\.py has an inline script that no template .* 'alert\(1\)'"):
+        csp.policy(f"<html><head></head><body>{script}</body></html>", "notebook.py")
 
 
 @pytest.mark.parametrize("markup, what", [
