@@ -59,6 +59,8 @@ _REFUSED_TAGS = {
     "embed": "loads a plugin",
     "applet": "loads a plugin",
     "portal": "loads a page",
+    "fencedframe": "loads a frame",
+    "noscript": "is read as markup or as text depending on whether script runs",
     "base": "changes where the page's links point",
     "meta": "can redirect or change the page's policy",
 }
@@ -113,10 +115,16 @@ def _local(name: str) -> str:
     return name.rsplit("}", 1)[-1].lower()  # html5lib names SVG and MathML tags {namespace}tag
 
 
+_ANIMATIONS = {"animate", "set", "animatemotion", "animatetransform", "animatecolor"}
+
+
 def element_problem(tag: str, attrs: dict[str, str]) -> str | None:
     """Why one element (tag and attributes as the browser parsed them) would run script or fetch."""
     if tag in _REFUSED_TAGS:
         return f"<{tag}> {_REFUSED_TAGS[tag]}"
+    target = attrs.get("attributename", "").strip().lower()
+    if tag in _ANIMATIONS and (target.startswith("on") or target.endswith("href")):
+        return f"<{tag} attributeName={target!r}> could set a link or a script"
     for name, value in attrs.items():
         url = browser_url(value)
         if name.startswith("on"):
@@ -153,7 +161,7 @@ def _walk(element, visit, inside=()):
 def markup_problem(markup: str) -> str | None:
     """Why `markup` would run script or load from another host, or None if it would not."""
     parser = _parser()
-    root = parser.parseFragment(markup)
+    root = parser.parseFragment(markup, scripting=True)  # as a browser that runs script reads it
     found: list[str] = []
 
     def visit(element, tag, attrs, inside):
@@ -278,7 +286,7 @@ def page_problem(page_html: str) -> tuple[int | None, str, str] | None:
     """(cell index or None, the cell's first words, reason) for the first element of a notebook
     page's final HTML that the browser would run or fetch from another host; None if there is none."""
     parser = _parser()
-    root = parser.parse(page_html)
+    root = parser.parse(page_html, scripting=True)
     body = next((e for e in root.iter() if isinstance(e.tag, str) and _local(e.tag) == "body"), None)
     cells: dict[int, int] = {}  # id of a cell's <div> -> its index
     found: list = []

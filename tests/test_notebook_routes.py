@@ -81,6 +81,15 @@ ROUTES = {
         _code(_out("text/html", f"<!-->{SCRIPT}-->")), "<img onerror=...> runs script", "<img onerror=...> runs script"),
     "an SVG image from another host": (_code(_out("image/svg+xml", '<svg><image href="https://h.example/i.png"/></svg>')),
                                        "<image href='https://h.example/i.png'>", None),  # nbconvert shows SVG as a data: <img>
+    "markup that <noscript> hides from a parser that runs no script": (
+        _code(_out("text/html", '<noscript><p title="</noscript><img src=x onerror=alert(1)>"></noscript>')),
+        "<noscript>", "<noscript>"),
+    "an SVG animation that sets a link to javascript:": (
+        _code(_out("image/svg+xml", '<svg><a><animate attributeName="href" values="javascript:alert(1)"/>'
+                                    '<text>x</text></a></svg>')), "could set a link or a script", None),
+    "an SVG animation in HTML that sets an event handler": (
+        _code(_out("text/html", '<svg><set attributeName="onmouseover" to="alert(1)"/></svg>')),
+        "could set a link or a script", "could set a link or a script"),
     "MathML with a javascript: link": (_code(_out("text/html", '<math href="javascript:alert(1)"><mi>x</mi></math>')),
                                        "runs script", "<math href='javascript:alert(1)'> runs script"),
 }
