@@ -21,7 +21,10 @@ if sys.version_info < MIN_PYTHON:
     sys.exit(f"dev.py: Python {'.'.join(map(str, MIN_PYTHON))} or newer is needed, "
              f"this is {'.'.join(map(str, sys.version_info[:3]))} ({sys.executable})")
 
+import ctypes  # noqa: E402
+import errno  # noqa: E402
 import hashlib  # noqa: E402
+import ipaddress  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
@@ -51,7 +54,7 @@ def fail(message: str) -> NoReturn:
 def run(*cmd: str | Path) -> None:
     """Run a tool; stop it if dev.py is interrupted; exit with its status if it fails."""
     print("+", " ".join(str(c) for c in cmd), flush=True)
-    proc = subprocess.Popen([str(c) for c in cmd], cwd=ROOT)
+    proc = subprocess.Popen([str(c) for c in cmd], cwd=ROOT, preexec_fn=_die_with_dev_py)
     try:
         code = proc.wait()
     except BaseException:  # Ctrl-C (the tool had it too) or SIGTERM (it did not)
@@ -59,6 +62,12 @@ def run(*cmd: str | Path) -> None:
         raise
     if code:
         sys.exit(128 - code if code < 0 else code)  # killed by signal N: 128 + N, as a shell says
+
+
+def _die_with_dev_py() -> None:
+    """In the tool's process, on Linux: the kernel ends it if dev.py dies, SIGKILL included."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 def stop(proc: subprocess.Popen, grace: float) -> None:
@@ -96,11 +105,25 @@ def check_port(args: list[str]) -> None:
         elif arg.startswith("--dev-addr="):
             addr = arg.split("=", 1)[1]
     host, _, port = addr.rpartition(":")
-    with socket.socket() as s:
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        fail(f"--dev-addr {addr}: expected HOST:PORT with a port from 1 to 65535, "
+             "such as 127.0.0.1:8001")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    except ValueError:
+        if host != "localhost":
+            fail(f"--dev-addr {addr}: mkdocs serves on an IP address or localhost, not on "
+                 f"{host!r}; use 127.0.0.1:{port}, or [::1]:{port} for IPv6")
+        family = socket.AF_INET
+    with socket.socket(family) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
         try:
             s.bind((host, int(port)))
         except OSError as exc:
+            if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+                fail(f"cannot serve on {addr}: {exc.strerror or exc} (is it an address of "
+                     f"this machine?); pass --dev-addr 127.0.0.1:{port}")
             fail(f"cannot serve on {addr}: {exc.strerror or exc}. Stop what uses it "
                  f"(an earlier `dev.py serve`?) or pass --dev-addr 127.0.0.1:OTHER_PORT")
 
@@ -126,20 +149,30 @@ def check_index() -> None:
              "check the network connection, or set PIP_INDEX_URL to an index you can reach")
 
 
+def has_pip() -> bool:
+    return subprocess.run([str(PY), "-m", "pip", "--version"], capture_output=True).returncode == 0
+
+
 def setup() -> None:
-    if not (PY.exists() and subprocess.run([str(PY), "-m", "pip", "--version"],
-                                           capture_output=True).returncode == 0):
+    if VENV.exists():  # perhaps the reader's own (uv venv, venv --without-pip): never deleted
+        if not PY.exists():
+            fail(f"{VENV} exists but has no {PY.relative_to(VENV)}: it is no virtual environment "
+                 "dev.py can use; move it away or delete it, then run dev.py again")
+        if not has_pip() and (subprocess.run([str(PY), "-m", "ensurepip", "--upgrade"],
+                                             capture_output=True).returncode != 0 or not has_pip()):
+            fail(f"{VENV} has no pip and `{PY} -m ensurepip` could not add it: install pip into "
+                 "it (uv venv --seed makes one with pip), or move .venv away and run dev.py again")
+    else:
         try:
             import ensurepip  # noqa: F401  (Debian and Ubuntu ship it in python3-venv)
             import venv
         except ImportError as exc:
             fail(f"this Python cannot create a virtual environment ({exc.name} is missing): "
                  "on Debian or Ubuntu, `apt-get install python3-venv` first")
-        shutil.rmtree(VENV, ignore_errors=True)  # left half-made by an earlier attempt
         try:
             venv.EnvBuilder(with_pip=True).create(VENV)
         except subprocess.CalledProcessError:
-            shutil.rmtree(VENV, ignore_errors=True)
+            shutil.rmtree(VENV, ignore_errors=True)  # made just now, by dev.py
             fail("could not create .venv with pip in it: on Debian or Ubuntu, "
                  "`apt-get install python3-venv` first")
     if installed():
@@ -157,11 +190,17 @@ def setup() -> None:
     partial.replace(STAMP)  # atomic: a stamp is whole or absent, never half written
 
 
+def exit_on_signals() -> None:
+    """SIGTERM, and SIGHUP (the terminal closed), end dev.py through `run`, which stops the tool."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _: sys.exit(128 + signum))
+
+
 def main(argv: list[str]) -> None:
     task, rest = (argv[0], argv[1:]) if argv else ("", [])
     if task not in {"serve", "test", "build", "lock"}:
         sys.exit(__doc__)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    exit_on_signals()
     try:
         if task == "serve":
             check_port(rest)

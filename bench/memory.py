@@ -21,6 +21,7 @@ import gc
 import os
 import platform
 import re
+import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -87,7 +88,19 @@ def peak_rss(fn: Callable[[], torch.Tensor]) -> int:
     return max(peak, 0)
 
 
-def _worker_init(threads: int) -> None:
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this process when its parent dies, by any signal, SIGKILL included
+    (Linux prctl PR_SET_PDEATHSIG); the multiprocessing resource tracker then sees its pipe close
+    and ends too."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    if libc.prctl(1, signal.SIGKILL, 0, 0, 0) != 0:  # PR_SET_PDEATHSIG
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+
+def _worker_init(threads: int, parent: int) -> None:
+    _die_with(parent)
     libc = ctypes.CDLL("libc.so.6")
     if (
         libc.mallopt(-3, MMAP_THRESHOLD) != 1
@@ -138,7 +151,7 @@ class CpuMemory:
                 1,
                 mp_context=get_context("spawn"),
                 initializer=_worker_init,
-                initargs=(torch.get_num_threads(),),
+                initargs=(torch.get_num_threads(), os.getpid()),
             )
         try:
             return self.pool.submit(_point, self.cfg, name, dtype, T).result(), None

@@ -31,7 +31,7 @@ from bench.summary import (
     not_measured,
     summary,
 )
-from bench.validate import load
+from bench.validate import load, shown
 
 FILE_NAME = re.compile(
     r"(cpu|cuda)-[a-z0-9][a-z0-9-]{0,99}\.json"
@@ -315,14 +315,15 @@ def render(results_dir: Path) -> Rendered:
             continue
         if not FILE_NAME.fullmatch(p.name):
             raise ResultsError(
-                f"{p}: a results file's name must be cpu-<name>.json or cuda-<name>.json, with "
-                "<name> of lower-case letters, digits and dashes (what python -m bench "
-                "writes)"
+                f"{shown(p)}: a results file's name must be cpu-<name>.json or "
+                "cuda-<name>.json, with <name> of lower-case letters, digits and dashes (what "
+                "python -m bench writes)"
             )
         res = load(p)
         if not p.name.startswith(res.env.device_type + "-"):
             raise ResultsError(
-                f"{p}: $.env.device_type is {res.env.device_type!r}, but the name says otherwise"
+                f"{shown(p)}: $.env.device_type is {res.env.device_type!r}, "
+                "but the name says otherwise"
             )
         files.append((p.stem, res))
     markdown: dict[str, str] = {}

@@ -22,7 +22,9 @@ from __future__ import annotations
 import html
 import re
 
-from latex2mathml.converter import convert
+from xml.etree.ElementTree import tostring
+
+from latex2mathml.converter import convert_to_element
 from markdown import Markdown
 from markdown.extensions import Extension
 from markdown.postprocessors import Postprocessor
@@ -31,9 +33,17 @@ _INLINE = re.compile(r'<span class="arithmatex">\\\((.+?)\\\)</span>', re.S)
 _BLOCK = re.compile(r'<div class="arithmatex">\\\[(.+?)\\\]</div>', re.S)
 
 
+_CHARREF = re.compile(r"&amp;(#x?[0-9a-fA-F]+;)")
+
+
 def tex_to_mathml(tex: str, *, display: bool) -> str:
-    """MathML for one formula; `tex` may still hold HTML entities such as &lt;."""
-    mathml = convert(html.unescape(tex).strip(), display="block" if display else "inline")
+    """MathML for one formula; `tex` may still hold HTML entities such as &lt;.
+
+    latex2mathml's own `convert` unescapes its output, so `\\text{<img ...>}` would come out
+    as markup; here the tree is serialised escaped, and only the character references that
+    latex2mathml writes as text (`&#x0003C;`) are turned back into references."""
+    element = convert_to_element(html.unescape(tex).strip(), display="block" if display else "inline")
+    mathml = _CHARREF.sub(r"&\1", tostring(element, encoding="unicode"))
     return f'<span class="math-{"block" if display else "inline"}">{mathml}</span>'
 
 

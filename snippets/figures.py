@@ -417,7 +417,7 @@ def scores_to_weights(scores=WIDGET_SCORES, query: int = WIDGET_QUERY) -> torch.
     """The weights one query at position `query` gives each key, the future masked with -inf.
 
     >>> scores_to_weights((0.0, 0.0, 5.0), 1)
-    tensor([0.5000, 0.5000, 0.0000])
+    tensor([0.5000, 0.5000, 0.0000], dtype=torch.float64)
     """
     s = torch.tensor(scores, dtype=torch.float64)  # (T,) one score per key
     future = torch.arange(len(scores)) > query

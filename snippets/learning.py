@@ -164,6 +164,9 @@ class OneHeadModel(nn.Module):
 
 
 # --8<-- [start:train]
+MAX_STEPS = 10**7  # 40 MB of losses
+
+
 def train(
     model: nn.Module,
     *,
@@ -193,8 +196,9 @@ def train(
         TypeError: ``model`` is not an ``nn.Module`` with int ``vocab`` and
             ``block_size``, a count is not an int, ``lr`` is not a number, or
             ``generator`` is not a ``torch.Generator``.
-        ValueError: a count is < 1, ``back`` is not in 1 .. block_size - 1, ``lr``
-            is not a positive finite number, or ``generator`` is not on the CPU.
+        ValueError: a count is < 1, ``steps`` is more than ``MAX_STEPS``, ``back``
+            is not in 1 .. block_size - 1, ``lr`` is not a positive finite number,
+            ``generator`` is not on the CPU, or ``model`` has no parameter to train.
     """
     if not isinstance(model, nn.Module) or not all(
         isinstance(getattr(model, a, None), int) for a in ("vocab", "block_size")
@@ -203,13 +207,21 @@ def train(
             "train: model must be an nn.Module with int attributes vocab and block_size "
             f"(like OneHeadModel), got {type(model).__name__}"
         )
+    for name in ("vocab", "block_size"):
+        if isinstance(getattr(model, name), bool):
+            raise TypeError(f"train: model.{name} must be an int, got bool")
     check_sizes("train", steps=steps, batch_size=batch_size, back=back)
+    if steps > MAX_STEPS:  # the losses are kept in one tensor
+        raise ValueError(f"train: steps must be at most {MAX_STEPS}, got {steps}")
     if back >= model.block_size:
         raise ValueError(f"train: back must be < block_size={model.block_size}, got {back}")
     check_number("train", "lr", lr)
     check_generator("train", generator)
-    device = next(model.parameters()).device
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("train: model has no parameter that requires grad (none, or all frozen)")
+    device = params[0].device
+    optimizer = torch.optim.AdamW(params, lr=lr)
     losses = torch.empty(steps)
     model.train()
     for step in range(steps):

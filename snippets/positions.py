@@ -28,6 +28,8 @@ from snippets.checks import (
 )
 
 # --8<-- [start:imports]
+import math
+
 import torch
 
 # --8<-- [end:imports]
@@ -80,6 +82,9 @@ def apply_rotary(
 
 
 # --8<-- [start:sinusoidal_positions]
+MAX_VALUES = 2**31  # a table of at most 8 GiB in float32
+
+
 def sinusoidal_positions(
     T: int,
     C: int,
@@ -102,15 +107,27 @@ def sinusoidal_positions(
     Raises:
         TypeError: ``T``, ``C`` are not ints, ``base`` is not a number, or
             ``dtype`` is not a floating dtype.
-        ValueError: ``T`` or ``C`` is < 1, ``C`` is odd, ``base`` is not a finite
-            number > 0, or ``device`` is not available.
+        ValueError: ``T`` or ``C`` is < 1, ``C`` is odd, ``T * C`` is more than
+            ``MAX_VALUES``, ``base`` is not a finite number > 0 or so small that the
+            largest angle overflows, or ``device`` is not available.
     """
     check_sizes("sinusoidal_positions", T=T, C=C)
     if C % 2:
         raise ValueError(f"sinusoidal_positions: C must be even, got {C}")
+    if T * C > MAX_VALUES:
+        raise ValueError(
+            f"sinusoidal_positions: T * C must be at most {MAX_VALUES}, got T={T}, C={C}"
+        )
     check_number("sinusoidal_positions", "base", base)
     check_dtype_device("sinusoidal_positions", dtype, device)
     acc = torch.promote_types(dtype, torch.float32)
+    # base itself, and the largest angle (T - 1) * base**(-(C - 2) / C), must fit in acc
+    big = torch.finfo(acc).max
+    top = math.log(max(T - 1, 1)) + max(0.0, -math.log(base) * (C - 2) / C)
+    if not torch.finfo(acc).tiny <= base <= big or top >= math.log(big):
+        raise ValueError(
+            f"sinusoidal_positions: base={base} is out of range for {acc}; use base >= 1"
+        )
     p = torch.arange(T, dtype=acc, device=device)  # (T,)
     w = base ** (-torch.arange(0, C, 2, dtype=acc, device=device) / C)  # (C/2,)
     angle = p.unsqueeze(-1) * w  # (T, C/2)

@@ -378,3 +378,32 @@ def test_trains_on_cuda_like_on_cpu():
     x, _ = lookback_batch(4, 8, 8, generator=gen(1))
     with pytest.raises(ValueError, match="^OneHeadModel: idx is on cpu but the weights are on cuda"):
         gpu(x)
+
+
+class NoParameters(torch.nn.Module):
+    vocab, block_size = 8, 8
+
+    def forward(self, idx, targets):
+        raise AssertionError("not reached")
+
+
+def _frozen() -> OneHeadModel:
+    return OneHeadModel(8, 4, 8).requires_grad_(False)
+
+
+def _bool_vocab() -> OneHeadModel:
+    model = OneHeadModel(8, 4, 8)
+    model.vocab = True
+    return model
+
+
+@pytest.mark.parametrize(("make", "kwargs", "error", "message"), [
+    (NoParameters, {}, ValueError, "model has no parameter that requires grad (none, or all frozen)"),  # StopIteration
+    (_frozen, {}, ValueError, "model has no parameter that requires grad (none, or all frozen)"),
+    (lambda: OneHeadModel(8, 4, 8), dict(steps=10**12), ValueError, "steps must be at most 10000000, got 10**12"),
+    (_bool_vocab, {}, TypeError, "model.vocab must be an int, got bool"),  # was refused by lookback_batch
+])
+def test_train_refuses_what_it_cannot_train_naming_the_argument(make, kwargs, error, message):
+    message = message.replace("10**12", str(10**12))
+    with pytest.raises(error, match="^train: " + re.escape(message) + "$"):
+        train(make(), **kwargs)

@@ -530,3 +530,25 @@ def test_apply_rotary_on_cuda_matches_cpu(dtype):
     with pytest.raises(ValueError, match="positions is on cpu but x is on cuda:0"):
         apply_rotary(x.cuda(), positions)
     assert sinusoidal_positions(5, 4, device="cuda").device.type == "cuda"
+
+
+@pytest.mark.parametrize(("args", "kwargs", "message"), [
+    ((2**40, 2), {}, f"T * C must be at most {2**31}, got T={2**40}, C=2"),  # was: blamed the device
+    ((2**20, 2**20), {}, f"T * C must be at most {2**31}, got T={2**20}, C={2**20}"),  # was: a raw RuntimeError
+    ((4, 4), dict(base=1e-50), "base=1e-50 is out of range for torch.float32"),  # was: NaN
+    ((4, 4), dict(base=1e-320, dtype=torch.float64), "base=1e-320 is out of range for torch.float64"),
+    ((4, 4), dict(base=1e300), "base=1e+300 is out of range for torch.float32"),
+    ((2**20, 2048), dict(base=1e-35), "base=1e-35 is out of range"),  # the angles would overflow
+])
+def test_sinusoidal_positions_refuses_what_it_cannot_compute_naming_the_argument(args, kwargs, message):
+    with pytest.raises(ValueError, match="^sinusoidal_positions: " + re.escape(message)):
+        sinusoidal_positions(*args, **kwargs)
+
+
+@pytest.mark.parametrize("base", [1e-30, 0.5, 1.0, 10000.0, 1e30])
+def test_sinusoidal_positions_is_finite_for_every_base_it_accepts(base):
+    assert sinusoidal_positions(16, 8, base=base).isfinite().all()
+
+
+def test_a_small_base_that_float64_holds_is_accepted_there():
+    assert sinusoidal_positions(4, 4, base=1e-50, dtype=torch.float64).isfinite().all()

@@ -55,7 +55,7 @@ def minimal_site(dest: Path, *, pages: tuple[str, ...] = (), hooks: tuple[str, .
     text = yaml.dump(config, sort_keys=False, allow_unicode=True)
     site_url = re.search(r"^site_url:.*$", source, re.M).group(0)  # keep its !ENV SITE_URL
     (dest / "mkdocs.yml").write_text(re.sub(r"^site_url:.*$", lambda _: site_url, text, flags=re.M))
-    for name in ("hooks", "overrides", "snippets"):
+    for name in ("hooks", "overrides", "snippets", "bench"):  # bench: the timing hook imports it
         shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
     for src in (ROOT / "docs").rglob("*"):
         out = dest / src.relative_to(ROOT)

@@ -232,7 +232,7 @@ def test_an_unwritable_out_folder_is_refused_before_measuring(tmp_path, capsys):
     folder.mkdir(mode=0o500)
     with pytest.raises(SystemExit):
         cli.parse_config(["--out", str(folder / "x.json")])
-    assert "is not writable" in capsys.readouterr().err
+    assert "cannot take a results file" in capsys.readouterr().err
 
 
 def test_an_unwritable_out_is_refused_in_seconds_by_the_command(tmp_path):
