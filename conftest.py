@@ -8,11 +8,13 @@ import torch
 
 from tests.pages import screenshot_dir
 
-# Under pytest-xdist, each worker gets its share of the cores for torch's intra-op threads; by
-# default every worker would start a thread per core, and the workers' threads would contend.
-if os.environ.get("PYTEST_XDIST_WORKER_COUNT") and "OMP_NUM_THREADS" not in os.environ:
-    workers = int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+# One torch thread per test process, always: the tests run on tiny tensors, where more threads
+# cost far more in contention (most of all with the pytest-xdist workers and other work sharing
+# the cores) than they gain; a test that times several threads sets its own count. OMP_NUM_THREADS
+# carries the same choice to the subprocesses the tests start (a build, a script), unless the
+# caller chose one.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(1)
 
 
 @functools.cache
