@@ -8,6 +8,9 @@ import torch
 
 from tests.pages import screenshot_dir
 
+# Helpers with fixtures or hooks, each in a module of its own (tests/*.py without test_).
+pytest_plugins = ["tests.building"]
+
 # One torch thread per test process, always: the tests run on tiny tensors, where more threads
 # cost far more in contention (most of all with the pytest-xdist workers and other work sharing
 # the cores) than they gain; a test that times several threads sets its own count. OMP_NUM_THREADS

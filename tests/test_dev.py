@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.pages import ROOT, load_file
-from tests.test_site import minimal_site
+from tests.building import minimal_site
 
 IN_PROJECT_VENV = Path(sys.prefix).resolve() == (ROOT / ".venv").resolve()
 needs_project_venv = pytest.mark.skipif(
