@@ -17,7 +17,6 @@ a page renders from the results files at build time are not in its Markdown.
 
 from __future__ import annotations
 
-import ctypes
 import re
 import tomllib
 from dataclasses import dataclass
@@ -93,13 +92,6 @@ def cpu_cumsum_accumulates_in_a_wider_dtype():
     assert y.cumsum(0)[-1] == 258
 
 
-def glibc_mmap_threshold_limits():
-    # malloc.c: DEFAULT_MMAP_THRESHOLD_MIN = 128 * 1024,
-    # DEFAULT_MMAP_THRESHOLD_MAX = 4 * 1024 * 1024 * sizeof(long) on 64-bit machines.
-    assert 128 * 1024 == 128 * 2**10
-    assert 4 * 1024 * 1024 * ctypes.sizeof(ctypes.c_long) == 32 * 2**20
-
-
 def cpu_bandwidth_point_output_is_64_mib():
     import json
 
@@ -135,7 +127,8 @@ LEDGER = [
     Claim("07-linear-time.md", "accumulate internally in higher\nprecision (float64 for float32 input, float32 for bfloat16)",
           cpu_cumsum_accumulates_in_a_wider_dtype),
     Claim("appendix/timing.md", "starts at 128 KiB and rises as such\nblocks are freed, but never above 32 MiB",
-          glibc_mmap_threshold_limits, source="glibc mallopt(3), M_MMAP_THRESHOLD"),
+          source="glibc mallopt(3), M_MMAP_THRESHOLD; malloc.c: DEFAULT_MMAP_THRESHOLD_MIN = 128 * 1024, "
+                 "DEFAULT_MMAP_THRESHOLD_MAX = 4 * 1024 * 1024 * sizeof(long)"),
     Claim("appendix/timing.md", "So a 64 MiB output, as at the CPU's\nbandwidth point", cpu_bandwidth_point_output_is_64_mib),
     Claim("appendix/timing.md", "FlashAttention-2, Dao, 2023, since PyTorch 2.2",
           source="PyTorch 2.2 release notes: FlashAttention-2 in scaled_dot_product_attention"),

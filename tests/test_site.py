@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
 import pytest
 
 from tests.building import build, minimal_site
-from tests.pages import ROOT
+from tests.pages import ROOT, expand, fences, pages
 
 
 def test_strict_build_passes(built_site):
@@ -24,9 +25,29 @@ def test_no_raw_tex_and_math_is_mathml(built_site):
     assert "<math" in (built_site / "03-softmax" / "index.html").read_text(encoding="utf-8")
 
 
+def _code_blocks(page_html: str) -> list[str]:
+    """The text of each <pre> block as a reader copies it: tags dropped, entities decoded."""
+    blocks = re.findall(r"<pre\b[^>]*>(.*?)</pre>", page_html, re.S)
+    return [html.unescape(re.sub(r"<[^>]+>", "", b)) for b in blocks]
+
+
 def test_included_source_is_on_the_page(built_site):
-    text = (built_site / "01-by-hand" / "index.html").read_text(encoding="utf-8")
-    assert "prefix_mean_loop" in text and "--8&lt;--" not in text and "--8<--" not in text
+    """Every --8<-- block of every page shows the whole included section, line for line."""
+    checked = 0
+    for page in pages():
+        include_fences = [f for f in fences(page) if f.includes]
+        if not include_fences:
+            continue
+        rel = page.relative_to(ROOT / "docs").with_suffix("")
+        out = built_site / ("index.html" if rel.name == "index" else rel / "index.html")
+        text = out.read_text(encoding="utf-8")
+        assert "--8&lt;--" not in text and "--8<--" not in text, out
+        shown = [" ".join(b.split()) for b in _code_blocks(text)]
+        for fence in include_fences:
+            want = " ".join(expand(fence).split())
+            assert want and any(want in b for b in shown), f"{fence}: the included source is not shown whole"
+            checked += 1
+    assert checked >= 10, checked
 
 
 def test_notebook_page_is_executed_and_self_contained(built_site):
@@ -37,8 +58,15 @@ def test_notebook_page_is_executed_and_self_contained(built_site):
     assert "<math" in page and "$$" not in page
     assert not re.search(r"<script[^>]*\bsrc=\"\"", page) and "cdnjs" not in page
     assert (built_site / "notebook.ipynb").is_file()
+    import xml.etree.ElementTree as ET
+
+    linked = " ".join(p.read_text(encoding="utf-8") for p in built_site.rglob("*.html"))
     for name in ("causal-mean-weights", "masked-softmax", "head-weights", "masks"):
-        assert (built_site / "figures" / f"{name}.svg").read_text(encoding="utf-8").startswith("<svg")
+        svg = ET.parse(built_site / "figures" / f"{name}.svg").getroot()  # well-formed XML
+        assert svg.tag == "{http://www.w3.org/2000/svg}svg", name
+        assert len(svg.findall(".//{http://www.w3.org/2000/svg}text")) > 10, f"{name}: no numbers drawn"
+        assert (svg.findtext("{http://www.w3.org/2000/svg}title") or "").strip(), f"{name}: no title"
+        assert f"figures/{name}.svg" in linked, f"{name}: no page shows it"
 
 
 def test_pages_reference_no_other_host(built_site):
