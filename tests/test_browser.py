@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import sys
 import re
 import threading
 import urllib.request
@@ -31,7 +32,7 @@ from urllib.parse import urldefrag, urlsplit
 
 import pytest
 
-from tests.pages import nav_pages, screenshot_dir
+from tests.pages import nav_pages
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -157,16 +158,24 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        # A browser that drops a connection it no longer needs (a page closed while its
+        # fonts or icons load) is no error of the site's: no traceback for that.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 @pytest.fixture(scope="module")
 def site(request) -> Path:
     _chromium_or_skip()  # before building, so a machine without Chromium does not build for nothing
-    return request.getfixturevalue("built_site")  # the session's one build (tests/conftest.py)
+    return request.getfixturevalue("built_site")  # the session's one build (tests/building.py)
 
 
 @pytest.fixture(scope="module")
 def server(site):
     handler = functools.partial(_QuietHandler, directory=str(site))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd = _Server(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}/"
@@ -193,15 +202,6 @@ def playwright_browser():
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
-
-
-@pytest.fixture(scope="module")
-def shots(request) -> Path:
-    """The folder of this run's screenshots, shared by the xdist workers; the run's summary
-    names it (conftest.py)."""
-    folder = screenshot_dir(request.config)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _refuse_offsite(base: str, offsite: list[str]):

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.pages import ROOT, load_file
+from tests.pages import ROOT
+from tests.scripts import load_file
 from tests.building import minimal_site
 
 IN_PROJECT_VENV = Path(sys.prefix).resolve() == (ROOT / ".venv").resolve()

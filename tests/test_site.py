@@ -130,7 +130,7 @@ def test_hostile_results_show_as_text_and_changed_code_is_flagged_stale(timing_s
     import html.parser
     import json
 
-    from tests.test_timing import HOSTILE, hostile
+    from tests.hostile import HOSTILE, hostile
 
     results = timing_site / "docs" / "appendix" / "results"
     doc = json.loads((results / "cpu-amd-epyc.json").read_text())

@@ -120,3 +120,15 @@ def test_the_check_finds_a_planted_test_without_an_assertion(tmp_path):
     (tmp_path / "test_planted.py").write_text(PLANTED)
     assert silent_tests([tmp_path / "test_planted.py"]) == [
         "test_planted.py::test_silent", "test_planted.py::test_calls_only_a_silent_helper"]
+
+
+def test_no_test_imports_a_test_module_or_the_conftest():
+    """Helpers live in tests/*.py without the test_ prefix; tests import them, never each other."""
+    found = []
+    for path in sorted(TESTS.glob("*.py")) + [TESTS.parent / "conftest.py"]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            found += [f"{path.name}: {n}" for n in names
+                      if n.rsplit(".", 1)[-1].startswith("test_") or n.rsplit(".", 1)[-1] == "conftest"]
+    assert not found, found

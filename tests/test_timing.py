@@ -16,6 +16,7 @@ import torch
 from snippets import plotting
 from bench import cli, escape, memory, methods, plots, report, schema, summary, validate
 from bench.fingerprint import fingerprint
+from tests.hostile import HOSTILE, hostile
 from tests.marks import needs_cuda
 from tests.pages import DOCS, ROOT
 
@@ -597,24 +598,6 @@ def test_a_badly_named_results_file_is_refused(tiny, tmp_path):
     (tmp_path / "cpu-<x>.json").write_text(json.dumps(tiny))
     with pytest.raises(schema.ResultsError, match="name must be cpu-<name>.json"):
         report.render(tmp_path)
-
-
-HOSTILE = '<img src=x onerror="alert(1)"> [link](javascript:alert(1)) <iframe src=//e.x></iframe> ' \
-          '<meta http-equiv="refresh" content="0;url=//e.x"> `code` | cell {: onclick=alert(1)} $x$ --8<-- "/etc/passwd"'
-
-
-def hostile(doc: dict) -> dict:
-    """Every string of a results file that reaches the page, made hostile."""
-    doc["env"] |= {k: HOSTILE for k in ("device_name", "cpu_model", "torch", "cuda", "python", "date", "command",
-                                        "memory_method", "platform")}
-    for r in doc["results"] + doc["bandwidth"]:
-        if r["status"] != "ok":
-            r["reason"] = HOSTILE
-        elif r["peak_bytes"] is None:
-            r["memory_note"] = HOSTILE
-    doc["results"][0] |= {"status": "error", "reason": HOSTILE, "ms": None, "samples_ms": [],
-                          "calls_per_sample": None, "peak_bytes": None}
-    return doc
 
 
 def test_every_string_from_a_hostile_file_is_escaped_in_the_markdown(tiny, tmp_path):
