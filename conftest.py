@@ -8,7 +8,8 @@ import torch
 pytest_plugins = [
     "tests.sybil_plugin",  # the pages and docstrings, run by Sybil (tests/sybil_pages.py)
     "tests.building",  # the site builds: built_site, minimal_site
-    "tests.browser_plugin",  # the xdist groups and the screenshots
+    "tests.browser_plugin",  # the xdist scheduler and the screenshots
+    "tests.tiers",  # the slow mark, from what a test uses (dev.py test --fast deselects it)
 ]
 
 # One torch thread per test process, always: the tests run on tiny tensors, where more threads

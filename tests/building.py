@@ -40,12 +40,14 @@ def installed_elsewhere() -> bool:
 def build(root: Path, site: Path, *, execute_notebook: bool = True, plain: bool = False) -> subprocess.CompletedProcess:
     """`mkdocs build --strict` of the project at `root`, run as a MkDocs user runs it: the plain
     console script, in `root`. mkdocs.yml reads NOTEBOOK_EXECUTE (default true). PYTHONPATH is
-    unset, except for this checkout's packages where the venv's editable install is another's
-    (`installed_elsewhere`); `plain=True` leaves it unset even then."""
+    unset for this checkout where the venv's editable install is this checkout; a copy of the
+    project (`minimal_site`), or this checkout where the install is another's
+    (`installed_elsewhere`), gets `root` on it, so that its hooks and notebook import its own
+    `snippets` and `bench`. `plain=True` leaves it unset whatever the case."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env |= {"NO_MKDOCS_2_WARNING": "1", "NOTEBOOK_EXECUTE": "true" if execute_notebook else "false"}
-    if installed_elsewhere() and not plain:
-        env["PYTHONPATH"] = str(ROOT)
+    if not plain and (root.resolve() != ROOT or installed_elsewhere()):
+        env["PYTHONPATH"] = str(root)
     return subprocess.run(
         [str(MKDOCS), "build", "--strict", "-f", str(root / "mkdocs.yml"), "-d", str(site)],
         cwd=root, env=env, capture_output=True, text=True, timeout=600,

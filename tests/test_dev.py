@@ -167,3 +167,11 @@ def test_dev_py_serve_answers_at_the_root_and_its_server_ends_with_it(tmp_path, 
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+def test_test_fast_deselects_the_slow_tests_and_passes_the_rest_on():
+    dev = load_file("dev.py")
+    assert dev.pytest_args([]) == ["-n", "auto", "--dist", "loadscope"]
+    assert dev.pytest_args(["--fast", "-x", "tests/test_linear.py"]) == [
+        "-n", "auto", "--dist", "loadscope", "-m", "not slow", "-x", "tests/test_linear.py"]
+    assert "--fast" in dev.__doc__
