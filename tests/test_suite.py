@@ -132,3 +132,39 @@ def test_no_test_imports_a_test_module_or_the_conftest():
             found += [f"{path.name}: {n}" for n in names
                       if n.rsplit(".", 1)[-1].startswith("test_") or n.rsplit(".", 1)[-1] == "conftest"]
     assert not found, found
+
+
+PLANTED_SLOW = '''
+import subprocess, sys, torch
+
+def _run_it():
+    return subprocess.run([sys.executable, "-c", "pass"])
+
+def helper():
+    return _run_it()
+
+def test_through_helpers():
+    assert helper().returncode == 0
+
+def test_compiles():
+    assert torch.compile(abs)
+
+def test_plain():
+    assert 1
+'''
+
+
+def test_tests_are_marked_slow_from_what_they_use(tmp_path, monkeypatch):
+    """tests/tiers.py finds a subprocess two helpers down, and torch.compile, and nothing else."""
+    import importlib.util
+    import sys
+
+    from tests import tiers
+
+    (tmp_path / "planted_tiers.py").write_text(PLANTED_SLOW)
+    spec = importlib.util.spec_from_file_location("planted_tiers", tmp_path / "planted_tiers.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "planted_tiers", module)
+    spec.loader.exec_module(module)
+    slow = tiers._slow_names("planted_tiers")
+    assert {"test_through_helpers", "test_compiles"} <= slow and "test_plain" not in slow, slow

@@ -3,8 +3,9 @@ use, so that `python3 dev.py test --fast` (`-m "not slow"`) is an inner loop tha
 
 A test is slow when it
 - uses the built site or the browser: a fixture in SLOW_FIXTURES, or the `browser` mark;
-- starts a subprocess: its source, a fixture's, or that of a function of its module that it
-  calls (to any depth), names `subprocess`, `Popen`, `sys.executable` or the site builder;
+- or uses, in its source, a fixture's, or that of a function of its module that it calls (to
+  any depth), one of USES: a subprocess, the site builder, a run of the timing harness, a
+  memory profile, torch.compile, or the timing page's plots;
 - or is marked `slow` by hand (what it uses shows nothing, but it takes seconds).
 """
 
@@ -19,12 +20,20 @@ import sys
 import pytest
 
 SLOW_FIXTURES = {"built_site", "site", "server", "visit", "playwright_browser", "shots"}
-_STARTS_A_PROCESS = re.compile(r"\bsubprocess\b|\bPopen\b|\bsys\.executable\b|\bbuild\(")
+USES = {
+    "a subprocess": r"\bsubprocess\b|\bPopen\b|\bsys\.executable\b",
+    "the site builder": r"\bbuild\(",
+    "a run of the timing harness": r"\bcli\.main\(",
+    "a memory profile": r"\bprofile_memory\(",
+    "torch.compile": r"\btorch\.compile\(",
+    "the timing page's plots": r"\breport\.render\(|\bhooks\W+timing\.py",
+}
+_SLOW = re.compile("|".join(f"(?:{p})" for p in USES.values()))
 
 
 @functools.cache
 def _slow_names(module_name: str) -> frozenset[str]:
-    """Functions of a test module that start a process, directly or through each other."""
+    """Functions of a test module that use one of USES, directly or through each other."""
     module = sys.modules.get(module_name)
     try:
         tree = ast.parse(inspect.getsource(module))
@@ -33,7 +42,7 @@ def _slow_names(module_name: str) -> frozenset[str]:
     funcs = {n.name: n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
     calls = {name: {c.func.id if isinstance(c.func, ast.Name) else getattr(c.func, "attr", None)
                     for c in ast.walk(f) if isinstance(c, ast.Call)} for name, f in funcs.items()}
-    slow = {name for name, f in funcs.items() if _STARTS_A_PROCESS.search(ast.unparse(f))}
+    slow = {name for name, f in funcs.items() if _SLOW.search(ast.unparse(f))}
     while more := {n for n in funcs if n not in slow and calls[n] & slow}:
         slow |= more
     return frozenset(slow)
