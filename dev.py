@@ -179,7 +179,8 @@ def main(argv: list[str]) -> None:
         if task == "serve":
             check_port(rest)
         setup()
-        # `-m mkdocs` puts the repository on sys.path: mkdocs.yml names hooks.mathml.
+        # `-m mkdocs` also puts the repository first on sys.path, so that its hooks import these
+        # snippets and bench even where the venv was installed from another checkout.
         if task == "serve":
             os.environ.setdefault("SITE_URL", "http://127.0.0.1:8000/")  # serve at /, not /<repo>/
             # Readers who only serve the site are spared Material's end-of-life notice;

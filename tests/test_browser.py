@@ -1,6 +1,6 @@
 """The built site as a reader's browser shows it: Debian's Chromium, driven by Playwright.
 
-The site (the test session's one build, `built_site` in tests/conftest.py) is
+The site (the test session's one build, `built_site` in tests/building.py) is
 served by a stdlib HTTP server on 127.0.0.1 and visited page by page, in the light
 and in the dark palette (the pages of mkdocs.yml's nav, which must be those of the
 sitemap). Each visit is made once and checked by every test parametrized by it;
