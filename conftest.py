@@ -3,6 +3,8 @@
 import os
 
 import torch
+from hypothesis import settings
+
 
 # Helpers with fixtures or hooks, each in a module of its own (tests/*.py without test_).
 pytest_plugins = [
@@ -19,3 +21,8 @@ pytest_plugins = [
 # caller chose one.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(1)
+
+# One Hypothesis profile for every property test: 40 examples each, and no deadline (a first
+# call may compile or allocate; the timing tests measure time, the property tests do not).
+settings.register_profile("suite", max_examples=40, deadline=None)
+settings.load_profile("suite")

@@ -14,7 +14,7 @@ import re
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from snippets.learning import IGNORE, OneHeadModel, lookback_batch, train
@@ -38,7 +38,6 @@ def two_back(model, n=500, back=2, seed=2):
 # ---- lookback_batch ----
 
 
-@settings(max_examples=40, deadline=None)
 @given(st.integers(1, 5), st.integers(2, 12), st.integers(1, 9), st.data())
 def test_lookback_batch_targets_are_the_tokens_back_places_earlier(B, T, vocab, data):
     back = data.draw(st.integers(1, T - 1))
@@ -107,7 +106,6 @@ def model_reference(model, idx, targets=None):
     return logits, -logp.gather(1, targets[keep].unsqueeze(1)).mean()
 
 
-@settings(max_examples=30, deadline=None)
 @given(st.integers(1, 4), st.integers(1, 9), st.integers(1, 8), st.integers(1, 10), st.booleans(), st.data())
 def test_model_matches_its_definition(B, vocab, n_embd, block_size, positions, data):
     T = data.draw(st.integers(1, block_size))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 
 from snippets import linear
 from snippets.attention import causal_attention
@@ -30,7 +30,6 @@ FAST = [prefix_mean_fast, prefix_mean_blocked]
 fast_paths = pytest.mark.parametrize("f", FAST, ids=lambda f: f.__name__)
 
 
-@settings(max_examples=40, deadline=None)
 @given(batches(max_B=6, max_T=80, max_C=12))
 def test_fast_agrees_with_the_definition(x):
     for f in FAST:
@@ -143,7 +142,6 @@ def linear_reference(q, k, v):
     return torch.stack(rows, dim=-2)
 
 
-@settings(max_examples=30, deadline=None)
 @given(qkvs())
 def test_linear_attention_both_forms_match_the_definition(qkv):
     q, k, v = qkv

@@ -168,3 +168,14 @@ def test_tests_are_marked_slow_from_what_they_use(tmp_path, monkeypatch):
     spec.loader.exec_module(module)
     slow = tiers._slow_names("planted_tiers")
     assert {"test_through_helpers", "test_compiles"} <= slow and "test_plain" not in slow, slow
+
+
+def test_property_tests_use_the_one_hypothesis_profile():
+    """conftest.py's profile sets max_examples and the deadline for every property test."""
+    from hypothesis import settings
+
+    assert settings().max_examples == 40 and settings().deadline is None
+    found = [f"{p.name}:{f.lineno}" for p in sorted(TESTS.glob("test_*.py"))
+             for f in _functions(ast.parse(p.read_text(encoding="utf-8"))) for d in f.decorator_list
+             if isinstance(d, ast.Call) and getattr(d.func, "id", getattr(d.func, "attr", None)) == "settings"]
+    assert not found, f"per-test @settings: {found}"
