@@ -3,6 +3,8 @@
 
     python3 dev.py serve   # create .venv if needed, then serve the site on http://127.0.0.1:8000
     python3 dev.py test    # create .venv if needed, then run every test and the strict build
+    python3 dev.py test --fast  # the inner loop: without the tests marked slow (the built site,
+                                # the browser, subprocesses; tests/tiers.py)
     python3 dev.py build   # create .venv if needed, then build the site into site/
     python3 dev.py lock    # maintainers: refresh requirements.lock (see MAINTAINING.md)
 
@@ -196,6 +198,17 @@ def exit_on_signals() -> None:
         signal.signal(sig, lambda signum, _: sys.exit(128 + signum))
 
 
+def pytest_args(rest: list[str]) -> list[str]:
+    """pytest's arguments for `dev.py test [--fast] ...`.
+
+    One worker per core; the tests of a module or page stay on one worker, in order (a page's
+    examples share a namespace) and with their module fixtures. --fast deselects the tests
+    marked slow.
+    """
+    fast = ["-m", "not slow"] if "--fast" in rest else []
+    return ["-n", "auto", "--dist", "loadscope", *fast, *[a for a in rest if a != "--fast"]]
+
+
 def main(argv: list[str]) -> None:
     task, rest = (argv[0], argv[1:]) if argv else ("", [])
     if task not in {"serve", "test", "build", "lock"}:
@@ -205,7 +218,8 @@ def main(argv: list[str]) -> None:
         if task == "serve":
             check_port(rest)
         setup()
-        # `-m mkdocs` puts the repository on sys.path: mkdocs.yml names hooks.mathml.
+        # `-m mkdocs` also puts the repository first on sys.path, so that its hooks import these
+        # snippets and bench even where the venv was installed from another checkout.
         if task == "serve":
             os.environ.setdefault("SITE_URL", "http://127.0.0.1:8000/")  # serve at /, not /<repo>/
             # Readers who only serve the site are spared Material's end-of-life notice;
@@ -217,9 +231,7 @@ def main(argv: list[str]) -> None:
         elif task == "lock":
             run(BIN / "uv", *LOCK_COMMAND, *rest)
         else:
-            # One worker per core; the tests of a module or page stay on one worker, in
-            # order (a page's examples share a namespace) and with their module fixtures.
-            run(PY, "-m", "pytest", "-n", "auto", "--dist", "loadscope", *rest)
+            run(PY, "-m", "pytest", *pytest_args(rest))
     except KeyboardInterrupt:
         sys.exit(128 + signal.SIGINT)
 

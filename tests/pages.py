@@ -1,14 +1,10 @@
-"""Reading the pages the way MkDocs and Sybil do, for the tests that check them; and loading the
-repository's script files (hooks/, dev.py), which are no package, as their tools do: by path."""
+"""Reading the pages the way MkDocs and Sybil do, for the tests that check them."""
 
 from __future__ import annotations
 
 import ast
-import importlib.util
 import math
-import os
 import re
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,18 +43,6 @@ class Fence:
 
     def __str__(self) -> str:
         return f"{self.page.relative_to(ROOT)}:{self.line} ```{self.info}"
-
-
-def load_file(path: str, name: str | None = None) -> types.ModuleType:
-    """A fresh module from `path` (relative to the repository), loaded by path as MkDocs loads
-    its hooks; each call loads it anew, so a test may patch its copy."""
-    name = name or path.removesuffix(".py").replace("/", "_")
-    spec = importlib.util.spec_from_file_location(name, ROOT / path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def pages() -> list[Path]:
@@ -175,15 +159,3 @@ def nav_pages() -> list[str]:
         stem = f.rsplit(".", 1)[0]
         out.append("" if stem == "index" else stem.removesuffix("/index") + "/")
     return out
-
-
-def screenshot_dir(config) -> Path:
-    """Where the browser tests save their screenshots: $SCREENSHOT_DIR, else a folder in the
-    run's temporary directory that every pytest-xdist worker shares."""
-    if os.environ.get("SCREENSHOT_DIR"):
-        return Path(os.environ["SCREENSHOT_DIR"])
-    base = config._tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):  # a worker's basetemp is inside the run's
-        base = base.parent
-    return base / "screenshots"
-

@@ -17,7 +17,6 @@ a page renders from the results files at build time are not in its Markdown.
 
 from __future__ import annotations
 
-import ctypes
 import re
 import tomllib
 from dataclasses import dataclass
@@ -98,13 +97,6 @@ def cpu_cumsum_accumulates_in_a_wider_dtype():
     # The same in bfloat16 above 256, with float32 totals inside.
     y = torch.tensor([256.0, 1.0, 1.0], dtype=torch.bfloat16)
     assert y.cumsum(0)[-1] == 258
-
-
-def glibc_mmap_threshold_limits():
-    # malloc.c: DEFAULT_MMAP_THRESHOLD_MIN = 128 * 1024,
-    # DEFAULT_MMAP_THRESHOLD_MAX = 4 * 1024 * 1024 * sizeof(long) on 64-bit machines.
-    assert 128 * 1024 == 128 * 2**10
-    assert 4 * 1024 * 1024 * ctypes.sizeof(ctypes.c_long) == 32 * 2**20
 
 
 def cpu_bandwidth_point_output_is_64_mib():
@@ -192,7 +184,8 @@ LEDGER = [
     Claim("07-linear-time.md", "accumulate internally in higher\nprecision (float64 for float32 input, float32 for bfloat16)",
           cpu_cumsum_accumulates_in_a_wider_dtype),
     Claim("appendix/timing.md", "starts at 128 KiB and rises as such\nblocks are freed, but never above 32 MiB",
-          glibc_mmap_threshold_limits, source="glibc mallopt(3), M_MMAP_THRESHOLD"),
+          source="glibc mallopt(3), M_MMAP_THRESHOLD; malloc.c: DEFAULT_MMAP_THRESHOLD_MIN = 128 * 1024, "
+                 "DEFAULT_MMAP_THRESHOLD_MAX = 4 * 1024 * 1024 * sizeof(long)"),
     Claim("07-linear-time.md", "every CPU results file of the [timing appendix](appendix/timing.md), it takes\nmore than twice as long as simply copying `x`",
           cpu_cumsum_takes_twice_a_copy_at_every_bandwidth_point),
     Claim("appendix/timing.md", "`clone` copies faster at\n  every $T$ of the sweep than at the bandwidth point", clone_rates_in_the_sweep_and_at_the_bandwidth_point),

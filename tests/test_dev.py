@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.pages import ROOT, load_file
-from tests.test_site import minimal_site
+from tests.pages import ROOT
+from tests.scripts import load_file
+from tests.building import minimal_site
 
 IN_PROJECT_VENV = Path(sys.prefix).resolve() == (ROOT / ".venv").resolve()
 needs_project_venv = pytest.mark.skipif(
@@ -266,3 +267,11 @@ def test_the_tool_ends_with_dev_py_whatever_signal_ends_it(tmp_path, sig):
         time.sleep(0.1)
     if sig != "SIGKILL":
         assert proc.returncode == 128 + getattr(signal, sig), proc.stderr.read()
+
+
+def test_test_fast_deselects_the_slow_tests_and_passes_the_rest_on():
+    dev = load_file("dev.py")
+    assert dev.pytest_args([]) == ["-n", "auto", "--dist", "loadscope"]
+    assert dev.pytest_args(["--fast", "-x", "tests/test_linear.py"]) == [
+        "-n", "auto", "--dist", "loadscope", "-m", "not slow", "-x", "tests/test_linear.py"]
+    assert "--fast" in dev.__doc__

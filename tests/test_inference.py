@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from torch.nn.attention.bias import causal_lower_right, causal_upper_left
 from torch.utils.flop_counter import FlopCounterMode
@@ -41,7 +41,6 @@ def chunkings(draw, max_T=12):
 
 # ---- cached decoding equals the full forward ----
 
-@settings(max_examples=40, deadline=None)
 @given(st.sampled_from(list(MODULES)), st.integers(1, 3), chunkings(), st.integers(0, 2**16))
 def test_cached_decoding_in_any_chunks_equals_the_full_forward(name, B, sizes, seed):
     torch.manual_seed(seed)
@@ -310,7 +309,6 @@ def test_decode_macs_counts_what_the_modules_multiply(make, T, C):
     assert flops(lambda: module(x[:, -1:], cache)) // 2 == decode_macs(T, C, cached=True) - extra
 
 
-@settings(max_examples=50, deadline=None)
 @given(st.integers(1, 4096), st.integers(1, 4096))
 def test_decode_macs_without_a_cache_is_T_times_with_one(T, C):
     assert decode_macs(T, C, cached=False) == T * decode_macs(T, C, cached=True)

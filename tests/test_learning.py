@@ -14,20 +14,12 @@ import re
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from snippets.learning import IGNORE, OneHeadModel, lookback_batch, train
 from tests.marks import needs_cuda
 from tests.strategies import attention_reference
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def gen(seed: int) -> torch.Generator:
@@ -46,7 +38,6 @@ def two_back(model, n=500, back=2, seed=2):
 # ---- lookback_batch ----
 
 
-@settings(max_examples=40, deadline=None)
 @given(st.integers(1, 5), st.integers(2, 12), st.integers(1, 9), st.data())
 def test_lookback_batch_targets_are_the_tokens_back_places_earlier(B, T, vocab, data):
     back = data.draw(st.integers(1, T - 1))
@@ -115,7 +106,6 @@ def model_reference(model, idx, targets=None):
     return logits, -logp.gather(1, targets[keep].unsqueeze(1)).mean()
 
 
-@settings(max_examples=30, deadline=None)
 @given(st.integers(1, 4), st.integers(1, 9), st.integers(1, 8), st.integers(1, 10), st.booleans(), st.data())
 def test_model_matches_its_definition(B, vocab, n_embd, block_size, positions, data):
     T = data.draw(st.integers(1, block_size))

@@ -17,7 +17,8 @@ pytest.importorskip("html5lib", reason=REASON, exc_type=ImportError)
 nbconvert2 = pytest.importorskip("mkdocs_jupyter.nbconvert2", reason=REASON, exc_type=ImportError)
 PluginError = pytest.importorskip("mkdocs.exceptions", reason=REASON, exc_type=ImportError).PluginError
 
-from tests.pages import ROOT, load_file
+from tests.pages import ROOT
+from tests.scripts import load_file
 
 notebook_outputs = load_file("hooks/notebook_outputs.py")
 math_hook = load_file("hooks/mathml.py")

@@ -12,7 +12,7 @@ import pytest
 
 from snippets.figures import FIGURES
 from snippets.plotting import GREY, PALETTES, contrast, for_palette, text_colour_on
-from tests.pages import load_file
+from tests.scripts import load_file
 
 palettes = load_file("hooks/palettes.py")
 

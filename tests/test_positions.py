@@ -8,7 +8,7 @@ import re
 import pytest
 import torch
 import torch.nn as nn
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from snippets.attention import Head, MultiHeadAttention, causal_attention
@@ -91,7 +91,6 @@ MODELS = {
 }
 
 
-@settings(max_examples=30, deadline=None)
 @given(
     st.sampled_from(sorted(MODELS)),
     st.integers(2, 16),
@@ -155,7 +154,6 @@ def test_two_stacked_prefix_means_do_see_order():
 # ---- apply_rotary ----
 
 
-@settings(max_examples=60, deadline=None)
 @given(rotary_inputs())
 def test_apply_rotary_is_complex_multiplication(case):
     x, positions, base = case
@@ -171,7 +169,6 @@ def test_apply_rotary_is_complex_multiplication(case):
     assert ((got.double() - exact).abs() <= bound).all()
 
 
-@settings(max_examples=40, deadline=None)
 @given(
     st.integers(1, 6),
     st.lists(st.integers(-500, 500), min_size=1, max_size=6),
@@ -187,7 +184,6 @@ def test_apply_rotary_is_the_block_diagonal_rotation_matrix(half, positions, see
     torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
 
 
-@settings(max_examples=80, deadline=None)
 @given(
     st.integers(1, 8),
     st.integers(-1000, 1000),
@@ -337,7 +333,6 @@ def test_sinusoids_in_low_precision_are_rounded_once(dtype):
     assert not torch.allclose(naive.double(), want, rtol=0, atol=torch.finfo(dtype).eps)
 
 
-@settings(max_examples=30, deadline=None)
 @given(st.integers(1, 40), st.integers(1, 8), st.integers(-20, 20))
 def test_a_fixed_offset_is_a_rotation_of_the_sinusoid_rows(T, half, k):
     # Vaswani et al.: PE[p + k] is a linear function of PE[p]. It is apply_rotary with position -k.

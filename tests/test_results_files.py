@@ -145,7 +145,7 @@ def test_a_file_name_with_an_escape_is_shown_escaped(tmp_path, doc):
 
 
 def test_the_build_hook_shows_the_error_escaped(tmp_path, doc, monkeypatch):
-    from tests.pages import load_file
+    from tests.scripts import load_file
     PluginError = pytest.importorskip("mkdocs.exceptions").PluginError
     timing = load_file("hooks/timing.py")
     (tmp_path / "appendix" / "results").mkdir(parents=True)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.pages import ROOT, load_file
+from tests.pages import ROOT
+from tests.scripts import load_file
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 LOCK = (ROOT / "requirements.lock").read_text(encoding="utf-8")

@@ -19,7 +19,8 @@ REASON = "a site-building tool, absent where only the CUDA tests run (python3 -m
 nbformat = pytest.importorskip("nbformat", reason=REASON, exc_type=ImportError)
 PluginError = pytest.importorskip("mkdocs.exceptions", reason=REASON, exc_type=ImportError).PluginError
 
-from tests.pages import DOCS, ROOT, load_file
+from tests.pages import DOCS, ROOT
+from tests.scripts import load_file
 
 
 
