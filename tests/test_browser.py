@@ -536,7 +536,8 @@ def test_notebook_page_shows_executed_outputs(server, playwright_browser, shots)
 
 APPENDIX_JS = """() => {
   const small = parseFloat(getComputedStyle(document.querySelector('.md-typeset table:not([class])')).fontSize);
-  const plots = [...document.querySelectorAll('img[src*="plots/"]')].map(i => ({
+  // the palette's copy of each plot (hooks/palettes.py): the other one is not displayed
+  const plots = [...document.querySelectorAll('img[src*="plots/"]')].filter(i => i.getBoundingClientRect().width > 0).map(i => ({
     src: i.getAttribute('src'), shown: i.getBoundingClientRect().width, natural: i.naturalWidth}));
   const boxes = [...document.querySelectorAll('.scroll-table')].map(b => ({
     tabindex: b.getAttribute('tabindex'), label: b.getAttribute('aria-label'),
@@ -556,7 +557,7 @@ def test_appendix_plots_text_is_as_large_as_the_small_print_and_tables_scroll_by
     facts = page.evaluate(APPENDIX_JS)
     assert facts["plots"] and facts["boxes"]
     for plot in facts["plots"]:
-        svg = (site / "appendix" / plot["src"].removeprefix("../")).read_text(encoding="utf-8")
+        svg = (site / "appendix" / plot["src"].split("#")[0].removeprefix("../")).read_text(encoding="utf-8")
         width_pt = float(re.search(r'<svg[^>]*\bwidth="([\d.]+)pt"', svg).group(1))
         smallest_pt = min(float(v) for v in re.findall(r"font-size:\s*([\d.]+)px", svg))  # user units: points
         shown_px = smallest_pt * plot["shown"] / width_pt
