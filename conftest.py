@@ -1,5 +1,6 @@
 """Sybil: every Markdown page under docs/ and every docstring in snippets/ is a test."""
 
+import importlib.util
 import os
 from doctest import ELLIPSIS, NORMALIZE_WHITESPACE
 
@@ -12,6 +13,12 @@ from sybil.parsers.rest import DocTestParser
 from tests.pages import screenshot_dir
 
 FLAGS = ELLIPSIS | NORMALIZE_WHITESPACE
+
+# Without a CUDA GPU, Triton's interpreter runs the kernels of chapter 9 (tests, page, docstrings)
+# on CPU tensors. @triton.jit reads the variable when a kernel is defined, so it is set here,
+# before Sybil or a test imports snippets.kernels.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
 # Under pytest-xdist, each worker gets its share of the cores for torch's intra-op threads; by
@@ -27,6 +34,7 @@ def _setup(namespace):
     torch.set_printoptions(precision=4, sci_mode=False, linewidth=88)
     # Only for skip conditions: pages import what they use, like a reader would.
     namespace["CUDA"] = torch.cuda.is_available()
+    namespace["TRITON"] = importlib.util.find_spec("triton") is not None
 
 
 def _teardown(namespace):
