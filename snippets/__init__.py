@@ -1,8 +1,9 @@
 """Executable companion code for the tutorial: averaging, attention, learning, positions,
-linear time, streaming, inference, timing.
+linear time, streaming, one Triton kernel, inference, timing.
 
 Each public function lives in the module of the chapter that explains it and
-can be copied alone into another project (it needs only ``torch``). The names
+can be copied alone into another project (it needs only ``torch``; chapter 9's
+kernel also needs ``triton``). The names
 below are imported on first use, so that ``snippets.timing.report`` and
 ``snippets.timing.schema`` work where torch is not installed.
 """
@@ -29,6 +30,7 @@ _HOMES = {
     "causal_linear_attention": "snippets.linear",
     "causal_linear_attention_quadratic": "snippets.linear",
     "online_causal_attention": "snippets.streaming",
+    "prefix_mean_triton": "snippets.kernels",
     "KVCache": "snippets.inference",
     "decode_macs": "snippets.inference",
 }

@@ -7,10 +7,10 @@ kernel reads its part of ``x`` once and writes the mean once, with a running
 sum carried from one tile of time steps to the next.
 
 The module needs Triton. Compiled kernels run on a CUDA GPU; on a machine
-without one, set ``TRITON_INTERPRET=1`` before this module is first imported,
-and Triton's interpreter runs the same kernels on CPU tensors (slowly, one
-program after another). Set afterwards, it has no effect: ``@triton.jit``
-decides when the module is imported.
+without one, set ``TRITON_INTERPRET=1`` before Triton is first imported (PyTorch
+may import it on its own), and Triton's interpreter runs the same kernels on CPU
+tensors (slowly, one program after another). Set later, it does not work: Triton's
+own helpers were then defined as compiled functions.
 
 Each definition checks its input with the shared section of ``snippets/checks.py``;
 a page shows the definition followed by that section, so the block can be copied
@@ -80,7 +80,7 @@ def _scan_kernel(
 
 BLOCK_T = 64  # rows per tile
 BLOCK_C = 64  # channels per program, at most
-FILL = 512  # programs wanted at once: several for each of an H100's or H200's 132 SMs
+FILL = 512  # programs wanted at once: several per multiprocessor of a large GPU
 WARPS = 2  # warps per program: the fewer, the fewer steps of tl.cumsum cross between warps
 
 
@@ -136,8 +136,9 @@ def prefix_mean_triton(x: torch.Tensor) -> torch.Tensor:
     ``FILL``, T is also split into chunks, at the price of reading ``x`` twice.
     ``x`` may have any strides. First derivatives only.
 
-    >>> x = torch.tensor([[2.0, 0.0], [4.0, 6.0], [6.0, 3.0]])
-    >>> prefix_mean_triton(x)
+    >>> device = "cuda" if torch.cuda.is_available() else "cpu"  # CPU: the interpreter
+    >>> x = torch.tensor([[2.0, 0.0], [4.0, 6.0], [6.0, 3.0]], device=device)
+    >>> prefix_mean_triton(x).cpu()
     tensor([[2., 0.],
             [3., 3.],
             [4., 3.]])
@@ -152,7 +153,7 @@ def prefix_mean_triton(x: torch.Tensor) -> torch.Tensor:
     if x.device.type != "cuda" and not interpreted:
         raise ValueError(
             f"prefix_mean_triton: x must be on a CUDA device, got {x.device} "
-            "(for CPU tensors, set TRITON_INTERPRET=1 before importing triton kernels)"
+            "(for CPU tensors, set TRITON_INTERPRET=1 before triton is first imported)"
         )
     if x.numel() == 0:
         return x.clone()

@@ -122,13 +122,13 @@ def python_version_matches_pyproject():
 
 
 LEDGER = [
-    Claim("10-pitfalls.md", "Since PyTorch 2.5,", sdpa_zeroes_fully_masked_rows_since_2_5,
+    Claim("11-pitfalls.md", "Since PyTorch 2.5,", sdpa_zeroes_fully_masked_rows_since_2_5,
           source="https://github.com/pytorch/pytorch/pull/133882"),
-    Claim("10-pitfalls.md", "[pull request 133882](https://github.com/pytorch/pytorch/pull/133882)); 2.4",
+    Claim("11-pitfalls.md", "[pull request 133882](https://github.com/pytorch/pytorch/pull/133882)); 2.4",
           sdpa_zeroes_fully_masked_rows_since_2_5),
-    Claim("10-pitfalls.md", "`nn.MultiheadAttention` returns NaN with its default `need_weights=True`",
+    Claim("11-pitfalls.md", "`nn.MultiheadAttention` returns NaN with its default `need_weights=True`",
           mha_nan_with_weights_zero_without),
-    Claim("10-pitfalls.md", "but in evaluation mode without autograd its fused fast path\nreturns NaN again",
+    Claim("11-pitfalls.md", "but in evaluation mode without autograd its fused fast path\nreturns NaN again",
           mha_nan_with_weights_zero_without),
     Claim("04-self-attention.md", "from `n_embd` inputs with weights drawn uniformly between",
           linear_init_is_uniform_in_one_over_sqrt_n),
@@ -140,7 +140,7 @@ LEDGER = [
     Claim("appendix/timing.md", "FlashAttention-2, Dao, 2023, since PyTorch 2.2",
           source="PyTorch 2.2 release notes: FlashAttention-2 in scaled_dot_product_attention"),
     Claim("index.md", "With Python 3.11 or newer", python_version_matches_pyproject),
-    Claim("09-inference.md", "listed there since the documentation of PyTorch 2.3, so in the versions this site\nsupports (2.4 and later)",
+    Claim("10-inference.md", "listed there since the documentation of PyTorch 2.3, so in the versions this site\nsupports (2.4 and later)",
           causal_lower_right_is_there_in_every_supported_version,
           source="https://docs.pytorch.org/docs/2.3/nn.attention.bias.html"),
 ]
