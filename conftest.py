@@ -1,18 +1,12 @@
-"""Sybil: every Markdown page under docs/ and every docstring in snippets/ is a test."""
+"""The suite's root: Sybil's pages (where Sybil is installed), torch threads, the scheduler."""
 
-import importlib.util
+import functools
 import os
-from doctest import ELLIPSIS, NORMALIZE_WHITESPACE
 
 import pytest
 import torch
-from sybil import Sybil
-from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
-from sybil.parsers.rest import DocTestParser
 
 from tests.pages import screenshot_dir
-
-FLAGS = ELLIPSIS | NORMALIZE_WHITESPACE
 
 # Without a CUDA GPU, Triton's interpreter runs the kernels of chapter 9 (tests, page, docstrings)
 # on CPU tensors. The variable must be set before triton is first imported (torch may import
@@ -28,43 +22,21 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT") and "OMP_NUM_THREADS" not in os.e
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
-def _setup(namespace):
-    # Pages print small tensors; keep them short and free of 1e+00 notation.
-    torch.manual_seed(0)
-    torch.set_printoptions(precision=4, sci_mode=False, linewidth=88)
-    # Only for skip conditions: pages import what they use, like a reader would.
-    namespace["CUDA"] = torch.cuda.is_available()
-    namespace["TRITON"] = importlib.util.find_spec("triton") is not None
+@functools.cache
+def _sybil_collect():
+    """tests/sybil_pages.py's collector, or None where Sybil is not installed (a GPU machine)."""
+    try:
+        import sybil  # noqa: F401
+    except ImportError:
+        return None
+    from tests.sybil_pages import collect
+
+    return collect
 
 
-def _teardown(namespace):
-    # Print options are global to the process: restore them for the next page.
-    torch.set_printoptions(profile="default", sci_mode=None)
-
-
-# `patterns` use PurePath.match, which matches from the right: "*.md" below
-# `path` finds pages at every depth, "docs/**/*.md" would miss docs/index.md.
-DOCS = Sybil(
-    parsers=[PythonCodeBlockParser(doctest_optionflags=FLAGS), SkipParser()],
-    path="docs",
-    patterns=["*.md"],
-    setup=_setup,
-    teardown=_teardown,
-    name="docs",
-)
-
-DOCSTRINGS = Sybil(
-    parsers=[DocTestParser(optionflags=FLAGS)],
-    path="snippets",
-    patterns=["*.py"],
-    # Importing the kernels needs triton; where it is missing, tests/test_kernels.py says so.
-    excludes=[] if importlib.util.find_spec("triton") else ["kernels.py"],
-    setup=_setup,
-    teardown=_teardown,
-    name="docstrings",
-)
-
-pytest_collect_file = (DOCS + DOCSTRINGS).pytest()
+def pytest_collect_file(file_path, parent):
+    collect = _sybil_collect()
+    return collect(file_path, parent) if collect else None
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which a GPU machine may not have

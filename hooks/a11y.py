@@ -8,7 +8,7 @@ take keyboard focus, or a reader without a mouse cannot see its end (axe-core's 
 role and a name for screen readers; the site's Content-Security-Policy runs no inline script, so
 this is done in the HTML rather than by script in the browser. Code blocks in chapters are
 Material's: its script makes one focusable when it overflows (where the pointer can hover).
-The timing tables get theirs in `snippets/timing/report.py`.
+The timing tables get theirs in `bench/report.py`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """MkDocs hook: render the committed timing results into the appendix at build time.
 
-Every ``docs/appendix/results/*.json`` written by ``python -m snippets.timing``
-becomes tables and SVG plots (``snippets.timing.report``). The plots are added as
+Every ``docs/appendix/results/*.json`` written by ``python -m bench``
+becomes tables and SVG plots (``bench.report``). The plots are added as
 generated files, so links to them are checked like any other; the Markdown
 replaces the ``<!-- timing:cpu -->`` and ``<!-- timing:gpu -->`` markers of the
 appendix page. Nothing here is measured: the page shows only what the files hold.
@@ -20,8 +20,8 @@ from pathlib import Path
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File
 
-from snippets.timing.report import render
-from snippets.timing.schema import ResultsError
+from bench.report import render
+from bench.schema import ResultsError
 
 PAGE = "appendix/timing.md"
 RESULTS = "appendix/results"

@@ -1,48 +1,61 @@
 """Executable companion code for the tutorial: averaging, attention, learning, positions,
-linear time, streaming, one Triton kernel, inference, timing.
+linear time, streaming, one Triton kernel, inference.
 
 Each public function lives in the module of the chapter that explains it and
 can be copied alone into another project (it needs only ``torch``; chapter 9's
-kernel also needs ``triton``). The names
-below are imported on first use, so that ``snippets.timing.report`` and
-``snippets.timing.schema`` work where torch is not installed.
+kernel also needs ``triton``). The timing harness is not part of this package:
+it is ``bench``, beside it, which imports ``snippets`` and is never imported by it.
+
+``prefix_mean_triton`` is imported on first use, not with the package: it needs
+triton, and importing triton decides for the whole process whether its kernels
+are compiled or interpreted (``TRITON_INTERPRET``).
 """
 
-from __future__ import annotations
+from snippets.attention import Head, MultiHeadAttention, causal_attention
+from snippets.averaging import (
+    causal_mean_weights,
+    prefix_mean_cumsum,
+    prefix_mean_loop,
+    prefix_mean_matmul,
+    prefix_mean_softmax,
+)
+from snippets.inference import KVCache, decode_macs
+from snippets.learning import OneHeadModel, lookback_batch, train
+from snippets.linear import (
+    causal_linear_attention,
+    causal_linear_attention_quadratic,
+    prefix_mean_fast,
+)
+from snippets.positions import apply_rotary, sinusoidal_positions
+from snippets.streaming import online_causal_attention
 
-import importlib
-
-_HOMES = {
-    "causal_mean_weights": "snippets.averaging",
-    "prefix_mean_cumsum": "snippets.averaging",
-    "prefix_mean_loop": "snippets.averaging",
-    "prefix_mean_matmul": "snippets.averaging",
-    "prefix_mean_softmax": "snippets.averaging",
-    "causal_attention": "snippets.attention",
-    "Head": "snippets.attention",
-    "MultiHeadAttention": "snippets.attention",
-    "lookback_batch": "snippets.learning",
-    "OneHeadModel": "snippets.learning",
-    "train": "snippets.learning",
-    "apply_rotary": "snippets.positions",
-    "sinusoidal_positions": "snippets.positions",
-    "prefix_mean_fast": "snippets.linear",
-    "causal_linear_attention": "snippets.linear",
-    "causal_linear_attention_quadratic": "snippets.linear",
-    "online_causal_attention": "snippets.streaming",
-    "prefix_mean_triton": "snippets.kernels",
-    "KVCache": "snippets.inference",
-    "decode_macs": "snippets.inference",
-}
-
-__all__ = list(_HOMES)
+__all__ = [
+    "causal_mean_weights",
+    "prefix_mean_cumsum",
+    "prefix_mean_loop",
+    "prefix_mean_matmul",
+    "prefix_mean_softmax",
+    "causal_attention",
+    "Head",
+    "MultiHeadAttention",
+    "lookback_batch",
+    "OneHeadModel",
+    "train",
+    "apply_rotary",
+    "sinusoidal_positions",
+    "prefix_mean_fast",
+    "causal_linear_attention",
+    "causal_linear_attention_quadratic",
+    "online_causal_attention",
+    "prefix_mean_triton",
+    "KVCache",
+    "decode_macs",
+]
 
 
 def __getattr__(name: str):
-    if name in _HOMES:
-        return getattr(importlib.import_module(_HOMES[name]), name)
+    if name == "prefix_mean_triton":
+        from snippets.kernels import prefix_mean_triton
+
+        return prefix_mean_triton
     raise AttributeError(f"module 'snippets' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)

@@ -9,7 +9,7 @@ The drawings must read well on a light and on a dark page, and an SVG shown by a
 and frames are a mid grey that contrasts with white and with near-black, and the
 cells use ``viridis``, whose colours are the same on both. Numbers inside a cell are
 black or white depending on the cell's colour, never on the page's. The timing
-plots of the appendix (``snippets.timing.report``) are drawn with the same ``new_figure``,
+plots of the appendix (``bench.report``) are drawn with the same ``new_figure``,
 ``to_svg`` and ``GREY``, which live in ``snippets.plotting``.
 
 This module is for the documentation: besides ``torch`` it needs ``matplotlib``.

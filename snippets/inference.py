@@ -8,6 +8,21 @@ step with and without the cache.
 The modules do the attending (``Head.forward(x, cache)``); the cache only stores,
 appends and refuses what does not fit. A page shows each definition after the
 imports, so the block can be copied alone into a project that has torch.
+
+This module does not import ``snippets.attention`` (which names ``KVCache`` for its
+type hints): the example imports it, as a reader would.
+
+>>> import torch
+>>> from snippets.attention import Head
+>>> from snippets.inference import KVCache
+>>> head = Head(n_embd=4, head_size=2, block_size=8)
+>>> x = torch.randn(1, 5, 4)                       # (B, T, n_embd)
+>>> cache = KVCache()
+>>> out = torch.cat([head(x[:, :3], cache), head(x[:, 3:], cache)], dim=1)
+>>> len(cache), tuple(cache.k.shape)
+(5, (1, 5, 2))
+>>> torch.allclose(out, head(x), atol=1e-6)        # the full forward's rows
+True
 """
 
 __all__ = ["KVCache", "decode_macs"]
@@ -16,7 +31,6 @@ __all__ = ["KVCache", "decode_macs"]
 import torch
 
 # --8<-- [end:imports]
-from snippets.attention import Head, MultiHeadAttention  # noqa: F401 (for the doctests)
 from snippets.checks import check_sizes
 
 
@@ -30,14 +44,7 @@ class KVCache:
     ``Head`` and (B, n_head, T, head_size) for a ``MultiHeadAttention``; ``len``
     is T, the positions so far.
 
-    >>> head = Head(n_embd=4, head_size=2, block_size=8)
-    >>> x = torch.randn(1, 5, 4)                       # (B, T, n_embd)
-    >>> cache = KVCache()
-    >>> out = torch.cat([head(x[:, :3], cache), head(x[:, 3:], cache)], dim=1)
-    >>> len(cache), tuple(cache.k.shape)
-    (5, (1, 5, 2))
-    >>> torch.allclose(out, head(x), atol=1e-6)        # the full forward's rows
-    True
+    The docstring of ``snippets/inference.py`` decodes with it.
 
     ``reset()`` empties it for a new sequence. The cache keeps a reference to its
     module, and the autograd history of what it holds: decode under

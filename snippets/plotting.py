@@ -1,7 +1,7 @@
 """Drawing with matplotlib in the site's style: grey text on a transparent background, as SVG.
 
 Shared by the heatmaps of ``snippets.figures`` and the timing plots of
-``snippets.timing.report``. Needs matplotlib only (no torch).
+``bench.report``. Needs matplotlib only (no torch).
 """
 
 from __future__ import annotations

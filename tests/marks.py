@@ -9,5 +9,5 @@ CUDA = torch.cuda.is_available()
 
 
 def needs_cuda(test):
-    """A CUDA test: skipped with a reason where there is no GPU; `python3 -m snippets.timing.gpu` runs them all."""
+    """A CUDA test: skipped with a reason where there is no GPU; `python3 -m bench.gpu` runs them all."""
     return pytest.mark.cuda(pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")(test))

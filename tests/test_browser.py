@@ -557,3 +557,68 @@ def test_appendix_plots_text_is_as_large_as_the_small_print_and_tables_scroll_by
     page.wait_for_timeout(300)
     assert page.evaluate("() => document.activeElement.scrollLeft") > before
     context.close()
+
+
+def test_every_copy_button_of_a_chapter_gives_runnable_code(server, playwright_browser):
+    """Material's button copies `data-copy` (hooks/copy.py) where a block has it, else the block.
+
+    tests/test_copy.py checks every block's text against what Sybil runs; this checks, on one
+    chapter, that the button really copies that text, for every block of the page.
+    """
+    context = playwright_browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+    try:
+        page = context.new_page()
+        page.goto(server + "01-by-hand/")
+        blocks = page.locator("div.highlight")
+        sessions = definitions = 0
+        for i in range(blocks.count()):
+            block = blocks.nth(i)
+            # a collapsed block (a solution, a validated version) is opened as a reader would
+            block.evaluate("e => { for (let d = e.closest('details'); d; d = d.parentElement.closest('details')) d.open = true; }")
+            expected = block.get_attribute("data-copy")
+            if expected is None:
+                expected = block.locator("code").inner_text()
+                definitions += 1
+            else:
+                sessions += 1
+            block.hover()
+            block.locator("button.md-code__button").click()
+            copied = page.evaluate("navigator.clipboard.readText()")
+            assert copied == expected.rstrip(), f"block {i + 1}"
+            assert not re.search(r"^>>> ", copied, re.M)
+            compile(copied, f"01-by-hand block {i + 1}", "exec")
+        assert sessions and definitions
+    finally:
+        context.close()
+
+
+_OVERFLOWING = """() => {
+  const out = [];
+  for (const e of document.querySelectorAll('.math-block, .md-typeset pre > code')) {
+    if (e.closest('details:not([open])') || e.scrollWidth <= e.clientWidth + 1) continue;
+    const s = getComputedStyle(e);
+    out.push({what: e.className || e.outerHTML.slice(0, 60), overflow: s.overflowX, right: e.getBoundingClientRect().right,
+              cue: s.backgroundImage.includes('gradient'), focusable: e.tabIndex >= 0});
+  }
+  return {boxes: out, page: document.documentElement.scrollWidth, viewport: innerWidth};
+}"""
+
+
+def test_on_a_phone_wide_formulas_and_code_scroll_in_their_box_with_a_cue(server, playwright_browser):
+    """At 390 px nothing widens the page: a wider formula or code line scrolls inside its box,
+    which the keyboard can reach and which shows shadows at the edge where there is more."""
+    context = playwright_browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        seen = 0
+        for path in PAGES:
+            page.goto(server + path)
+            found = page.evaluate(_OVERFLOWING)
+            assert found["page"] <= found["viewport"], f"{path or '/'}: the page scrolls sideways"
+            for box in found["boxes"]:
+                seen += 1
+                assert box["overflow"] in ("auto", "scroll"), (path, box)
+                assert box["right"] <= found["viewport"] + 0.5 and box["cue"] and box["focusable"], (path, box)
+        assert seen, "no formula or code line is wider than a phone: the test would check nothing"
+    finally:
+        context.close()

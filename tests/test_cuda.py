@@ -1,6 +1,6 @@
 """The CUDA paths: every function on a GPU against float64 references on the CPU, and the GPU timing tools.
 
-Skipped with a reason where there is no GPU; ``python3 -m snippets.timing.gpu``
+Skipped with a reason where there is no GPU; ``python3 -m bench.gpu``
 runs them (with the other tests marked ``cuda``) on a machine that has one.
 """
 
@@ -87,7 +87,7 @@ def test_linear_attention_on_cuda_matches_cpu_float64(f):
 
 @needs_cuda
 def test_peak_cuda_counts_exactly_what_a_call_allocates():
-    from snippets.timing.measure import peak_cuda
+    from bench.measure import peak_cuda
 
     x = torch.empty(4, 1024, 1024, device="cuda")  # 16 MiB, a multiple of the allocator's rounding
     assert peak_cuda(x.clone, "cuda") == 16 * 2**20
@@ -96,7 +96,7 @@ def test_peak_cuda_counts_exactly_what_a_call_allocates():
 
 @needs_cuda
 def test_cuda_samples_time_a_known_sleep_and_a_copy():
-    from snippets.timing.measure import measure, samples_cuda
+    from bench.measure import measure, samples_cuda
 
     flush = torch.empty(2 * torch.cuda.get_device_properties(0).L2_cache_size, dtype=torch.uint8, device="cuda")
     try:
@@ -117,8 +117,8 @@ def test_cuda_samples_time_a_known_sleep_and_a_copy():
 @needs_cuda
 def test_tf32_switch_is_honoured_and_restored():
     """--tf32 on lets float32 matmuls use tensor cores: the reference matmul gets much faster, and only in the run."""
-    from snippets.timing.cli import parse_config
-    from snippets.timing.runner import run
+    from bench.cli import parse_config
+    from bench.runner import run
 
     before = torch.get_float32_matmul_precision()
     tflops = {}

@@ -1,4 +1,4 @@
-"""The linters: `ruff check`, `ruff format --check` and `mypy` pass on snippets/.
+"""The linters: `ruff check`, `ruff format --check` and `mypy` pass on snippets/ and bench/.
 
 Their settings are in pyproject.toml. The tools are those of the Python that runs
 the tests (the `lint` group of pyproject.toml, pinned in requirements.lock). Where
@@ -20,9 +20,9 @@ from tests.pages import ROOT
 
 BIN = Path(sys.executable).parent
 COMMANDS = {
-    "ruff check": ["ruff", "check", "--no-fix", "snippets"],
-    "ruff format": ["ruff", "format", "--check", "snippets"],
-    "mypy": ["mypy"],  # its files (snippets) come from pyproject.toml
+    "ruff check": ["ruff", "check", "--no-fix", "snippets", "bench"],
+    "ruff format": ["ruff", "format", "--check", "snippets", "bench"],
+    "mypy": ["mypy"],  # its files (snippets, bench) come from pyproject.toml
 }
 
 

@@ -7,11 +7,13 @@ import subprocess
 import sys
 import types
 
-import jupytext
-import nbformat
 import pytest
 import torch
-from mkdocs.exceptions import PluginError
+
+REASON = "a site-building tool, absent where only the CUDA tests run (python3 -m bench.gpu)"
+jupytext = pytest.importorskip("jupytext", reason=REASON, exc_type=ImportError)
+nbformat = pytest.importorskip("nbformat", reason=REASON, exc_type=ImportError)
+PluginError = pytest.importorskip("mkdocs.exceptions", reason=REASON, exc_type=ImportError).PluginError
 
 from tests.pages import ROOT, load_file
 

@@ -10,11 +10,12 @@ import linecache
 import pytest
 import torch
 
-import conftest
 from snippets.attention import MultiHeadAttention
 from snippets.inference import KVCache
 from snippets.learning import OneHeadModel
 from tests.pages import ROOT, expand, fences, pages, section
+
+sybil_pages = pytest.importorskip("tests.sybil_pages", reason="Sybil is not installed", exc_type=ImportError)
 
 ALL_FENCES = [f for p in pages() for f in fences(p)]
 INCLUDE_FENCES = [f for f in ALL_FENCES if f.includes]
@@ -22,7 +23,7 @@ INCLUDE_FENCES = [f for f in ALL_FENCES if f.includes]
 
 def test_sybil_collects_every_page():
     # PurePath.match quirks have hidden top-level pages before; check each file.
-    missing = [p for p in pages() if not conftest.DOCS.should_parse(p)]
+    missing = [p for p in pages() if not sybil_pages.DOCS.should_parse(p)]
     assert not missing and pages(), f"Sybil would not collect: {missing}"
 
 
@@ -30,7 +31,7 @@ def test_sybil_collects_every_page():
 def test_every_python_block_runs_or_is_skipped_on_purpose(page):
     """Sybil ignores ```pycon and fences with attributes without a word; we don't."""
     # A doctest block becomes one region per >>> example, so look for any region inside.
-    starts = [region.start for region in conftest.DOCS.parse(page)]
+    starts = [region.start for region in sybil_pages.DOCS.parse(page)]
     silent = [
         str(f)
         for f in fences(page)

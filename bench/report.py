@@ -3,8 +3,9 @@
 Used by ``hooks/timing.py`` while the site is built: every number on the appendix
 comes from a committed results file through these functions. Files are read only
 through ``validate.load``, and every string that comes from a file is escaped for
-the Markdown and HTML it lands in (``escape``). Needs no torch; the plots need
-matplotlib (the ``docs`` extra).
+the Markdown and HTML it lands in (``escape``). The plots need matplotlib (the
+``figures`` extra) and take the site's style from ``snippets.plotting``, so this
+module imports torch through the ``snippets`` package.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from snippets.timing.escape import code, esc
-from snippets.timing.fingerprint import fingerprint
-from snippets.timing.plots import plot
-from snippets.timing.schema import METHODS, PROFILE_CALLS, Results, ResultsError, base_name
-from snippets.timing.summary import (
+from bench.escape import code, esc
+from bench.fingerprint import fingerprint
+from bench.plots import plot
+from bench.schema import METHODS, PROFILE_CALLS, Results, ResultsError, base_name
+from bench.summary import (
     TABLE_STATUS,
     measured,
     num,
@@ -28,7 +29,7 @@ from snippets.timing.summary import (
     not_measured,
     summary,
 )
-from snippets.timing.validate import load
+from bench.validate import load
 
 FILE_NAME = re.compile(
     r"(cpu|cuda)-[a-z0-9][a-z0-9-]{0,99}\.json"
@@ -224,7 +225,7 @@ def checks(res: Results, name: str) -> list[str]:
         parts += [
             "The same calls timed by this harness and by Triton's `triton.testing.do_bench` "
             "(the median of each), one after the other in one process, by "
-            "`python3 -m snippets.timing.gpu`:",
+            "`python3 -m bench.gpu`:",
             "",
             *scroll(
                 markdown_table(
@@ -292,7 +293,7 @@ GPU_MISSING = """\
     numbers. On a machine with an NVIDIA GPU, from the repository root, run
 
     ```bash
-    python3 -m snippets.timing.gpu gpu-results
+    python3 -m bench.gpu gpu-results
     ```
 
     It runs the CUDA tests, measures float32 and bfloat16 on `cuda`, and writes
@@ -313,7 +314,7 @@ def render(results_dir: Path) -> Rendered:
         if not FILE_NAME.fullmatch(p.name):
             raise ResultsError(
                 f"{p}: a results file's name must be cpu-<name>.json or cuda-<name>.json, with "
-                "<name> of lower-case letters, digits and dashes (what python -m snippets.timing "
+                "<name> of lower-case letters, digits and dashes (what python -m bench "
                 "writes)"
             )
         res = load(p)

@@ -1,6 +1,6 @@
-"""The results file of ``python -m snippets.timing``: its format and its typed rows.
+"""The results file of ``python -m bench``: its format and its typed rows.
 
-This module and ``snippets.timing.validate`` (its ``load()``) own the format.
+This module and ``bench.validate`` (its ``load()``) own the format.
 The runner builds a `Results` and writes `Results.to_json()` with
 `write_atomic`; the report and the site read files only through
 ``validate.load()``, which refuses anything malformed with one message that
@@ -203,7 +203,7 @@ class KernelProfile:
 
 @dataclass
 class Checks:
-    """What ``python3 -m snippets.timing.gpu`` adds to the file of the sweep it ran."""
+    """What ``python3 -m bench.gpu`` adds to the file of the sweep it ran."""
 
     do_bench: list[BenchCheck]
     profiles: list[KernelProfile]

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import torch
 
-from snippets.timing import memory
-from snippets.timing.methods import Config
-from snippets.timing.schema import Env
+from bench import memory
+from bench.methods import Config
+from bench.schema import Env
 
-ROOT = Path(__file__).resolve().parents[2]  # the repository root when run from a checkout
+ROOT = Path(__file__).resolve().parents[1]  # the repository root when run from a checkout
 COMMIT_VARIABLE = "TIMING_GIT_COMMIT"  # the commit of a copy without .git (a GPU machine's), if set
 
 
@@ -58,8 +58,8 @@ def _git(*args: str) -> str | None:
 
 
 def git_state() -> tuple[str | None, bool | None]:
-    """(commit, whether snippets/ differs from it): the commit named by $TIMING_GIT_COMMIT,
-    else the checkout's.
+    """(commit, whether snippets/ or bench/ differs from it): the commit named by
+    $TIMING_GIT_COMMIT, else the checkout's.
 
     A copy of the working tree sent to another machine may carry a .git of an
     older commit, so a commit named in the environment wins; whether that copy
@@ -73,7 +73,7 @@ def git_state() -> tuple[str | None, bool | None]:
             )
         return named, None
     if (ROOT / ".git").exists() and (commit := _git("rev-parse", "HEAD")):
-        return commit, bool(_git("status", "--porcelain", "--", "snippets"))
+        return commit, bool(_git("status", "--porcelain", "--", "snippets", "bench"))
     return None, None
 
 
@@ -96,7 +96,7 @@ def environment(cfg: Config, argv: list[str]) -> Env:
         python=platform.python_version(),
         platform=platform.platform(),
         date=datetime.now(UTC).isoformat(timespec="seconds"),
-        command=shlex.join(["python", "-m", "snippets.timing", *argv]),
+        command=shlex.join(["python", "-m", "bench", *argv]),
         git_commit=commit,
         git_dirty=dirty,
         loadavg_start=loadavg(),

@@ -1,4 +1,4 @@
-"""The command line of ``python -m snippets.timing``: options, the output file, interrupts."""
+"""The command line of ``python -m bench``: options, the output file, interrupts."""
 
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ from pathlib import Path
 
 import torch
 
-from snippets.timing.environment import ROOT, cpu_model, git_state
-from snippets.timing.methods import DTYPES, Config
-from snippets.timing.schema import BANDWIDTH_METHODS, method_names, write_atomic
+from bench.environment import ROOT, cpu_model, git_state
+from bench.methods import DTYPES, Config
+from bench.schema import BANDWIDTH_METHODS, method_names, write_atomic
 
-RESULTS_DIR = (
-    ROOT / "docs" / "appendix" / "results"
-)  # what the appendix renders; never the current directory
+# What the appendix renders, in a checkout; installed from a wheel, where there is no
+# checkout, the current directory.
+RESULTS_DIR = ROOT / "docs" / "appendix" / "results" if (ROOT / "docs").is_dir() else Path.cwd()
 CPU_TS = tuple(2**i for i in range(6, 13))  # 64 .. 4096
 CUDA_TS = tuple(2**i for i in range(6, 16))  # 64 .. 32768
 # (B, T, C) of the bandwidth point: x of 64 MiB in float32 on a CPU; 512 MiB on a GPU, far above the
@@ -66,7 +66,7 @@ def _non_negative_int(s: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m snippets.timing",
+        prog="python -m bench",
         description="Time every prefix-mean and attention version of the tutorial on this "
         "machine and write a JSON results file for the appendix page. Forward passes only, under "
         "torch.inference_mode. Progress goes to stderr, a table to stdout.",
@@ -297,13 +297,13 @@ def main(argv: list[str] | None = None, *, reuse_freed_memory: bool = False) -> 
     """The command. `reuse_freed_memory`: on a CPU, change this process's allocator first
     (``memory.reuse_freed_memory``); the command does, a caller in a long-lived process may not
     want to."""
-    from snippets.timing.summary import text
-    from snippets.timing.runner import run
+    from bench.summary import text
+    from bench.runner import run
 
     argv = sys.argv[1:] if argv is None else list(argv)
     cfg, out = parse_config(argv)
     if reuse_freed_memory and not cfg.device.startswith("cuda"):
-        from snippets.timing.memory import reuse_freed_memory as reuse
+        from bench.memory import reuse_freed_memory as reuse
 
         reuse()
     existed = out.exists()

@@ -25,8 +25,8 @@ from collections.abc import Callable
 
 import torch
 
-from snippets.timing.measure import is_oom, one_line
-from snippets.timing.methods import Config, build, make_inputs
+from bench.measure import is_oom, one_line
+from bench.methods import Config, build, make_inputs
 
 MMAP_THRESHOLD = 64 * 1024  # CPU peak memory sees allocations of at least this size
 METHOD = (

@@ -17,9 +17,9 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from snippets.timing.schema import DTYPES as FORMAT_DTYPES
-from snippets.timing.schema import METHODS as INFO
-from snippets.timing.schema import base_name
+from bench.schema import DTYPES as FORMAT_DTYPES
+from bench.schema import METHODS as INFO
+from bench.schema import base_name
 
 LOOP_LIMIT = 4096  # prefix_mean_loop runs only where B * T <= LOOP_LIMIT: it is a Python loop
 DTYPES = {

@@ -5,7 +5,7 @@
   ``torch.cuda.max_memory_allocated`` after a reset.
 * CPU: ``time.perf_counter`` around a sample of one or more calls (enough for a
   sample to last about a millisecond). CPU peak memory is measured in a worker
-  process (``snippets.timing.memory``).
+  process (``bench.memory``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from collections.abc import Callable
 
 import torch
 
-from snippets.timing.methods import DTYPES, Config
-from snippets.timing.schema import MatmulReference
+from bench.methods import DTYPES, Config
+from bench.schema import MatmulReference
 
 
 def is_oom(exc: BaseException) -> bool:

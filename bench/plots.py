@@ -5,8 +5,8 @@ Needs matplotlib, not torch.
 
 from __future__ import annotations
 
-from snippets.timing.escape import mpl
-from snippets.timing.schema import METHODS, Results, base_name
+from bench.escape import mpl
+from bench.schema import METHODS, Results, base_name
 
 # Mid-lightness colours that keep their contrast on white and on slate; clone is the grey reference.
 COLOURS = ["#e8710a", "#3b8ee6", "#2ca02c", "#d62728", "#9467bd", "#e377c2", "#17becf", "#bcbd22"]

@@ -1,6 +1,6 @@
 """One command for a GPU machine: every CUDA test, the default timing sweep, and a cross-check.
 
-    python3 -m snippets.timing.gpu OUT_DIR
+    python3 -m bench.gpu OUT_DIR
 
 Run it from the repository root (or with the root on ``PYTHONPATH``). It needs
 python3 with torch, pytest and hypothesis; matplotlib, Sybil, MkDocs and a
@@ -9,7 +9,7 @@ network are not needed. Into ``OUT_DIR`` (created if missing) it writes:
 * ``cuda-tests.log`` and ``cuda-tests.xml``: pytest on every test marked ``cuda``,
   and, where Sybil is installed, the pages' examples (a page's CUDA blocks run
   only there); without Sybil the log says the pages were not run;
-* ``cuda-<gpu name>.json``: ``python -m snippets.timing`` with its defaults, the
+* ``cuda-<gpu name>.json``: ``python -m bench`` with its defaults, the
   file to commit under ``docs/appendix/results/``; ``timing.md`` (its table) and
   ``timing.log`` (its progress);
 * ``do_bench.json``: a few points timed by this harness and by
@@ -35,21 +35,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from snippets.timing.environment import ROOT
+from bench.environment import ROOT
 
-# Every test file that holds a test marked `cuda`; tests/test_gpu_check.py checks this list is
-# complete.
-CUDA_TEST_FILES = (
-    "tests/test_averaging.py",
-    "tests/test_attention.py",
-    "tests/test_pitfalls.py",
-    "tests/test_cuda.py",
-    "tests/test_timing.py",
-    "tests/test_positions.py",
-    "tests/test_streaming.py",
-    "tests/test_inference.py",
-    "tests/test_learning.py",
-)
 # (method, dtype, T or None for the bandwidth point) for the do_bench cross-check.
 CROSS_CHECK = (
     ("clone", "bfloat16", None),
@@ -92,17 +79,10 @@ def _has(module: str, env: dict | None) -> bool:
 
 def run_tests(out: Path, env: dict | None = None) -> tuple[bool, str]:
     with open(out / "cuda-tests.log", "w", encoding="utf-8") as log:
-        # --noconftest: the root conftest needs Sybil; the CUDA tests need no fixture from a
-        # conftest.
+        # Selected by the marker; the conftests and the test modules import without Sybil,
+        # MkDocs and the browser (those that need them skip at collection).
         code = _pytest(
-            [
-                "-m",
-                "cuda",
-                "--noconftest",
-                "--junitxml",
-                str(out / "cuda-tests.xml"),
-                *CUDA_TEST_FILES,
-            ],
+            ["-m", "cuda", "--junitxml", str(out / "cuda-tests.xml"), "tests"],
             log,
             env,
         )
@@ -128,7 +108,7 @@ def run_tests(out: Path, env: dict | None = None) -> tuple[bool, str]:
 def run_sweep(out: Path) -> tuple[bool, str, Path | None]:
     import torch
 
-    from snippets.timing.cli import default_name
+    from bench.cli import default_name
 
     path = out / f"{default_name(torch.device('cuda'))}.json"
     t0 = time.perf_counter()
@@ -137,7 +117,7 @@ def run_sweep(out: Path) -> tuple[bool, str, Path | None]:
         open(out / "timing.log", "w", encoding="utf-8") as log,
     ):
         code = subprocess.run(
-            [sys.executable, "-m", "snippets.timing", "--out", str(path)],
+            [sys.executable, "-m", "bench", "--out", str(path)],
             cwd=ROOT,
             stdout=md,
             stderr=log,
@@ -159,11 +139,11 @@ def cross_check(out: Path, results_path: Path | None) -> tuple[bool, str]:
     """
     import torch
 
-    from snippets.timing.cli import BANDWIDTH_SHAPES, parse_config
-    from snippets.timing.measure import measure
-    from snippets.timing.methods import build, make_inputs
-    from snippets.timing.schema import BenchCheck, Checks, KernelProfile, write_atomic
-    from snippets.timing.validate import load
+    from bench.cli import BANDWIDTH_SHAPES, parse_config
+    from bench.measure import measure
+    from bench.methods import build, make_inputs
+    from bench.schema import BenchCheck, Checks, KernelProfile, write_atomic
+    from bench.validate import load
 
     cfg, _ = parse_config(["--device", "cuda", "--out", str(out / "unused.json")])
     lines, benches, ok = [], [], True
@@ -240,9 +220,9 @@ def _profile(cfg, name: str, dtype: str) -> dict:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from snippets.timing.cli import BANDWIDTH_SHAPES
-    from snippets.timing.methods import build, make_inputs
-    from snippets.timing.schema import PROFILE_CALLS
+    from bench.cli import BANDWIDTH_SHAPES
+    from bench.methods import build, make_inputs
+    from bench.schema import PROFILE_CALLS
 
     B, T, C = BANDWIDTH_SHAPES["cuda"]
     c = replace(cfg, B=B, C=C)
@@ -271,9 +251,7 @@ def _profile(cfg, name: str, dtype: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python3 -m snippets.timing.gpu", description=__doc__.split("\n\n")[0]
-    )
+    p = argparse.ArgumentParser(prog="python3 -m bench.gpu", description=__doc__.split("\n\n")[0])
     p.add_argument(
         "out", type=Path, metavar="OUT_DIR", help="folder for the results, logs and summary"
     )

@@ -17,11 +17,11 @@ from typing import Any
 
 import torch
 
-from snippets.timing import memory
-from snippets.timing.environment import cpu_seconds, environment, loadavg
-from snippets.timing.fingerprint import fingerprint
-from snippets.timing.measure import is_oom, matmul_reference, measure, one_line, peak_cuda, sync
-from snippets.timing.methods import (
+from bench import memory
+from bench.environment import cpu_seconds, environment, loadavg
+from bench.fingerprint import fingerprint
+from bench.measure import is_oom, matmul_reference, measure, one_line, peak_cuda, sync
+from bench.methods import (
     DTYPES,
     LOOP_LIMIT,
     Config,
@@ -32,8 +32,8 @@ from snippets.timing.methods import (
     nbytes,
     skip_reason,
 )
-from snippets.timing.schema import BANDWIDTH_METHODS, METHODS, Point, Results, base_name
-from snippets.timing.schema import Config as ConfigRecord
+from bench.schema import BANDWIDTH_METHODS, METHODS, Point, Results, base_name
+from bench.schema import Config as ConfigRecord
 
 
 class Progress:

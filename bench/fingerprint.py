@@ -17,10 +17,20 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import importlib.util
 from functools import cache
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent  # snippets/
+
+def _package_dir() -> Path:
+    """The folder of the ``snippets`` package, found without importing it (or torch)."""
+    spec = importlib.util.find_spec("snippets")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("fingerprint: the snippets package cannot be found")
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
+
+
+PACKAGE = _package_dir()
 
 
 def _strip_docstrings(tree: ast.Module) -> ast.Module:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Container
 
-from snippets.timing.escape import esc, plain
-from snippets.timing.schema import Point, Results
+from bench.escape import esc, plain
+from bench.schema import Point, Results
 
 TABLE_STATUS = {
     "skipped": "skipped",
@@ -275,7 +275,7 @@ def not_measured(res: Results, e=esc) -> list[str]:
 
 
 def text(res: Results) -> str:
-    """What ``python -m snippets.timing`` prints: the tables and figures of the page, as
+    """What ``python -m bench`` prints: the tables and figures of the page, as
     Markdown."""
     env, parts = res.env, []
     parts.append(

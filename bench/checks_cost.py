@@ -1,6 +1,6 @@
 """What the input checks and the non-finite guard cost: causal_attention against SDPA.
 
-    python benchmarks/checks_cost.py
+    python -m bench.checks_cost
 
 Times ``causal_attention`` and ``F.scaled_dot_product_attention`` (math backend,
 ``is_causal=True``) on the same q, k, v of shape (B, heads, T, D) = (4, 4, 2048, 16),
@@ -12,16 +12,13 @@ into notes, not into an assertion.
 from __future__ import annotations
 
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from snippets.attention import causal_attention  # noqa: E402
+from snippets.attention import causal_attention
 
 
 def sdpa_math(q, k, v):
@@ -33,7 +30,7 @@ def main(repeats: int = 15) -> None:
     torch.manual_seed(0)
     q, k, v = torch.randn(3, 4, 4, 2048, 16).unbind(0)
     torch.testing.assert_close(causal_attention(q, k, v), sdpa_math(q, k, v))
-    times = {causal_attention: [], sdpa_math: []}
+    times: dict = {causal_attention: [], sdpa_math: []}
     for _ in range(repeats):
         for f, seen in times.items():
             start = time.perf_counter()
@@ -41,8 +38,10 @@ def main(repeats: int = 15) -> None:
             seen.append(time.perf_counter() - start)
     ours, theirs = (statistics.median(t) for t in times.values())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, (4, 4, 2048, 16) float32")
-    print(f"causal_attention {ours * 1e3:.1f} ms, sdpa math {theirs * 1e3:.1f} ms, "
-          f"ratio {ours / theirs:.3f}")
+    print(
+        f"causal_attention {ours * 1e3:.1f} ms, sdpa math {theirs * 1e3:.1f} ms, "
+        f"ratio {ours / theirs:.3f}"
+    )
 
 
 if __name__ == "__main__":

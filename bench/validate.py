@@ -1,4 +1,4 @@
-"""``load()``: a results file read and checked against ``snippets.timing.schema``, or refused.
+"""``load()``: a results file read and checked against ``bench.schema``, or refused.
 
 Every malformed file is refused with one `ResultsError` that names the file and
 the JSON path of the bad value: syntax errors, duplicate keys, ``NaN`` and
@@ -18,7 +18,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, NoReturn
 
-from snippets.timing.schema import (
+from bench.schema import (
     DEVICE_TYPES,
     DTYPES,
     METHODS,
@@ -293,7 +293,7 @@ def parse(doc: Any, source: str) -> Results:
         c.fail(
             "$.schema",
             f"expected {VERSION}, got {doc.get('schema')!r} (measure again with this version of "
-            "python -m snippets.timing)",
+            "python -m bench)",
         )
     c.obj(doc, "$", Results)
     env = _env(c, doc["env"], "$.env")
