@@ -149,6 +149,8 @@ def prefix_mean_triton(x: torch.Tensor) -> torch.Tensor:
             is on a CPU while Triton's interpreter is off.
     """
     check_sequence("prefix_mean_triton", x)
+    if x.device.type == "meta":  # shapes without data: nothing to launch
+        return torch.empty_like(x)
     interpreted = not isinstance(_scan_kernel, triton.runtime.JITFunction)
     if x.device.type != "cuda" and not interpreted:
         raise ValueError(
