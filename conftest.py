@@ -5,6 +5,12 @@ import os
 import torch
 from hypothesis import settings
 
+# Without a CUDA GPU, Triton's interpreter runs the kernels of chapter 9 (tests, page, docstrings)
+# on CPU tensors. The variable must be set before triton is first imported (torch may import
+# it, as an optimizer step does), so it is set here, before any test or page runs.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
 
 # Helpers with fixtures or hooks, each in a module of its own (tests/*.py without test_).
 pytest_plugins = [

@@ -41,6 +41,7 @@ from bench.environment import ROOT
 CROSS_CHECK = (
     ("clone", "bfloat16", None),
     ("prefix_mean_fast", "bfloat16", None),
+    ("prefix_mean_triton", "bfloat16", None),
     ("prefix_mean_matmul", "float32", 4096),
     ("causal_attention", "float32", 2048),
     ("sdpa-flash", "bfloat16", 8192),
@@ -190,6 +191,7 @@ def cross_check(out: Path, results_path: Path | None) -> tuple[bool, str]:
         "clone",
         "prefix_mean_cumsum",
         "prefix_mean_fast",
+        "prefix_mean_triton",
     ):  # what limits the scans at the bandwidth point
         for dtype in ("float32", "bfloat16"):
             try:

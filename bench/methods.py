@@ -8,6 +8,7 @@ and the bytes and FLOPs a call must move and compute at least.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 import warnings
 from dataclasses import dataclass, replace
@@ -19,7 +20,7 @@ import torch.nn.functional as F
 
 from bench.schema import DTYPES as FORMAT_DTYPES
 from bench.schema import METHODS as INFO
-from bench.schema import base_name
+from bench.schema import CUDA_ONLY, base_name
 
 LOOP_LIMIT = 4096  # prefix_mean_loop runs only where B * T <= LOOP_LIMIT: it is a Python loop
 DTYPES = {
@@ -211,6 +212,11 @@ def skip_reason(cfg: Config, name: str, dtype: str, T: int) -> str | None:
         return f"B*T = {cfg.B * T} > {LOOP_LIMIT}: the Python loop runs only on small inputs"
     if base.startswith("sdpa-"):
         return _sdpa_reason(cfg, base.removeprefix("sdpa-"), dtype)
+    if base in CUDA_ONLY:
+        if cfg.device != "cuda":
+            return "a Triton kernel: timed on CUDA GPUs only (a CPU runs it in the interpreter)"
+        if importlib.util.find_spec("triton") is None:
+            return "a Triton kernel, and triton cannot be imported here"
     return None
 
 

@@ -44,6 +44,10 @@ METHODS: dict[str, MethodInfo] = {
     "prefix_mean_softmax": MethodInfo("quadratic", "snippets.averaging:prefix_mean_softmax"),
     "prefix_mean_cumsum": MethodInfo("linear", "snippets.averaging:prefix_mean_cumsum"),
     "prefix_mean_fast": MethodInfo("linear", "snippets.linear:prefix_mean_fast"),
+    # chapter 9's Triton kernel: timed on CUDA GPUs only; torch.compile has nothing to add
+    "prefix_mean_triton": MethodInfo(
+        "linear", "snippets.kernels:prefix_mean_triton", compilable=False
+    ),
     "causal_attention": MethodInfo("quadratic", "snippets.attention:causal_attention"),
     # a Python loop over blocks of keys: compiled, it would unroll into T / block copies
     "online_causal_attention": MethodInfo(
@@ -61,7 +65,9 @@ BANDWIDTH_METHODS = (
     "clone",
     "prefix_mean_cumsum",
     "prefix_mean_fast",
+    "prefix_mean_triton",
 )  # timed again at the bandwidth point
+CUDA_ONLY = ("prefix_mean_triton",)  # skipped on a CPU: a file measured before them lacks them
 PROFILE_CALLS = 5  # a kernel profile is the mean of this many calls, after a warm-up
 
 

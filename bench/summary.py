@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Container
 
 from bench.escape import esc, plain
-from bench.schema import Point, Results
+from bench.schema import METHODS, Point, Results, base_name
 
 TABLE_STATUS = {
     "skipped": "skipped",
@@ -268,10 +268,24 @@ def not_measured(res: Results, e=esc) -> list[str]:
     for r in res.results:
         if r.memory_note:
             notes.setdefault((r.method, r.dtype, r.memory_note), []).append(r)
-    return [
-        f"- `{k[0]}`, {where(rows)}: {e(k[2])}"
-        for k, rows in sorted(groups.items(), key=lambda i: i[0][:3])
-    ] + [f"- `{k[0]}`, {where(rows)}, peak memory: {e(k[2])}" for k, rows in sorted(notes.items())]
+    held = {base_name(r.method) for r in res.results + res.bandwidth}
+    absent = [
+        f"- `{m}`: not measured: this file holds no point of it (the file is older than the "
+        "method, or its run left the method out)"
+        for m in METHODS
+        if m not in held
+    ]
+    return (
+        [
+            f"- `{k[0]}`, {where(rows)}: {e(k[2])}"
+            for k, rows in sorted(groups.items(), key=lambda i: i[0][:3])
+        ]
+        + [
+            f"- `{k[0]}`, {where(rows)}, peak memory: {e(k[2])}"
+            for k, rows in sorted(notes.items())
+        ]
+        + absent
+    )
 
 
 def text(res: Results) -> str:

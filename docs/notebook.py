@@ -17,8 +17,8 @@
 # small examples you can check by hand: the prefix mean by hand, the same numbers
 # from one matrix product and from a masked softmax, self-attention with one head
 # and with several, a head that learns where to look, positions, running sums,
-# softmax attention computed one block of keys at a time, decoding with a KV
-# cache, and the usual pitfalls. Each section keeps to the chapter's key idea;
+# softmax attention computed one block of keys at a time, the prefix mean as one
+# Triton kernel, decoding with a KV cache, and the usual pitfalls. Each section keeps to the chapter's key idea;
 # the pages have the full argument, the validated code and the exercises.
 #
 # Run the cells from top to bottom; every output below was produced by running them
@@ -41,9 +41,17 @@ if "google.colab" in sys.modules:
     pip = [sys.executable, "-m", "pip", "install", "--quiet", PACKAGE]
     subprocess.run(pip, check=True)
 
+import os
+
 import torch
 
 import snippets  # noqa: F401  (fails here if the package is missing)
+
+# Without a CUDA GPU, section 9's Triton kernel runs in Triton's interpreter. The
+# variable must be set before anything imports triton, and PyTorch may import it
+# on its own (the training loop of section 5 does here), so it is set first.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 torch.manual_seed(0)
 torch.set_printoptions(precision=4, sci_mode=False)
@@ -569,7 +577,36 @@ print("one score:", (q[0] @ k[0] / math.sqrt(2)).item())
 print(online_causal_attention(q, k, torch.tensor([[2.0], [4.0], [6.0], [8.0]]), block=2))
 
 # %% [markdown]
-# ## 9. Inference with a KV cache
+# ## 9. One kernel
+#
+# Every PyTorch operation is a kernel of its own that reads its inputs from memory
+# and writes its result back. `prefix_mean_triton` is the prefix mean as one
+# Triton kernel: each program owns one sequence and up to 64 channels, walks
+# along `T` in tiles, scans each tile with `tl.cumsum`, adds the carry (the sum
+# of all earlier tiles, chapter 8's running state), divides by `t + 1` and stores
+# each mean once. It reads `x` once and writes once, as a copy does.
+#
+# On a CUDA GPU the kernel is compiled. Without one, Triton's interpreter runs it
+# on the CPU, because the first cell set `TRITON_INTERPRET=1`. Where Triton is
+# not installed (macOS, for example), the cell says so and does nothing.
+
+# %%
+import importlib.util
+
+if importlib.util.find_spec("triton") is None:
+    print("triton is not installed here, so this section's kernel cannot run")
+else:
+    from snippets.averaging import prefix_mean_cumsum
+    from snippets.kernels import prefix_mean_triton
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    x = torch.tensor([[2.0, 0.0], [4.0, 6.0], [6.0, 3.0]], device=device)  # (T, C)
+    print(prefix_mean_triton(x).cpu())
+    x = torch.randn(2, 100, 5, device=device)  # T = 100: two tiles of 64 steps
+    print("vs cumsum:", (prefix_mean_triton(x) - prefix_mean_cumsum(x)).abs().max().item())
+
+# %% [markdown]
+# ## 10. Inference with a KV cache
 #
 # A GPT writes one token at a time. Thanks to the causal mask, a new token changes
 # no earlier output, so the keys and values of earlier tokens can be kept from
@@ -632,7 +669,7 @@ for T in range(1, 9):
 # (section 7) needs no such list: its two running sums are its whole state, the
 # same size after any number of tokens.
 #
-# ## 10. Pitfalls
+# ## 11. Pitfalls
 #
 # A row that may look at no position gives NaN: every score is $-\infty$ and the
 # softmax computes $0 / 0$. A causal mask combined with a padding mask does that

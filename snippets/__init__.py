@@ -1,10 +1,14 @@
 """Executable companion code for the tutorial: averaging, attention, learning, positions,
-linear time, streaming, inference.
+linear time, streaming, one Triton kernel, inference.
 
 Each public function lives in the module of the chapter that explains it and
-can be copied alone into another project (it needs only ``torch``). The timing
-harness is not part of this package: it is ``bench``, beside it, which imports
-``snippets`` and is never imported by it.
+can be copied alone into another project (it needs only ``torch``; chapter 9's
+kernel also needs ``triton``). The timing harness is not part of this package:
+it is ``bench``, beside it, which imports ``snippets`` and is never imported by it.
+
+``prefix_mean_triton`` is imported on first use, not with the package: it needs
+triton, and importing triton decides for the whole process whether its kernels
+are compiled or interpreted (``TRITON_INTERPRET``).
 """
 
 from snippets.attention import Head, MultiHeadAttention, causal_attention
@@ -43,6 +47,15 @@ __all__ = [
     "causal_linear_attention",
     "causal_linear_attention_quadratic",
     "online_causal_attention",
+    "prefix_mean_triton",
     "KVCache",
     "decode_macs",
 ]
+
+
+def __getattr__(name: str):
+    if name == "prefix_mean_triton":
+        from snippets.kernels import prefix_mean_triton
+
+        return prefix_mean_triton
+    raise AttributeError(f"module 'snippets' has no attribute {name!r}")

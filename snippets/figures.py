@@ -62,6 +62,8 @@ __all__ = [
     "mask_alignment_svg",
     "online_softmax_trace",
     "online_softmax_svg",
+    "tiled_running_sums",
+    "scan_tiles_svg",
 ]
 
 CMAP = "viridis"
@@ -406,6 +408,90 @@ def learned_weights_svg(*, steps: int = 100, seed: int = 0) -> str:
         )
 
 
+def tiled_running_sums(x: torch.Tensor, block_t: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Chapter 9's kernel, one program, in torch: running sums of x (T, C), tile by tile.
+
+    Each tile of ``block_t`` rows is scanned on its own and the carry (the sum of
+    every earlier tile) is added; returns the running sums (T, C) and the carry
+    that enters each tile (n_tiles, C).
+
+    >>> sums, carries = tiled_running_sums(torch.tensor([[1.0], [2.0], [3.0], [4.0], [5.0]]), 2)
+    >>> sums.flatten().tolist(), carries.flatten().tolist()
+    ([1.0, 3.0, 6.0, 10.0, 15.0], [0.0, 3.0, 10.0])
+    """
+    carry = torch.zeros_like(x[0])  # (C,)
+    sums, carries = [], []
+    for start in range(0, x.shape[0], block_t):
+        tile = x[start : start + block_t]  # (block_t, C), fewer rows at the end
+        carries.append(carry)
+        sums.append(carry + tile.cumsum(0))
+        carry = carry + tile.sum(0)
+    return torch.cat(sums), torch.stack(carries)
+
+
+def scan_tiles_svg(x: tuple[float, ...] = (3, 1, 4, 1, 5, 9, 2, 6, 5, 3), block_t: int = 4) -> str:
+    """One program's walk along T: tiles of ``block_t`` steps, the carry passed on between them.
+
+    Raises:
+        ValueError: ``x`` has fewer than 2 or more than 16 values, or ``block_t`` is not
+            between 1 and the length of ``x``.
+    """
+    T = len(x)
+    if not 2 <= T <= 16 or not 1 <= block_t <= T:
+        raise ValueError(
+            f"scan_tiles_svg: need 2 <= len(x) <= 16 and 1 <= block_t <= len(x), got {T}, {block_t}"
+        )
+    xs = torch.tensor(x, dtype=torch.float64).unsqueeze(-1)  # (T, 1)
+    sums, carries = tiled_running_sums(xs, block_t)
+    means = sums[:, 0] / torch.arange(1, T + 1)
+    tile = torch.arange(T) // block_t  # (T,) the tile of each step
+    rows = {"x[t]": xs[:, 0], "running sum": sums[:, 0], "mean": means}
+    with style():
+        fig = new_figure(1.0 + 0.55 * T, 2.6)
+        ax = fig.add_subplot()
+        n_tiles = int(tile[-1]) + 1
+        shade = (0.6 + 0.35 * tile / max(1, n_tiles - 1)).expand(len(rows), T)  # light: black text
+        ax.imshow(shade.numpy(), cmap=CMAP, vmin=0.0, vmax=1.0, aspect="auto")
+        for r, values in enumerate(rows.values()):
+            for t in range(T):
+                ax.text(
+                    t,
+                    r,
+                    f"{values[t].item():.3g}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="black",
+                )
+        for k in range(1, n_tiles):
+            edge = k * block_t - 0.5
+            ax.axvline(edge, color=GREY, linewidth=2)
+            ax.annotate(
+                f"carry {carries[k, 0].item():.3g}",
+                (edge, -0.5),
+                (edge, -0.95),
+                ha="center",
+                va="bottom",
+                fontsize=8,
+                color=GREY,
+                annotation_clip=False,
+            )
+        ax.set_yticks(range(len(rows)), labels=list(rows))
+        ax.set_xticks(range(T))
+        ax.set_xlabel(f"step t, in tiles of {block_t}")
+        ax.tick_params(length=0)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        return to_svg(
+            fig,
+            f"One program's walk along T in tiles of {block_t} steps",
+            f"Three rows over {T} steps, shaded by tile: the values x[t], their running sums and "
+            "the means. Each tile is scanned on its own; the carry written at each tile boundary "
+            "is the sum of all earlier tiles, and it is added to every running sum of the next "
+            "tile before the division by t + 1.",
+        )
+
+
 # What the site shows: figures/<name>.svg, drawn by the build (hooks/figures.py).
 # The scores of the widget of chapter 3 (docs/assets/widgets/widgets.js) when it starts: one
 # query at position 2, five keys, 3 and 4 in its future. The page and this figure share them.
@@ -467,7 +553,7 @@ def mask_alignment(T_new: int, T_all: int) -> dict[str, torch.Tensor]:
 
 
 def mask_alignment_svg(T_new: int = 3, T_all: int = 6) -> str:
-    """The two masks of :func:`mask_alignment` side by side: the static figure of chapter 9's
+    """The two masks of :func:`mask_alignment` side by side: the static figure of chapter 10's
     widget."""
     cell = _cell_colour(CMAP, 0.0, 1.0)
     with style():
@@ -583,4 +669,5 @@ FIGURES: dict[str, Callable[[], str]] = {
     "scores-to-weights": lambda: scores_to_weights_svg(),
     "mask-alignment": lambda: mask_alignment_svg(3, 6),
     "online-softmax": lambda: online_softmax_svg(),
+    "scan-tiles": lambda: scan_tiles_svg(),
 }

@@ -1,4 +1,4 @@
-"""Chapter 9: inference with a KV cache.
+"""Chapter 10: inference with a KV cache.
 
 ``KVCache`` keeps the keys and values that one ``Head`` or ``MultiHeadAttention``
 has computed, so that decoding a new token costs one row of attention instead of

@@ -84,8 +84,9 @@ def minimal_site(dest: Path, *, pages: tuple[str, ...] = (), hooks: tuple[str, .
     (dest / "mkdocs.yml").write_text(re.sub(r"^site_url:.*$", lambda _: site_url, text, flags=re.M))
     for name in ("hooks", "overrides", "snippets", "bench"):  # bench: the timing hook imports it
         shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for src in (ROOT / "docs").rglob("*"):
+    for src in (ROOT / "docs").rglob("*"):  # in the file system's order: a file may come first
         out = dest / src.relative_to(ROOT)
+        out.parent.mkdir(parents=True, exist_ok=True)
         if src.is_dir():
             out.mkdir(parents=True, exist_ok=True)
         elif src.suffix == ".md" and src.relative_to(ROOT / "docs").as_posix() not in pages:

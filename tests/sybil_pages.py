@@ -4,6 +4,7 @@ Loaded by tests/sybil_plugin.py only when Sybil is installed: the GPU machines r
 tests without it (python3 -m bench.gpu).
 """
 
+import importlib.util
 from doctest import ELLIPSIS, NORMALIZE_WHITESPACE
 from pathlib import Path
 
@@ -23,6 +24,7 @@ def _setup(namespace):
     torch.set_printoptions(precision=4, sci_mode=False, linewidth=88)
     # Only for skip conditions: pages import what they use, like a reader would.
     namespace["CUDA"] = torch.cuda.is_available()
+    namespace["TRITON"] = importlib.util.find_spec("triton") is not None
 
 
 def _teardown(namespace):
@@ -45,6 +47,8 @@ DOCSTRINGS = Sybil(
     parsers=[DocTestParser(optionflags=FLAGS)],
     path=str(ROOT / "snippets"),
     patterns=["*.py"],
+    # Importing the kernels needs triton; where it is missing, tests/test_kernels.py says so.
+    excludes=[] if importlib.util.find_spec("triton") else ["kernels.py"],
     setup=_setup,
     teardown=_teardown,
     name="docstrings",

@@ -746,7 +746,7 @@ def test_the_who_sees_whom_widget_draws_the_masks_torch_uses(server, playwright_
     try:
         page = context.new_page()
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.goto(server + "09-inference/")
+        page.goto(server + "10-inference/")
         root = page.locator('[data-widget="who-sees-whom"]')
         T = int(root.get_attribute("data-tokens"))
         assert root.locator(".widget-static").is_hidden()

@@ -1,7 +1,7 @@
 """The site's one non-finite policy, for every public function and module.
 
 A nan or inf at position j never changes an output at a position before j: those
-outputs are bit for bit what they are without it (chapter 10, "Non-finite
+outputs are bit for bit what they are without it (chapter 11, "Non-finite
 inputs"). Nothing is checked against the values, so nothing here raises.
 """
 
@@ -76,8 +76,13 @@ NOT_SEQUENCES = {"causal_mean_weights", "sinusoidal_positions", "decode_macs"}  
 TOKENS = {"lookback_batch", "OneHeadModel", "train"}  # integer tokens: they cannot be inf or nan
 
 
+# A Triton kernel: tests/test_kernels.py checks the same rule bit for bit, on its single-pass and
+# split paths, where triton can be imported.
+KERNELS = {"prefix_mean_triton"}
+
+
 def test_every_public_name_is_covered():
-    assert set(snippets.__all__) == set(SEQUENCE) | set(QKV) | NOT_SEQUENCES | TOKENS
+    assert set(snippets.__all__) == set(SEQUENCE) | set(QKV) | NOT_SEQUENCES | TOKENS | KERNELS
 
 
 def _cases():

@@ -485,13 +485,19 @@ def test_committed_results_come_from_the_default_command_and_current_code(path):
     Ts = cli.CUDA_TS if env.device_type == "cuda" else cli.CPU_TS
     assert (cfg.B, cfg.C, cfg.heads, tuple(cfg.Ts)) == (default.B, default.C, default.heads, Ts)
     assert tuple(cfg.bandwidth or ()) == cli.BANDWIDTH_SHAPES[env.device_type], "not the default bandwidth point"
-    assert [r.method for r in res.bandwidth] == [m for d in cfg.dtypes for m in schema.BANDWIDTH_METHODS]
+    assert [r.method for r in res.bandwidth] == [
+        m for d in cfg.dtypes for m in schema.BANDWIDTH_METHODS if m in cfg.methods
+    ]
     if env.device_type == "cuda" and not CUDA:
         # Only a GPU can measure it again. Until then the appendix flags each stale method
-        # (test_the_hook_fills_the_appendix_page), and methods added since are simply absent.
+        # (test_the_hook_fills_the_appendix_page), and says that methods added since were not measured.
         assert set(cfg.methods) <= set(default.methods)
     else:
-        assert cfg.methods == list(default.methods)
+        # A CPU file measured before a CUDA-only method was added lacks it: a CPU run would
+        # only record it as skipped. The appendix says it was not measured.
+        lacking = set(default.methods) - set(cfg.methods)
+        assert lacking <= (set(schema.CUDA_ONLY) if env.device_type == "cpu" else set()), lacking
+        assert cfg.methods == [m for m in default.methods if m in cfg.methods]
         assert report.stale_methods(res) == {}, "measured on other code: run the command again"
     assert env.git_commit and not env.git_dirty
 
@@ -707,3 +713,35 @@ def test_the_command_reuses_freed_memory_on_a_cpu_and_says_so(tmp_path):
     for path in RESULTS:  # the committed CPU files come from the command, which does this
         res = validate.load(path)
         assert res.env.allocator == (memory.REUSE if res.env.device_type == "cpu" else None), path.name
+
+
+def test_a_method_a_file_lacks_is_said_to_be_not_measured():
+    # The committed files predate chapter 9's kernel: the appendix says so instead of showing
+    # nothing, and names no number for it.
+    for path in RESULTS:
+        res = validate.load(path)
+        held = {schema.base_name(r.method) for r in res.results + res.bandwidth}
+        notes = summary.not_measured(res)
+        for m in schema.METHODS:
+            line = f"- `{m}`: not measured: this file holds no point of it"
+            assert any(n.startswith(line) for n in notes) == (m not in held), (path.name, m)
+
+
+def test_the_triton_kernel_is_timed_on_cuda_only():
+    cfg, _ = cli.parse_config(["--device", "cpu", "--out", "/tmp/x.json"])
+    assert "prefix_mean_triton" in cfg.methods and "prefix_mean_triton" in schema.CUDA_ONLY
+    reason = methods.skip_reason(cfg, "prefix_mean_triton", "float32", 64)
+    assert reason and "CUDA GPUs only" in reason
+    assert schema.METHODS["prefix_mean_triton"].code == "snippets.kernels:prefix_mean_triton"
+    assert len(fingerprint("snippets.kernels:prefix_mean_triton")) == 64
+
+
+def test_chapter_9_says_its_speed_is_unmeasured_exactly_while_no_file_has_it():
+    sentence = "How fast the kernel runs has not been measured yet."
+    page = " ".join((DOCS / "09-kernel.md").read_text(encoding="utf-8").split())
+    measured_somewhere = any(
+        r.method == "prefix_mean_triton" and r.status == "ok"
+        for path in RESULTS
+        for r in validate.load(path).results
+    )
+    assert (sentence in page) != measured_somewhere, "update chapter 9's sentence on its speed"

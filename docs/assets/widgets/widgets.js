@@ -139,7 +139,7 @@
   }
 
 
-  // Who sees whom (chapters 2 to 4 and 9): which keys each query may read, and, with a KV
+  // Who sees whom (chapter 10, inference with a KV cache): which keys each query may read, and, with a KV
   // cache, the lower-right mask next to the top-left one that is_causal=True gives.
   function whoSeesWhom(root) {
     var T = Number(root.getAttribute("data-tokens"));
