@@ -36,10 +36,10 @@ def build_date(environ: os._Environ | dict) -> dt.date:
     """SOURCE_DATE_EPOCH's date where set (a whole number of seconds), else today; both in UTC."""
     epoch = environ.get("SOURCE_DATE_EPOCH")
     if epoch is None:
-        return dt.datetime.now(dt.timezone.utc).date()
+        return dt.datetime.now(dt.UTC).date()
     if not epoch.isdigit():
         raise PluginError(f"SOURCE_DATE_EPOCH must be whole seconds since 1970, got {epoch!r}")
-    return dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc).date()
+    return dt.datetime.fromtimestamp(int(epoch), dt.UTC).date()
 
 
 def line(lowest: str, built_with: str, date: dt.date) -> str:

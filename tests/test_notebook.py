@@ -128,9 +128,9 @@ def test_the_ipynb_is_the_same_file_for_the_same_source_and_commit():
     assert first == second
     ids = [c.id for c in nbformat.reads(first, as_version=4).cells]
     assert len(set(ids)) == len(ids)
-    edited = nbformat.reads(notebook_hook.to_ipynb(source.replace("print(\"torch\", torch.__version__)", "print(torch.__version__)"),
-                                                   "f" * 40), as_version=4)
-    changed = [a for a, b in zip(ids, [c.id for c in edited.cells]) if a != b]
+    edited_source = source.replace('print("torch", torch.__version__)', "print(torch.__version__)")
+    edited = nbformat.reads(notebook_hook.to_ipynb(edited_source, "f" * 40), as_version=4)
+    changed = [a for a, b in zip(ids, [c.id for c in edited.cells], strict=True) if a != b]
     assert len(changed) == 1, "only the edited cell gets a new id"
 
 

@@ -304,7 +304,7 @@ def test_the_build_date_is_source_date_epoch_s_in_utc_or_today():
     import datetime as dt
 
     assert tested_with.build_date({"SOURCE_DATE_EPOCH": "1700000000"}) == dt.date(2023, 11, 14)
-    assert tested_with.build_date({}) == dt.datetime.now(dt.timezone.utc).date()
+    assert tested_with.build_date({}) == dt.datetime.now(dt.UTC).date()
     with pytest.raises(PluginError, match="SOURCE_DATE_EPOCH.*'yesterday'"):
         tested_with.build_date({"SOURCE_DATE_EPOCH": "yesterday"})
     with pytest.raises(PluginError, match="one `torch>=VERSION`"):
