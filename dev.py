@@ -4,6 +4,8 @@
     python3 dev.py serve   # create .venv if needed, then serve the site on http://127.0.0.1:8000
     python3 dev.py test    # create .venv if needed, then run every test and the strict build
     python3 dev.py test --floor  # the teaching, page and docstring tests on the lowest torch
+    python3 dev.py test --fast  # the inner loop: without the tests marked slow (the built site,
+                                # the browser, subprocesses; tests/tiers.py)
     python3 dev.py build   # create .venv if needed, then build the site into site/
     python3 dev.py lock    # maintainers: refresh requirements.lock (see MAINTAINING.md)
 
@@ -23,7 +25,10 @@ if sys.version_info < MIN_PYTHON:
     sys.exit(f"dev.py: Python {'.'.join(map(str, MIN_PYTHON))} or newer is needed, "
              f"this is {'.'.join(map(str, sys.version_info[:3]))} ({sys.executable})")
 
+import ctypes  # noqa: E402
+import errno  # noqa: E402
 import hashlib  # noqa: E402
+import ipaddress  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
@@ -53,7 +58,7 @@ def fail(message: str) -> NoReturn:
 def run(*cmd: str | Path) -> None:
     """Run a tool; stop it if dev.py is interrupted; exit with its status if it fails."""
     print("+", " ".join(str(c) for c in cmd), flush=True)
-    proc = subprocess.Popen([str(c) for c in cmd], cwd=ROOT)
+    proc = subprocess.Popen([str(c) for c in cmd], cwd=ROOT, preexec_fn=_die_with_dev_py)
     try:
         code = proc.wait()
     except BaseException:  # Ctrl-C (the tool had it too) or SIGTERM (it did not)
@@ -61,6 +66,12 @@ def run(*cmd: str | Path) -> None:
         raise
     if code:
         sys.exit(128 - code if code < 0 else code)  # killed by signal N: 128 + N, as a shell says
+
+
+def _die_with_dev_py() -> None:
+    """In the tool's process, on Linux: the kernel ends it if dev.py dies, SIGKILL included."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 def stop(proc: subprocess.Popen, grace: float) -> None:
@@ -94,10 +105,12 @@ def installed() -> bool:
 # tests of the site, the browser and the toolchain test .venv's tools and are left out here.
 FLOOR_VENV = ROOT / ".venv-floor"
 FLOOR_GROUP = "test-floor"
-FLOOR_LEFT_OUT = ("tests/test_browser.py", "tests/test_copy.py", "tests/test_dev.py",
-                  "tests/test_gpu_check.py", "tests/test_lint.py", "tests/test_mathml.py",
-                  "tests/test_notebook.py", "tests/test_packaging.py", "tests/test_site.py",
+FLOOR_LEFT_OUT = ("tests/building.py", "tests/test_browser.py", "tests/test_code_contrast.py",
+                  "tests/test_copy.py", "tests/test_dev.py", "tests/test_gpu_check.py",
+                  "tests/test_lint.py", "tests/test_mathml.py", "tests/test_notebook.py",
+                  "tests/test_notebook_routes.py", "tests/test_packaging.py", "tests/test_site.py",
                   "tests/test_toolchain.py", "tests/test_web.py",
+                  "tests/test_results_files.py::test_the_build_hook_shows_the_error_escaped",
                   "tests/test_timing.py::test_the_hook_fills_the_appendix_page")
 
 
@@ -150,11 +163,25 @@ def check_port(args: list[str]) -> None:
         elif arg.startswith("--dev-addr="):
             addr = arg.split("=", 1)[1]
     host, _, port = addr.rpartition(":")
-    with socket.socket() as s:
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        fail(f"--dev-addr {addr}: expected HOST:PORT with a port from 1 to 65535, "
+             "such as 127.0.0.1:8001")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    except ValueError:
+        if host != "localhost":
+            fail(f"--dev-addr {addr}: mkdocs serves on an IP address or localhost, not on "
+                 f"{host!r}; use 127.0.0.1:{port}, or [::1]:{port} for IPv6")
+        family = socket.AF_INET
+    with socket.socket(family) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
         try:
             s.bind((host, int(port)))
         except OSError as exc:
+            if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+                fail(f"cannot serve on {addr}: {exc.strerror or exc} (is it an address of "
+                     f"this machine?); pass --dev-addr 127.0.0.1:{port}")
             fail(f"cannot serve on {addr}: {exc.strerror or exc}. Stop what uses it "
                  f"(an earlier `dev.py serve`?) or pass --dev-addr 127.0.0.1:OTHER_PORT")
 
@@ -180,20 +207,30 @@ def check_index() -> None:
              "check the network connection, or set PIP_INDEX_URL to an index you can reach")
 
 
+def has_pip() -> bool:
+    return subprocess.run([str(PY), "-m", "pip", "--version"], capture_output=True).returncode == 0
+
+
 def setup() -> None:
-    if not (PY.exists() and subprocess.run([str(PY), "-m", "pip", "--version"],
-                                           capture_output=True).returncode == 0):
+    if VENV.exists():  # perhaps the reader's own (uv venv, venv --without-pip): never deleted
+        if not PY.exists():
+            fail(f"{VENV} exists but has no {PY.relative_to(VENV)}: it is no virtual environment "
+                 "dev.py can use; move it away or delete it, then run dev.py again")
+        if not has_pip() and (subprocess.run([str(PY), "-m", "ensurepip", "--upgrade"],
+                                             capture_output=True).returncode != 0 or not has_pip()):
+            fail(f"{VENV} has no pip and `{PY} -m ensurepip` could not add it: install pip into "
+                 "it (uv venv --seed makes one with pip), or move .venv away and run dev.py again")
+    else:
         try:
             import ensurepip  # noqa: F401  (Debian and Ubuntu ship it in python3-venv)
             import venv
         except ImportError as exc:
             fail(f"this Python cannot create a virtual environment ({exc.name} is missing): "
                  "on Debian or Ubuntu, `apt-get install python3-venv` first")
-        shutil.rmtree(VENV, ignore_errors=True)  # left half-made by an earlier attempt
         try:
             venv.EnvBuilder(with_pip=True).create(VENV)
         except subprocess.CalledProcessError:
-            shutil.rmtree(VENV, ignore_errors=True)
+            shutil.rmtree(VENV, ignore_errors=True)  # made just now, by dev.py
             fail("could not create .venv with pip in it: on Debian or Ubuntu, "
                  "`apt-get install python3-venv` first")
     if installed():
@@ -211,11 +248,28 @@ def setup() -> None:
     partial.replace(STAMP)  # atomic: a stamp is whole or absent, never half written
 
 
+def exit_on_signals() -> None:
+    """SIGTERM, and SIGHUP (the terminal closed), end dev.py through `run`, which stops the tool."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _: sys.exit(128 + signum))
+
+
+def pytest_args(rest: list[str]) -> list[str]:
+    """pytest's arguments for `dev.py test [--fast] ...`.
+
+    One worker per core; the tests of a module or page stay on one worker, in order (a page's
+    examples share a namespace) and with their module fixtures. --fast deselects the tests
+    marked slow.
+    """
+    fast = ["-m", "not slow"] if "--fast" in rest else []
+    return ["-n", "auto", "--dist", "loadscope", *fast, *[a for a in rest if a != "--fast"]]
+
+
 def main(argv: list[str]) -> None:
     task, rest = (argv[0], argv[1:]) if argv else ("", [])
     if task not in {"serve", "test", "build", "lock"}:
         sys.exit(__doc__)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    exit_on_signals()
     try:
         if task == "test" and rest[:1] == ["--floor"]:
             test_floor(rest[1:])  # .venv-floor only: .venv is neither needed nor touched
@@ -223,7 +277,8 @@ def main(argv: list[str]) -> None:
         if task == "serve":
             check_port(rest)
         setup()
-        # `-m mkdocs` puts the repository on sys.path: mkdocs.yml names hooks.mathml.
+        # `-m mkdocs` also puts the repository first on sys.path, so that its hooks import these
+        # snippets and bench even where the venv was installed from another checkout.
         if task == "serve":
             os.environ.setdefault("SITE_URL", "http://127.0.0.1:8000/")  # serve at /, not /<repo>/
             # Readers who only serve the site are spared Material's end-of-life notice;
@@ -235,9 +290,7 @@ def main(argv: list[str]) -> None:
         elif task == "lock":
             run(BIN / "uv", *LOCK_COMMAND, *rest)
         else:
-            # One worker per core; the tests of a module or page stay on one worker, in
-            # order (a page's examples share a namespace) and with their module fixtures.
-            run(PY, "-m", "pytest", "-n", "auto", "--dist", "loadscope", *rest)
+            run(PY, "-m", "pytest", *pytest_args(rest))
     except KeyboardInterrupt:
         sys.exit(128 + signal.SIGINT)
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import math
-import os
 import re
+import shlex
 import signal
-import stat
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
 
 from bench.environment import ROOT, cpu_model, git_state
 from bench.methods import DTYPES, Config
+from bench.output import check_out, fallback_write
+from bench.safe_read import unsafe_char
 from bench.schema import BANDWIDTH_METHODS, method_names, write_atomic
 
 # What the appendix renders, in a checkout; installed from a wheel, where there is no
@@ -193,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+SEED_END = 2**63 - 2**20  # seed + T stays within torch.manual_seed's range
+
+
 def default_name(dev: torch.device) -> str:
     """``cpu-amd-epyc``, ``cuda-nvidia-h100-80gb-hbm3``: only lower-case letters, digits and
     dashes."""
@@ -200,27 +203,11 @@ def default_name(dev: torch.device) -> str:
     return f"{dev.type}-" + (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:80] or "unknown")
 
 
-def check_out(out: Path) -> str | None:
-    """Why `out` cannot take the results file, or None: checked before anything is measured."""
-    if out.is_dir():
-        return "is a folder; expected the path of a .json file"
-    if out.exists() and not stat.S_ISREG(out.stat().st_mode):
-        return "exists and is not a regular file"
-    folder = out.parent
-    if not folder.is_dir():
-        return f"its folder {folder} does not exist"
-    try:  # the file is written next to it first, then renamed: try exactly that
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".probe", dir=folder)
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as exc:
-        return f"its folder {folder} is not writable ({exc.strerror or exc})"
-    return None
-
-
 def parse_config(argv: list[str]) -> tuple[Config, Path]:
     p = build_parser()
     a = p.parse_args(argv)
+    if a.device is not None and not a.device.strip():
+        p.error("--device: expected cpu, cuda or cuda:N, got an empty string")
     device = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(device)
@@ -236,6 +223,14 @@ def parse_config(argv: list[str]) -> tuple[Config, Path]:
             )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             p.error(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
+    if not -(2**63) <= a.seed < SEED_END:  # torch's range; methods.py seeds with seed + T
+        p.error(f"--seed {a.seed}: expected an integer from {-(2**63)} to {SEED_END - 1}")
+    command = shlex.join(["python", "-m", "bench", *argv])  # what the results file records
+    if len(command) > 2000 or unsafe_char(command):
+        p.error(
+            "the command line is recorded in the results file, which allows one line of at "
+            "most 2000 characters without control or format characters; this one is not"
+        )
     cuda = dev.type == "cuda"
     if a.tf32 == "on" and not cuda:
         p.error("--tf32 on: TF32 is a CUDA setting; this run is on the CPU")
@@ -313,7 +308,10 @@ def main(argv: list[str] | None = None, *, reuse_freed_memory: bool = False) -> 
     try:
         results = run(cfg, argv)
         print(text(results))
-        write_atomic(out, results.to_json())  # an interrupt here leaves the old file whole
+        try:
+            write_atomic(out, results.to_json())  # an interrupt here leaves the old file whole
+        except OSError as exc:
+            return fallback_write(out, results.to_json(), exc)
     except KeyboardInterrupt:
         print(f"\ninterrupted: nothing written to {out}", file=sys.stderr)
         return 130

@@ -3,9 +3,14 @@
 A CPU has no counter like ``torch.cuda.max_memory_allocated``, so each point is
 called once more in a spawned worker: the worker resets its peak resident set
 (``VmHWM``, through ``/proc/self/clear_refs``), makes the call, and reads the
-growth. In the worker glibc serves every allocation of at least
-``MMAP_THRESHOLD`` bytes with its own ``mmap``, so freed tensors leave the
-resident set and new ones enter it. Timings stay in the main process, whose
+growth. The worker sets glibc's ``M_MMAP_THRESHOLD`` to ``MMAP_THRESHOLD``, which
+also turns off glibc's dynamic adjustment of it (by default it starts at 128 KiB
+and rises to the size of each larger mmap'd block that is freed, up to 32 MiB on a
+64-bit machine; glibc's mallopt(3) manual). An allocation of at least that size
+that the free heap memory cannot hold then gets its own ``mmap``, which ``free``
+returns to the kernel, so such freed tensors leave the resident set and new ones
+enter it; smaller ones, and ones that fit in freed heap memory, come from the heap
+(hence a lower bound, ``METHOD``). Timings stay in the main process, whose
 allocator is left alone.
 """
 
@@ -16,6 +21,7 @@ import gc
 import os
 import platform
 import re
+import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -46,12 +52,13 @@ def reuse_freed_memory() -> str | None:
     """Make this process's large allocations reuse freed memory; the note to record, or None
     where not glibc.
 
-    By default glibc gives large allocations their own ``mmap`` and unmaps them on
-    free; the size from which it does so starts at 128 KiB and rises as such blocks
-    are freed, never above 32 MiB. So a call that makes an output of 64 MiB usually
-    pays for fresh, zeroed pages, which costs more than copying the data. The timing
-    command turns this off for its own process (the memory worker keeps its own
-    settings).
+    By default glibc gives an allocation its own ``mmap`` when the free heap memory
+    cannot hold it and it is at least ``M_MMAP_THRESHOLD``, and unmaps it on free;
+    that threshold starts at 128 KiB and rises to the size of each larger such block
+    that is freed, up to 32 MiB on a 64-bit machine (glibc's mallopt(3) manual). So
+    a call that makes an output of 64 MiB usually gets fresh pages, which the kernel
+    zeroes first. The timing command turns mmap off for its own process (the memory
+    worker keeps its own settings).
     """
     global reuse_note
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
@@ -81,7 +88,19 @@ def peak_rss(fn: Callable[[], torch.Tensor]) -> int:
     return max(peak, 0)
 
 
-def _worker_init(threads: int) -> None:
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this process when its parent dies, by any signal, SIGKILL included
+    (Linux prctl PR_SET_PDEATHSIG); the multiprocessing resource tracker then sees its pipe close
+    and ends too."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    if libc.prctl(1, signal.SIGKILL, 0, 0, 0) != 0:  # PR_SET_PDEATHSIG
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+
+def _worker_init(threads: int, parent: int) -> None:
+    _die_with(parent)
     libc = ctypes.CDLL("libc.so.6")
     if (
         libc.mallopt(-3, MMAP_THRESHOLD) != 1
@@ -132,7 +151,7 @@ class CpuMemory:
                 1,
                 mp_context=get_context("spawn"),
                 initializer=_worker_init,
-                initargs=(torch.get_num_threads(),),
+                initargs=(torch.get_num_threads(), os.getpid()),
             )
         try:
             return self.pool.submit(_point, self.cfg, name, dtype, T).result(), None

@@ -1,7 +1,9 @@
 """The appendix page's results sections, built from the committed results files.
 
-Used by ``hooks/timing.py`` while the site is built: every number on the appendix
-comes from a committed results file through these functions. Files are read only
+Used by ``hooks/timing.py`` while the site is built: every measurement on the
+appendix, and every sentence there that says what a file holds, comes from a
+committed results file through these functions (the prose typed into the page
+describes only the method). Files are read only
 through ``validate.load``, and every string that comes from a file is escaped for
 the Markdown and HTML it lands in (``escape``). The plots need matplotlib (the
 ``figures`` extra) and take the site's style from ``snippets.plotting``, so this
@@ -29,7 +31,7 @@ from bench.summary import (
     not_measured,
     summary,
 )
-from bench.validate import load
+from bench.validate import load, shown
 
 FILE_NAME = re.compile(
     r"(cpu|cuda)-[a-z0-9][a-z0-9-]{0,99}\.json"
@@ -313,14 +315,15 @@ def render(results_dir: Path) -> Rendered:
             continue
         if not FILE_NAME.fullmatch(p.name):
             raise ResultsError(
-                f"{p}: a results file's name must be cpu-<name>.json or cuda-<name>.json, with "
-                "<name> of lower-case letters, digits and dashes (what python -m bench "
-                "writes)"
+                f"{shown(p)}: a results file's name must be cpu-<name>.json or "
+                "cuda-<name>.json, with <name> of lower-case letters, digits and dashes (what "
+                "python -m bench writes)"
             )
         res = load(p)
         if not p.name.startswith(res.env.device_type + "-"):
             raise ResultsError(
-                f"{p}: $.env.device_type is {res.env.device_type!r}, but the name says otherwise"
+                f"{shown(p)}: $.env.device_type is {res.env.device_type!r}, "
+                "but the name says otherwise"
             )
         files.append((p.stem, res))
     markdown: dict[str, str] = {}

@@ -4,20 +4,33 @@ Every malformed file is refused with one `ResultsError` that names the file and
 the JSON path of the bad value: syntax errors, duplicate keys, ``NaN`` and
 ``Infinity``, wrong types, missing or unknown keys, unknown methods, statuses,
 dtypes or devices, negative or zero times, byte counts below zero, ``T`` that is
-not a positive integer, strings with control or bidirectional formatting
-characters, and points outside the run's own configuration. Standard library only.
+not a positive integer, strings with control or format characters (Unicode Cc, Cf)
+or lone surrogates, points outside the run's own configuration, anything listed twice,
+and values past the limits of bench.safe_read. Standard library only.
 """
 
 from __future__ import annotations
 
 import json
-from builtins import bool as _bool, int as _int, str as _str  # _Check's methods hide these
+from builtins import bool as _bool, str as _str  # _Check's methods hide these
 import math
 import re
 from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, NoReturn
 
+from bench.safe_read import (
+    MAX_INT,
+    MAX_NUMBER,
+    MAX_SAMPLES,
+    MAX_TS,
+    MIN_POSITIVE,
+    duplicate,
+    read_json,
+    short,
+    shown,
+    unsafe_char,
+)
 from bench.schema import (
     DEVICE_TYPES,
     DTYPES,
@@ -36,10 +49,6 @@ from bench.schema import (
     base_name,
     method_names,
 )
-
-_CONTROL = re.compile(
-    r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]"
-)  # and bidi overrides
 
 
 class _Check:
@@ -71,13 +80,17 @@ class _Check:
             self.fail(path, f"expected an object, got {_kind(v)}")
         return v
 
-    def int(self, v: Any, path: str, *, low: int = 0, none: bool = False) -> int | None:
+    def int(
+        self, v: Any, path: str, *, low: int = 0, high: int = MAX_INT, none: bool = False
+    ) -> int | None:
         if v is None and none:
             return None
         if isinstance(v, bool) or not isinstance(v, int):
             self.fail(path, f"expected an integer{' or null' if none else ''}, got {_kind(v)}")
         if v < low:
-            self.fail(path, f"expected an integer >= {low}, got {v}")
+            self.fail(path, f"expected an integer >= {low}, got {short(v)}")
+        if v >= high:
+            self.fail(path, f"expected an integer < {high}, got {short(v)}")
         return v
 
     def num(self, v: Any, path: str, *, positive: bool = False, none: bool = False) -> float | None:
@@ -85,8 +98,10 @@ class _Check:
             return None
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             self.fail(path, f"expected a number{' or null' if none else ''}, got {_kind(v)}")
-        if not math.isfinite(v) or v < 0 or (positive and v == 0):
-            self.fail(path, f"expected a finite number {'> 0' if positive else '>= 0'}, got {v!r}")
+        low = MIN_POSITIVE if positive else 0  # a huge int fails the first test, not isfinite
+        if v > MAX_NUMBER or not math.isfinite(v) or v < low or (positive and v == 0):
+            bounds = f"{'> 0' if positive else '>= 0'} (from {low:g} to {MAX_NUMBER:g})"
+            self.fail(path, f"expected a finite number {bounds}, got {short(v)}")
         return float(v)
 
     def str(
@@ -100,11 +115,11 @@ class _Check:
             self.fail(path, f"expected one of {list(choices)}, got {v!r}")
         if not v and not empty:
             self.fail(path, "expected a non-empty string")
-        if _CONTROL.search(v) or len(v) > 2000:
+        if len(v) > 2000 or unsafe_char(v):
             self.fail(
                 path,
-                "expected one line of at most 2000 characters, without control or bidirectional "
-                "formatting characters",
+                "expected one line of at most 2000 characters, without control or format "
+                "characters (Unicode Cc, Cf: bidirectional, invisible) or lone surrogates",
             )
         return v
 
@@ -116,7 +131,7 @@ class _Check:
         return v
 
     def list(
-        self, v: Any, path: _str, item, *, none: _bool = False, length: _int | None = None
+        self, v: Any, path: _str, item, *, none: _bool = False, length=None, most=None
     ) -> list | None:
         if v is None and none:
             return None
@@ -124,6 +139,8 @@ class _Check:
             self.fail(path, f"expected a list, got {_kind(v)}")
         if length is not None and len(v) != length:
             self.fail(path, f"expected {length} items, got {len(v)}")
+        if most is not None and len(v) > most:
+            self.fail(path, f"expected at most {most} items, got {len(v)}")
         return [item(x, f"{path}[{i}]") for i, x in enumerate(v)]
 
 
@@ -151,7 +168,10 @@ def _status_fields(c: _Check, v: dict, path: str) -> None:
     if status == "ok":
         c.num(v.get("ms"), f"{path}.ms", positive=True)
         c.list(
-            v.get("samples_ms", []), f"{path}.samples_ms", lambda x, p: c.num(x, p, positive=True)
+            v.get("samples_ms", []),
+            f"{path}.samples_ms",
+            lambda x, p: c.num(x, p, positive=True),
+            most=MAX_SAMPLES,
         )
         if not v.get("samples_ms"):
             c.fail(f"{path}.samples_ms", "a measured point needs at least one sample")
@@ -232,11 +252,11 @@ def _config(c: _Check, v: Any, path: str) -> Config:
     c.obj(v, path, Config)
     c.str(v["device"], f"{path}.device")
     c.list(v["dtypes"], f"{path}.dtypes", lambda x, p: c.str(x, p, choices=DTYPES))
-    c.list(v["Ts"], f"{path}.Ts", lambda x, p: c.int(x, p, low=1))
+    c.list(v["Ts"], f"{path}.Ts", lambda x, p: c.int(x, p, low=1), most=MAX_TS)
     for key in ("B", "C", "heads", "head_size", "repeats", "matmul_size", "threads", "loop_limit"):
         c.int(v[key], f"{path}.{key}", low=1)
     c.int(v["warmup"], f"{path}.warmup")
-    c.int(v["seed"], f"{path}.seed", low=-(2**63))
+    c.int(v["seed"], f"{path}.seed", low=-(2**63), high=2**64)  # torch.manual_seed's range
     c.num(v["time_budget"], f"{path}.time_budget", positive=True)
     for key in ("tf32", "compile", "memory"):
         c.bool(v[key], f"{path}.{key}")
@@ -311,6 +331,11 @@ def parse(doc: Any, source: str) -> Results:
             )
     c.num(doc["wall_s"], "$.wall_s", positive=True)
     checks = None if doc.get("checks") is None else _checks(c, doc["checks"], "$.checks")
+    lists = {"results": results, "bandwidth": bandwidth, "matmul_reference": refs}
+    lists |= {f"config.{k}": getattr(config, k) for k in ("Ts", "dtypes", "methods")}
+    for name, items in lists.items():
+        if twice := duplicate(items):
+            c.fail(f"$.{name}[{twice[1]}]", f"the same as $.{name}[{twice[0]}]; one entry each")
     for i, p in enumerate(results):
         if p.dtype not in config.dtypes or p.T not in config.Ts or p.method not in config.methods:
             c.fail(
@@ -323,32 +348,6 @@ def parse(doc: Any, source: str) -> Results:
     )
 
 
-def _no_constants(name: str):
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-def _unique_keys(pairs):
-    out = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"duplicate key {k!r}")
-        out[k] = v
-    return out
-
-
 def load(path: Path | str) -> Results:
     """Read and validate one results file; `ResultsError` names the file and what is wrong."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ResultsError(f"{path}: cannot be read: {exc}") from None
-    try:
-        doc = json.loads(text, parse_constant=_no_constants, object_pairs_hook=_unique_keys)
-    except json.JSONDecodeError as exc:
-        raise ResultsError(
-            f"{path}: $: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
-        ) from None
-    except ValueError as exc:
-        raise ResultsError(f"{path}: $: not valid JSON: {exc}") from None
-    return parse(doc, str(path))
+    return parse(read_json(Path(path)), shown(path))

@@ -538,8 +538,10 @@ print("loop, scores + 100:   ", one_query(big, v))
 # is at most 1.
 #
 # `online_causal_attention` does this for all queries at once, one block of keys
-# at a time. For each block only the queries that may see it take part, so the
-# largest temporary tensor is `(T, block)`, never `(T, T)`. The scores each block
+# at a time. For each block only the queries that may see it take part, so no
+# temporary tensor is `(T, T)`: the largest is a strip of scores `(T, block)`, the
+# running output `(T, Dv)` or, for half-precision input, the float32 copy of the
+# queries, `(T, D)`. The scores each block
 # computes, numbered by block, for 7 positions and blocks of 3 (0: never computed):
 
 # %%

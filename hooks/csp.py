@@ -8,11 +8,20 @@ from `data:` URLs (Material's icons in its CSS, the notebook's figures), and not
 `default-src 'none'`, no plugins (`object-src 'none'`), no `<base>` elsewhere, forms submit
 to the site only. `frame-ancestors` has no effect in a `<meta>` policy, so it is left out.
 
-Inline code is allowed by hash, computed here from the final HTML of each page: every inline
-`<script>` the browser runs (Material's palette and search set-up, the notebook's copy button),
-every `<style>` element (the notebook's style sheets) and every `style="..."` attribute value
-(table column alignment). Style attributes need `'unsafe-hashes'` next to their hashes: that
-allows exactly those declarations, not any inline style. Nothing is `'unsafe-inline'`.
+Inline scripts are allowed by hash from an allow-list that this hook reads from the installed
+templates of the theme and the notebook plugin (`ALLOWED_SOURCES`): the `<script>` elements
+written in Material's templates (its palette and local-storage set-up) and in mkdocs-jupyter's
+notebook template (the copy button, with the script file it includes). Two of Material's
+scripts hold the page's `base_url`; that value is filled in for each page, and a template
+expression the hook does not know keeps its script off the list. A script found in a page is
+never hashed for being there: an inline script the browser would run that is not on the list
+fails the build, naming the page. Data blocks (`<script type="application/json">`, the notebook
+widgets' state) are not run, so they need no hash; any other `type` counts as a script.
+
+Every `<style>` element (the notebook's style sheets) and every `style="..."` attribute value
+(table column alignment) is hashed from the page. Style attributes need `'unsafe-hashes'` next
+to their hashes: that allows exactly those declarations, not any inline style. Nothing is
+`'unsafe-inline'`.
 
 An inline event handler (`onclick="..."`) or a `javascript:` URL would be blocked by this policy,
 so the build stops naming the page instead of shipping a page that silently breaks.
@@ -28,17 +37,52 @@ import base64
 import hashlib
 import html.parser
 import re
+from importlib import resources
+from urllib.parse import urlsplit
 
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
+from mkdocs.utils import get_relative_url
 
-# Script types that the browser runs; any other type (application/json, ...) is a data block.
-_JS_TYPES = {"", "text/javascript", "application/javascript", "text/ecmascript", "application/ecmascript", "module"}
+# Script types that the browser does not run (data blocks); any other type counts as a script.
+DATA_TYPES = {"application/json", "application/vnd.jupyter.widget-state+json",
+              "application/vnd.jupyter.widget-view+json"}
+# Templates whose inline <script> elements are allowed: (package, path inside it).
+ALLOWED_SOURCES = [
+    ("material", "templates/base.html"),
+    *[("material", f"templates/partials/javascripts/{n}.html")
+      for n in ("base", "palette", "content", "announce", "outdated", "consent")],
+    ("mkdocs_jupyter", "templates/mkdocs_html/notebook.html.j2"),
+]
+# Script files that a template puts inline, as nbconvert's `resources.include_js` writes them.
+INCLUDED_JS = [("mkdocs_jupyter", "templates/mkdocs_html/assets/clipboard.umd.js")]
+# Template expressions inside an allowed script, and the page value each one stands for.
+_HOLES = {"config.extra.scope | d(base_url)": "scope", "base_url": "base_url"}
+_TEMPLATE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
+_EXPRESSION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.S)
 _CHARSET = re.compile(r"<meta\s+charset=[^>]*>", re.I)
 _HEAD = re.compile(r"<head\b[^>]*>", re.I)
 _URL_ATTRS = {"href", "src", "action", "formaction", "xlink:href"}
 
 _serving = False  # set by on_startup: `mkdocs serve` or `mkdocs build`
+
+
+def _read(package: str, path: str) -> str:
+    return (resources.files(package) / path).read_text(encoding="utf-8")
+
+
+def allowed_scripts(base_url: str, scope: str | None = None) -> set[str]:
+    """The text of every inline script the templates write, for a page whose base_url is given."""
+    values = {"base_url": base_url, "scope": scope or base_url}
+    allowed = {"\n" + _read(package, path) for package, path in INCLUDED_JS}
+    for package, path in ALLOWED_SOURCES:
+        for body in _TEMPLATE_SCRIPT.findall(_read(package, path)):
+            if "{%" in body or "{#" in body:
+                continue  # a script built by template logic is not on the list
+            parts = _EXPRESSION.split(body)  # odd items are expressions
+            if all(parts[i] in _HOLES for i in range(1, len(parts), 2)):
+                allowed.add("".join(values[_HOLES[p]] if i % 2 else p for i, p in enumerate(parts)))
+    return allowed
 
 
 def sha256(text: str) -> str:
@@ -68,7 +112,7 @@ class _Inline(html.parser.HTMLParser):
                 self.refused.append(f"a javascript: URL in <{tag} {name}=...>")
             elif name == "style" and value:
                 self.style_attrs.append(value)
-        if tag == "script" and "src" not in names and (names.get("type") or "").strip().lower() in _JS_TYPES:
+        if tag == "script" and "src" not in names and (names.get("type") or "").strip().lower() not in DATA_TYPES:
             self._open, self._text = "script", []
         elif tag == "style":
             self._open, self._text = "style", []
@@ -83,8 +127,10 @@ class _Inline(html.parser.HTMLParser):
             self._open = None
 
 
-def policy(page_html: str, where: str) -> str:
-    """The Content-Security-Policy for `page_html`; `where` names the page in an error."""
+def policy(page_html: str, where: str, base_url: str = ".", scope: str | None = None) -> str:
+    """The Content-Security-Policy for `page_html`; `where` names the page in an error.
+
+    `base_url` (and Material's `extra.scope`, if set) are the page's values in the templates."""
     found = _Inline()
     found.feed(page_html)
     found.close()
@@ -93,6 +139,14 @@ def policy(page_html: str, where: str) -> str:
             f"Content-Security-Policy: {where} has {found.refused[0]}, which the policy would block; "
             "use a script file from the site instead"
         )
+    allowed = {sha256(s) for s in allowed_scripts(base_url, scope)}
+    for script in found.scripts:
+        if sha256(script) not in allowed:
+            raise PluginError(
+                f"Content-Security-Policy: {where} has an inline script that no template of the theme "
+                f"or the notebook plugin writes, starting {script.strip()[:60]!r}; the site runs no "
+                "other inline script (hooks/csp.py, ALLOWED_SOURCES)"
+            )
     script_hashes = sorted({sha256(s) for s in found.scripts})
     style_hashes = sorted({sha256(s) for s in found.styles})
     attr_hashes = sorted({sha256(s) for s in found.style_attrs} - set(style_hashes))
@@ -115,9 +169,9 @@ def policy(page_html: str, where: str) -> str:
     return "; ".join(directives)
 
 
-def with_policy(page_html: str, where: str) -> str:
+def with_policy(page_html: str, where: str, base_url: str = ".", scope: str | None = None) -> str:
     """`page_html` with its policy as a `<meta>` element first in `<head>`, after `<meta charset>`."""
-    meta = f'<meta http-equiv="Content-Security-Policy" content="{policy(page_html, where)}">'
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{policy(page_html, where, base_url, scope)}">'
     anchor = _CHARSET.search(page_html) or _HEAD.search(page_html)
     if anchor is None:
         raise PluginError(f"Content-Security-Policy: {where} has no <head> to put the policy in")
@@ -131,7 +185,9 @@ def on_startup(command, dirty):
 
 @event_priority(-100)  # last: after every other hook and plugin has changed the page
 def on_post_page(output, page, config):
-    return output if _serving else with_policy(output, page.file.src_uri)
+    if _serving:
+        return output
+    return with_policy(output, page.file.src_uri, get_relative_url(".", page.url), config.extra.get("scope"))
 
 
 @event_priority(-100)
@@ -139,4 +195,6 @@ def on_post_template(output_content, template_name, config):
     # 404.html is a template of the theme, not a page; sitemap.xml is no HTML.
     if _serving or not template_name.endswith(".html"):
         return output_content
-    return with_policy(output_content, template_name)
+    # mkdocs renders a template with the site's path as base_url
+    base_url = urlsplit(config.site_url or "/").path
+    return with_policy(output_content, template_name, base_url, config.extra.get("scope"))

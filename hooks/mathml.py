@@ -3,12 +3,14 @@
 `pymdownx.arithmatex` (generic mode) finds the formulas in Markdown, skipping
 code, and wraps them as ``<span class="arithmatex">\\(...\\)</span>`` or
 ``<div class="arithmatex">\\[...\\]</div>``. The Markdown extension in this
-module (``hooks.mathml`` in mkdocs.yml's ``markdown_extensions``) replaces each
-wrapper with MathML from latex2mathml, which browsers render natively: no
+module replaces each wrapper with MathML from latex2mathml, which browsers render natively: no
 script, no font and no request to another host. Formulas that latex2mathml
 cannot parse fail the build instead of showing raw TeX. Being a plain
 Python-Markdown extension, it runs under any builder that uses Python-Markdown,
-not only MkDocs (MAINTAINING.md).
+not only MkDocs (MAINTAINING.md): there it is named ``hooks.mathml``, with the
+repository on the path. MkDocs gets it from this hook's ``on_config``, which adds
+it to ``markdown_extensions``: MkDocs loads a hook by its file path, so a plain
+``mkdocs build`` from the virtual environment needs nothing more on ``sys.path``.
 
 The notebook page is rendered by mkdocs-jupyter (nbconvert), which leaves its
 formulas as ``$...$`` and ``$$...$$`` for MathJax to find in the browser. This
@@ -22,18 +24,29 @@ from __future__ import annotations
 import html
 import re
 
-from latex2mathml.converter import convert
+from xml.etree.ElementTree import tostring
+
+from latex2mathml.converter import convert_to_element
 from markdown import Markdown
 from markdown.extensions import Extension
 from markdown.postprocessors import Postprocessor
+from mkdocs.plugins import event_priority
 
 _INLINE = re.compile(r'<span class="arithmatex">\\\((.+?)\\\)</span>', re.S)
 _BLOCK = re.compile(r'<div class="arithmatex">\\\[(.+?)\\\]</div>', re.S)
 
 
+_CHARREF = re.compile(r"&amp;(#x?[0-9a-fA-F]+;)")
+
+
 def tex_to_mathml(tex: str, *, display: bool) -> str:
-    """MathML for one formula; `tex` may still hold HTML entities such as &lt;."""
-    mathml = convert(html.unescape(tex).strip(), display="block" if display else "inline")
+    """MathML for one formula; `tex` may still hold HTML entities such as &lt;.
+
+    latex2mathml's own `convert` unescapes its output, so `\\text{<img ...>}` would come out
+    as markup; here the tree is serialised escaped, and only the character references that
+    latex2mathml writes as text (`&#x0003C;`) are turned back into references."""
+    element = convert_to_element(html.unescape(tex).strip(), display="block" if display else "inline")
+    mathml = _CHARREF.sub(r"&\1", tostring(element, encoding="unicode"))
     return f'<span class="math-{"block" if display else "inline"}">{mathml}</span>'
 
 
@@ -90,6 +103,13 @@ class MathMLExtension(Extension):
 
 def makeExtension(**kwargs) -> MathMLExtension:  # noqa: N802 (Python-Markdown's entry point)
     return MathMLExtension(**kwargs)
+
+
+@event_priority(100)  # before mkdocstrings reads the extensions for the docstrings it renders
+def on_config(config):
+    if not any(isinstance(ext, MathMLExtension) for ext in config.markdown_extensions):
+        config.markdown_extensions.append(MathMLExtension())
+    return config
 
 
 def on_page_content(html_text: str, page, config, files) -> str:

@@ -1,32 +1,43 @@
-"""MkDocs hook: the build refuses a notebook output that would run script or load from another host.
+"""MkDocs hook: the build refuses a notebook that would run script or load from another host.
 
 mkdocs-jupyter (through nbconvert) puts some outputs of the executed notebook into the page as
 they are: `text/html`, `image/svg+xml`, the HTML inside `text/markdown` and `text/vnd.mermaid`,
-and `application/javascript` as a `<script>`. Such an output could run code on the site or make
-the reader's browser fetch from another host (an `<iframe src="https://...">`, a style sheet from
-`//host`), which the site promises not to do. The Content-Security-Policy (hooks/csp.py) would
-block most of it in the browser; this hook stops the build first, naming the cell.
+and `application/javascript` as a `<script>`; the raw HTML of Markdown cells passes too. Such
+markup could run code on the site or make the reader's browser fetch from another host (an
+`<iframe src="https://...">`, a style sheet from `//host`), which the site promises not to do.
+The Content-Security-Policy (hooks/csp.py) would block most of it in the browser; this hook
+stops the build first, naming the cell.
 
-Refused: an `application/javascript` output, a Jupyter widget view (its script comes from
-another host), and markup with a `<script>`, a frame, a plugin (`<object>`, `<embed>`), a
-`<base>` or `<meta http-equiv>`, an inline event handler (`onload=`), a `javascript:` URL, or a
-URL to another host where the browser would fetch it (`src`, `srcset`, `href` outside a link,
-`data`, `poster`, `action`, `url(...)` and `@import` in CSS). A link (`<a href>`) to another
-host is fine: nothing is fetched until the reader follows it.
+It looks twice. `CheckOutputs`, inside nbconvert after the notebook is executed, reads the
+notebook: it refuses raw HTML and images from other hosts in Markdown cells and Markdown
+outputs, a JavaScript output or widget, image metadata that is not a number or a plain file
+name, and markup outputs that would run script or load from another host, or that leave a
+comment, tag or text-only element open at their end (the next output, or nbconvert's own
+markup, would be read inside it); the outputs of a cell are also read joined, as the page
+shows them. Then `on_post_page` reads each notebook page's final HTML, after every other hook
+(the TeX-to-MathML conversion included), with html5lib, a parser that follows the HTML
+standard as browsers do, and refuses what the browser would run or fetch, naming the cell.
 
-The check runs inside nbconvert, after the notebook is executed and before it becomes HTML:
+Refused markup: a `<script>` (inline scripts outside the cells are judged by hooks/csp.py's
+allow-list), a frame, a plugin (`<object>`, `<embed>`), `<base>`, `<meta>`, an inline event
+handler (`onload=`), a `javascript:` URL, a URL to another host where the browser would fetch it
+(`src`, `srcset`, `href` outside a link, `data`, `poster`, `action`, `url(...)` in CSS) and any
+CSS `@import`. URLs are read as a browser reads them (tabs and newlines removed, `\\` as `/`), CSS
+after its escapes (`u\\72l(`) and comments. A link (`<a href>`) to another host is fine: nothing
+is fetched until the reader follows it.
+
 `on_config` gives mkdocs-jupyter an HTML exporter that adds `CheckOutputs` as its last
-preprocessor. Should a release of mkdocs-jupyter build its exporter some other way, the check
-would not run; so `on_page_content` fails the build on a notebook page that was rendered
-without it.
+preprocessor. Should a release of mkdocs-jupyter build its exporter some other way, that check
+would not run; so `on_page_content` fails the build on a notebook page rendered without it.
 """
 
 from __future__ import annotations
 
-import html.parser
 import re
 
+import html5lib
 from mkdocs.exceptions import PluginError
+from mkdocs.plugins import event_priority
 from nbconvert.preprocessors import Preprocessor
 
 # Outputs that run script, or need a script from another host, whatever they hold.
@@ -37,6 +48,7 @@ SCRIPT_TYPES = {
 }
 # Outputs whose text reaches the page as markup.
 MARKUP_TYPES = ("text/html", "image/svg+xml", "text/markdown", "text/vnd.mermaid")
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/svg+xml")
 
 _REFUSED_TAGS = {
     "script": "runs script",
@@ -47,69 +59,168 @@ _REFUSED_TAGS = {
     "embed": "loads a plugin",
     "applet": "loads a plugin",
     "portal": "loads a page",
+    "fencedframe": "loads a frame",
+    "noscript": "is read as markup or as text depending on whether script runs",
     "base": "changes where the page's links point",
     "meta": "can redirect or change the page's policy",
 }
 # Attributes whose URL the browser fetches (href only outside <a> and <area>: links are followed, not fetched).
 _FETCHED = {"src", "srcset", "data", "poster", "background", "action", "formaction", "ping", "manifest",
-            "codebase", "archive", "lowsrc", "dynsrc", "imagesrcset"}
+            "codebase", "archive", "lowsrc", "dynsrc", "imagesrcset", "longdesc", "icon", "cite"}
 _LINKS = {"a", "area"}
-# An absolute URL (a scheme other than data:, or //host); relative URLs and data: stay on the page.
-_OTHER_HOST = re.compile(r"^\s*(?:(?!data:)[a-z][a-z0-9+.-]*:|[/\\]{2})", re.I)
-_SCRIPT_URL = re.compile(r"^\s*(?:javascript|vbscript):", re.I)
-_CSS_URL = re.compile(r"""url\(\s*['"]?([^'")\s]*)|@import\s+['"]([^'"]*)""", re.I)
+# After normalising: an absolute URL (a scheme other than data:, or //host); relative URLs and data: stay.
+_OTHER_HOST = re.compile(r"^(?:(?!data:)[a-z][a-z0-9+.-]*:|//)", re.I)
+_SCRIPT_URL = re.compile(r"^(?:javascript|vbscript|livescript):", re.I)
+# html5lib's parse errors for markup left open at the end of an output.
+_LEFT_OPEN = re.compile(r"comment|^eof-in-|expected-named-closing-tag-but-got-eof")
 
 
-class _Markup(html.parser.HTMLParser):
-    """The first reason, if any, why a piece of markup would run script or load from another host."""
+def browser_url(value: str) -> str:
+    """A URL as the browser reads it: no tab or newline anywhere, no leading or trailing C0 or
+    space, and a backslash read as a slash."""
+    value = re.sub(r"[\t\n\r]", "", value).strip("".join(map(chr, range(0x21))))
+    return value.replace("\\", "/")
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.reason: str | None = None
-        self._in_style = False
 
-    def _refuse(self, reason: str) -> None:
-        self.reason = self.reason or reason
+def _css_unescape(css: str) -> str:
+    css = re.sub(r"/\*.*?(?:\*/|\Z)", "", css, flags=re.S)
 
-    def _css(self, css: str, where: str) -> None:
-        for m in _CSS_URL.finditer(css):
-            url = m.group(1) or m.group(2) or ""
-            if _OTHER_HOST.match(url) or _SCRIPT_URL.match(url):
-                self._refuse(f"{where} loads {url!r}")
+    def one(m: re.Match) -> str:
+        if m.group(1):
+            code = int(m.group(1), 16)
+            return chr(code) if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
+        return "" if m.group(2) == "\n" else m.group(2)
 
-    def handle_starttag(self, tag, attrs):
-        if tag in _REFUSED_TAGS:
-            self._refuse(f"<{tag}> {_REFUSED_TAGS[tag]}")
-        for name, value in attrs:
-            value = value or ""
-            if name.startswith("on"):
-                self._refuse(f"<{tag} {name}=...> runs script")
-            elif _SCRIPT_URL.match(value) and name in _FETCHED | {"href", "xlink:href", "srcdoc"}:
-                self._refuse(f"<{tag} {name}={value[:40]!r}> runs script")
-            elif name == "style":
-                self._css(value, f"<{tag} style=...>")
-            elif name in _FETCHED or (name in ("href", "xlink:href") and tag not in _LINKS):
-                urls = [c.split()[0] for c in value.split(",") if c.split()] if "srcset" in name else [value]
-                for url in urls:
-                    if _OTHER_HOST.match(url):
-                        self._refuse(f"<{tag} {name}={url!r}> loads from another host")
-        self._in_style = self._in_style or tag == "style"
+    return re.sub(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|(.))", one, css, flags=re.S)
 
-    def handle_endtag(self, tag):
-        if tag == "style":
-            self._in_style = False
 
-    def handle_data(self, data):
-        if self._in_style:
-            self._css(data, "<style>")
+_CSS_URL = re.compile(r"""(?:url|src|image|image-set|-webkit-image-set)\(\s*(['"]?)([^'")]*)""", re.I)
+
+
+def css_problem(css: str, where: str) -> str | None:
+    """Why CSS would load from another host or run script, read after its escapes and comments."""
+    css = _css_unescape(css)
+    if re.search(r"@import", css, re.I):
+        return f"{where} has an @import"
+    if re.search(r"expression\s*\(|-moz-binding|behavior\s*:", css, re.I):
+        return f"{where} runs script"
+    for m in _CSS_URL.finditer(css):
+        url = browser_url(m.group(2))
+        if _OTHER_HOST.match(url) or _SCRIPT_URL.match(url):
+            return f"{where} loads {url[:60]!r}"
+    return None
+
+
+def _local(name: str) -> str:
+    return name.rsplit("}", 1)[-1].lower()  # html5lib names SVG and MathML tags {namespace}tag
+
+
+_ANIMATIONS = {"animate", "set", "animatemotion", "animatetransform", "animatecolor"}
+
+
+def element_problem(tag: str, attrs: dict[str, str]) -> str | None:
+    """Why one element (tag and attributes as the browser parsed them) would run script or fetch."""
+    if tag in _REFUSED_TAGS:
+        return f"<{tag}> {_REFUSED_TAGS[tag]}"
+    target = attrs.get("attributename", "").strip().lower()
+    if tag in _ANIMATIONS and (target.startswith("on") or target.endswith("href")):
+        return f"<{tag} attributeName={target!r}> could set a link or a script"
+    for name, value in attrs.items():
+        url = browser_url(value)
+        if name.startswith("on"):
+            return f"<{tag} {name}=...> runs script"
+        if _SCRIPT_URL.match(url) or (name == "srcdoc"):
+            return f"<{tag} {name}={value[:40]!r}> runs script"
+        if name == "style":
+            problem = css_problem(value, f"<{tag} style=...>")
+            if problem:
+                return problem
+        elif name in _FETCHED or (name == "href" and tag not in _LINKS):
+            urls = [c.split()[0] for c in url.split(",") if c.split()] if "srcset" in name else [url]
+            for one in urls:
+                if _OTHER_HOST.match(one) or _SCRIPT_URL.match(one):
+                    return f"<{tag} {name}={one[:60]!r}> loads from another host"
+    return None
+
+
+def _parser():
+    return html5lib.HTMLParser(tree=html5lib.getTreeBuilder("etree"), namespaceHTMLElements=False)
+
+
+def _walk(element, visit, inside=()):
+    """Call visit(element, tag, attrs, ancestors) on every element below `element`, in document order."""
+    for child in element:
+        if not isinstance(child.tag, str):  # a comment
+            continue
+        tag = _local(child.tag)
+        attrs = {_local(k): v for k, v in child.attrib.items()}
+        visit(child, tag, attrs, inside)
+        _walk(child, visit, (*inside, child))
 
 
 def markup_problem(markup: str) -> str | None:
     """Why `markup` would run script or load from another host, or None if it would not."""
-    parser = _Markup()
-    parser.feed(markup)
-    parser.close()
-    return parser.reason
+    parser = _parser()
+    root = parser.parseFragment(markup, scripting=True)  # as a browser that runs script reads it
+    found: list[str] = []
+
+    def visit(element, tag, attrs, inside):
+        problem = element_problem(tag, attrs)
+        if problem is None and tag == "style":
+            problem = css_problem("".join(element.itertext()), "<style>")
+        if problem:
+            found.append(problem)
+
+    _walk(root, visit)
+    if not found:
+        open_ = [code for _, code, _ in parser.errors if _LEFT_OPEN.search(code)]
+        if open_:
+            found.append(f"it leaves a comment, tag or text-only element open or malformed ({open_[0]}), "
+                         "which would swallow the markup that follows")
+    return found[0] if found else None
+
+
+# Markdown: raw HTML outside code, and images from other hosts.
+_FENCED = re.compile(r"^[ \t]*(`{3,}|~{3,})[^\n]*\n.*?(?:^[ \t]*\1[`~]*[ \t]*$|\Z)", re.M | re.S)
+_CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1", re.S)
+_AUTOLINK = re.compile(r"<[a-z][a-z0-9+.-]{1,31}:[^\s<>]*>", re.I)
+_RAW_HTML = re.compile(r"<[a-z!?/]", re.I)
+_MD_IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]*)")
+_MD_IMAGE_REF = re.compile(r"!\[([^\]]*)\](?!\()(?:\[([^\]]*)\])?")
+_MD_DEFINITION = re.compile(r"^ {0,3}\[([^\]]+)\]:\s*<?([^\s>]+)", re.M)
+
+
+def markdown_problem(text: str) -> str | None:
+    """Why Markdown would put raw HTML on the page or an image from another host, or None."""
+    prose = _AUTOLINK.sub("", _CODE_SPAN.sub("", _FENCED.sub("", text)))
+    raw = _RAW_HTML.search(prose)
+    if raw:
+        return f"raw HTML ({prose[raw.start():raw.start() + 30]!r}) reaches the page as it is"
+    labels = {(m.group(2) or m.group(1)).strip().lower() for m in _MD_IMAGE_REF.finditer(prose)}
+    urls = [m.group(1) for m in _MD_IMAGE.finditer(prose)]
+    urls += [m.group(2) for m in _MD_DEFINITION.finditer(prose) if m.group(1).strip().lower() in labels]
+    for url in map(browser_url, urls):
+        if _OTHER_HOST.match(url) or _SCRIPT_URL.match(url):
+            return f"an image from {url[:60]!r} would be fetched from another host"
+    return None
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else "".join(value)
+
+
+def _metadata_problem(output: dict) -> str | None:
+    for mime, meta in (output.get("metadata") or {}).items():
+        if mime == "filenames":
+            for name in (meta or {}).values():
+                if not re.fullmatch(r"[\w][\w.-]*(?:/[\w][\w.-]*)*", str(name)):
+                    return f"output metadata names the file {str(name)[:60]!r}, which is not a plain relative path"
+        elif mime in IMAGE_TYPES and isinstance(meta, dict):
+            for key in ("width", "height"):
+                value = meta.get(key)
+                if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                    return f"{mime} metadata {key}={str(value)[:40]!r} is not a number"
+    return None
 
 
 def output_problem(output: dict) -> str | None:
@@ -118,29 +229,86 @@ def output_problem(output: dict) -> str | None:
     for mime, reason in SCRIPT_TYPES.items():
         if mime in data:
             return f"{mime}: {reason}"
+    problem = _metadata_problem(output)
+    if problem:
+        return problem
     for mime in MARKUP_TYPES:
         if mime in data:
-            text = data[mime]
-            problem = markup_problem(text if isinstance(text, str) else "".join(text))
+            text = _text(data[mime])
+            problem = (markdown_problem(text) if mime == "text/markdown" else None) or markup_problem(text)
             if problem:
                 return f"{mime}: {problem}"
     return None
 
 
+def cell_problem(cell: dict) -> str | None:
+    """Why a cell (its Markdown, each output, and its outputs read together) must not reach the page."""
+    if cell.get("cell_type") == "markdown":
+        problem = markdown_problem(_text(cell.get("source", "")))
+        return f"its Markdown: {problem}" if problem else None
+    outputs = cell.get("outputs", [])
+    for output in outputs:
+        problem = output_problem(output)
+        if problem:
+            return f"an output: {problem}"
+    joined = "".join(_text((o.get("data") or {})[m]) for o in outputs for m in MARKUP_TYPES
+                     if m in (o.get("data") or {}))
+    problem = markup_problem(joined) if len([o for o in outputs if o.get("data")]) > 1 else None
+    return f"its outputs read together: {problem}" if problem else None
+
+
+def _where(name: str, index: int, first: str) -> str:
+    return (f"{name}: cell {index} (counting from 0, markdown cells included), which starts "
+            f"{first.strip()[:80]!r}")
+
+
 def check_outputs(nb, name: str = "the notebook") -> None:
-    """Raise PluginError naming the first cell of `nb` with an output that must not reach the page."""
+    """Raise PluginError naming the first cell of `nb` that must not reach the page."""
     for index, cell in enumerate(nb.get("cells", [])):
-        for output in cell.get("outputs", []):
-            problem = output_problem(output)
-            if problem:
-                source = cell.get("source", "")
-                source = source if isinstance(source, str) else "".join(source)
-                first = next((line for line in source.splitlines() if line.strip()), "")
-                raise PluginError(
-                    f"{name}: cell {index} (counting from 0, markdown cells included), which starts "
-                    f"{first.strip()[:80]!r}, has an output the site refuses: {problem}. "
-                    "The site runs no script from a notebook and loads nothing from another host."
-                )
+        problem = cell_problem(cell)
+        if problem:
+            source = _text(cell.get("source", ""))
+            first = next((line for line in source.splitlines() if line.strip()), "")
+            raise PluginError(
+                f"{_where(name, index, first)}, has something the site refuses: {problem}. "
+                "The site runs no script from a notebook and loads nothing from another host."
+            )
+
+
+def _first_line(cell) -> str:
+    """The first line of a rendered cell's source: its code (the first <pre>), or its text."""
+    pre = next((e for e in cell.iter() if isinstance(e.tag, str) and _local(e.tag) == "pre"), None)
+    text = "".join((pre if pre is not None else cell).itertext())
+    return next((line for line in text.splitlines() if line.strip()), "")
+
+
+def page_problem(page_html: str) -> tuple[int | None, str, str] | None:
+    """(cell index or None, the cell's first words, reason) for the first element of a notebook
+    page's final HTML that the browser would run or fetch from another host; None if there is none."""
+    parser = _parser()
+    root = parser.parse(page_html, scripting=True)
+    body = next((e for e in root.iter() if isinstance(e.tag, str) and _local(e.tag) == "body"), None)
+    cells: dict[int, int] = {}  # id of a cell's <div> -> its index
+    found: list = []
+
+    def visit(element, tag, attrs, inside):
+        # nbconvert nests a code cell's <div class="jp-Cell ..."> in another: the outer one counts
+        if tag == "div" and "jp-Cell" in attrs.get("class", "").split() and not any(id(a) in cells for a in inside):
+            cells[id(element)] = len(cells)
+        cell = next((a for a in reversed((*inside, element)) if id(a) in cells), None)
+        if tag == "script" and cell is None:
+            problem = element_problem("img", {"src": attrs["src"]}) if "src" in attrs else None
+        else:
+            problem = element_problem(tag, attrs)
+        if problem is None and tag == "style":
+            problem = css_problem("".join(element.itertext()), "<style>")
+        if problem and not found:
+            first = _first_line(cell) if cell is not None else ""
+            found.append((cells[id(cell)] if cell is not None else None, first, problem))
+
+    if body is not None:
+        _walk(body, visit)
+    return found[0] if found else None
 
 
 _RUNS = {"checked": 0, "rendered": 0}  # notebooks checked, and notebook pages seen, this build
@@ -193,10 +361,28 @@ def on_config(config):
 
 def on_page_content(html_text: str, page, config, files) -> str:
     """Refuse a notebook page (nbconvert's markup) rendered without the output check."""
-    if 'class="jp-Notebook' in html_text or "class='jp-Notebook" in html_text:
+    if _is_notebook(html_text):
         _RUNS["rendered"] += 1
         if _RUNS["checked"] < _RUNS["rendered"]:
             raise PluginError(f"hooks/notebook_outputs.py: {page.file.src_path} was rendered by "
                               "mkdocs-jupyter without the output check; this release of mkdocs-jupyter "
                               "builds its exporter in a way the hook does not know (MAINTAINING.md)")
     return html_text
+
+
+def _is_notebook(html_text: str) -> bool:
+    return 'class="jp-Notebook' in html_text or "class='jp-Notebook" in html_text
+
+
+@event_priority(-90)  # after every other hook and plugin has changed the page, before hooks/csp.py
+def on_post_page(output: str, page, config) -> str:
+    """Refuse a notebook page whose final HTML would run script or fetch from another host."""
+    if _is_notebook(output):
+        found = page_problem(output)
+        if found:
+            index, first, problem = found
+            where = (_where(page.file.src_path, index, first) if index is not None
+                     else f"{page.file.src_path}: outside the notebook's cells")
+            raise PluginError(f"{where}, the built page has {problem}. The site runs no script from a "
+                              "notebook and loads nothing from another host.")
+    return output

@@ -22,6 +22,7 @@ from mkdocs.structure.files import File
 
 from bench.report import render
 from bench.schema import ResultsError
+from bench.validate import shown
 
 PAGE = "appendix/timing.md"
 RESULTS = "appendix/results"
@@ -35,9 +36,9 @@ def on_files(files, config):
     try:
         _rendered = render(Path(config.docs_dir) / RESULTS)
     except ResultsError as exc:
-        raise PluginError(f"timing results: {exc}") from None
+        raise PluginError(f"timing results: {shown(exc)}") from None  # a file name may hold escapes
     for line in _rendered.stale:
-        log.warning("stale timing results: %s", line)
+        log.warning("stale timing results: %s", shown(line))
     for path, svg in _rendered.plots.items():
         files.append(File.generated(config, path, content=svg))
     return files

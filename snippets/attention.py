@@ -5,8 +5,8 @@ as a module with its own query, key and value projections; ``MultiHeadAttention`
 runs several heads at once with one fused projection. Both take an optional
 ``KVCache`` (``snippets/inference.py``, chapter 9) to decode a few tokens at a time.
 
-Each definition checks its input with the shared section of ``snippets/checks.py``;
-a page shows the definition followed by that section, so the block can be copied
+Each definition checks its input with helpers of ``snippets/checks.py``; a page
+shows the definition followed by the helpers it calls, so the block can be copied
 alone into a project that has torch. No check looks at values: a later inf or nan
 is kept out of earlier outputs by ``causal_matmul`` instead (chapter 10).
 """
@@ -106,13 +106,16 @@ class Head(nn.Module):
         q = self.query(x)  # (B, T, head_size)
         v = self.value(x)  # (B, T, head_size)
         if cache is not None:  # the earlier tokens' keys and values, then these
-            k, v = cache.update(self, k, v)  # (B, Tk, head_size), Tk = len(cache)
+            k, v = cache.update(self, k, v)  # (B, Tk, head_size), Tk = len(cache) + T
         Tk = k.shape[1]
         wei = q @ k.transpose(-2, -1) * self.head_size**-0.5  # (B, T, Tk)
         # Query i is position Tk - T + i: it sees keys 0 .. Tk - T + i (lower-right).
         past = torch.ones(T, Tk, dtype=torch.bool, device=x.device).tril(diagonal=Tk - T)
         wei = self.dropout(F.softmax(wei.masked_fill(~past, float("-inf")), dim=-1))
-        return causal_matmul(wei, v)  # wei @ v: (B, T, head_size)
+        out = causal_matmul(wei, v)  # wei @ v: (B, T, head_size)
+        if cache is not None:
+            cache.commit(self, k, v)  # only now: a call that failed leaves the cache as it was
+        return out
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # Earlier versions of this code saved their mask as the buffer "tril". It is
@@ -173,14 +176,17 @@ class MultiHeadAttention(nn.Module):
         k = k.view(B, T, nh, hs).transpose(1, 2)
         v = v.view(B, T, nh, hs).transpose(1, 2)
         if cache is not None:  # the earlier tokens' keys and values, then these
-            k, v = cache.update(self, k, v)  # (B, nh, Tk, hs), Tk = len(cache)
+            k, v = cache.update(self, k, v)  # (B, nh, Tk, hs), Tk = len(cache) + T
         Tk = k.shape[2]
         wei = q @ k.transpose(-2, -1) * hs**-0.5  # (B, nh, T, Tk)
         past = torch.ones(T, Tk, dtype=torch.bool, device=x.device).tril(diagonal=Tk - T)
         wei = self.attn_dropout(F.softmax(wei.masked_fill(~past, float("-inf")), dim=-1))
         y = causal_matmul(wei, v)  # wei @ v: (B, nh, T, hs)
         y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again
-        return self.resid_dropout(self.proj(y))
+        out = self.resid_dropout(self.proj(y))
+        if cache is not None:
+            cache.commit(self, k, v)  # only now, as in Head
+        return out
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         state_dict.pop(prefix + "tril", None)  # an old mask buffer: skipped, as in Head

@@ -9,8 +9,8 @@ Every function accepts ``x`` of shape ``(B, T, C)`` (batch, time, channels) or
 ``(T, C)``, returns a new tensor of the same shape, dtype and device, never
 modifies ``x`` and is differentiable.
 
-Each definition checks its input with the shared section of ``snippets/checks.py``;
-a page shows the definition followed by that section, so the block can be copied
+Each definition checks its input with helpers of ``snippets/checks.py``; a page
+shows the definition followed by the helpers it calls, so the block can be copied
 alone into a project that has torch.
 """
 
@@ -26,7 +26,7 @@ __all__ = [
 import torch
 
 # --8<-- [end:imports]
-from snippets.checks import FLOATS, causal_matmul, check_sequence, check_sizes
+from snippets.checks import causal_matmul, check_dtype_device, check_sequence, check_sizes
 
 
 # --8<-- [start:causal_mean_weights]
@@ -49,16 +49,7 @@ def causal_mean_weights(
         MemoryError: the (T, T) matrix does not fit in memory.
     """
     check_sizes("causal_mean_weights", T=T)
-    if dtype not in FLOATS:
-        raise TypeError(
-            f"causal_mean_weights: dtype must be float16, bfloat16, float32 or float64, got {dtype}"
-        )
-    try:
-        torch.empty(0, dtype=dtype, device=device)
-    except (RuntimeError, AssertionError, TypeError) as exc:  # not a device, or not in this build
-        raise ValueError(
-            f"causal_mean_weights: device {device!r} is not usable here: {exc}"
-        ) from None
+    check_dtype_device("causal_mean_weights", dtype, device)
     try:
         tril = torch.ones(T, T, dtype=dtype, device=device).tril_()  # 1 on and below the diagonal
         return tril.div_(tril.sum(dim=1, keepdim=True))  # each row sums to 1
@@ -154,9 +145,6 @@ def prefix_mean_softmax(x: torch.Tensor) -> torch.Tensor:
 def prefix_mean_cumsum(x: torch.Tensor) -> torch.Tensor:
     """Prefix mean in O(T): a running sum divided by the number of terms.
 
-    The sum is accumulated in at least float32, so bfloat16 and float16 inputs
-    do not lose their running totals to rounding.
-
     >>> x = torch.tensor([[2.0, 0.0], [4.0, 6.0], [6.0, 3.0]])
     >>> prefix_mean_cumsum(x)
     tensor([[2., 0.],
@@ -169,7 +157,7 @@ def prefix_mean_cumsum(x: torch.Tensor) -> torch.Tensor:
     """
     check_sequence("prefix_mean_cumsum", x)
     T = x.shape[-2]
-    acc = torch.promote_types(x.dtype, torch.float32)
+    acc = torch.promote_types(x.dtype, torch.float32)  # half inputs: totals kept in float32
     sums = x.cumsum(dim=-2, dtype=acc)  # (B, T, C) running totals
     counts = torch.arange(1, T + 1, dtype=acc, device=x.device).unsqueeze(-1)  # (T, 1)
     return (sums / counts).to(x.dtype)

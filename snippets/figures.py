@@ -8,7 +8,9 @@ The drawings must read well on a light and on a dark page, and an SVG shown by a
 ``<img>`` tag cannot see which one it is on. So the background is transparent, text
 and frames are a mid grey that contrasts with white and with near-black, and the
 cells use ``viridis``, whose colours are the same on both. Numbers inside a cell are
-black or white depending on the cell's colour, never on the page's. The timing
+black or white, whichever contrasts more with the cell's colour (at least 4.5:1 anywhere
+on viridis), never chosen by the page's. The site shows a copy per palette, with the grey
+made darker or lighter (``snippets.plotting.for_palette``). The timing
 plots of the appendix (``bench.report``) are drawn with the same ``new_figure``,
 ``to_svg`` and ``GREY``, which live in ``snippets.plotting``.
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 import re
 from collections.abc import Callable
 
@@ -34,7 +37,7 @@ from snippets.attention import Head, causal_attention
 from snippets.averaging import causal_mean_weights
 from snippets.learning import OneHeadModel, lookback_batch, train
 from snippets.positions import apply_rotary
-from snippets.plotting import GREY, new_figure, style, to_svg
+from snippets.plotting import GREY, new_figure, style, text_colour_on, to_svg
 
 __all__ = [
     "FIGURES",
@@ -53,6 +56,12 @@ __all__ = [
     "rotary_scores_svg",
     "learned_weights",
     "learned_weights_svg",
+    "scores_to_weights",
+    "scores_to_weights_svg",
+    "mask_alignment",
+    "mask_alignment_svg",
+    "online_softmax_trace",
+    "online_softmax_svg",
 ]
 
 CMAP = "viridis"
@@ -71,6 +80,7 @@ def _heatmap(ax, weights: torch.Tensor, title: str, *, annotate: bool = True, la
     T = w.shape[0]
     vmax = 1.0
     image = ax.imshow(w.numpy(), cmap=CMAP, vmin=0.0, vmax=vmax)
+    cell = _cell_colour(CMAP, 0.0, vmax)
     ax.set_title(title, fontsize=10, color=GREY)
     ax.set_xlabel("key position s (the past it reads)")
     ax.set_ylabel("query position t")
@@ -89,10 +99,18 @@ def _heatmap(ax, weights: torch.Tensor, title: str, *, annotate: bool = True, la
                     text = "<.01"  # not zero: only the masked future is exactly 0
                 else:
                     text = f"{value:.2f}".removeprefix("0")
-                # viridis is dark at 0 and light at 1: white text on the dark half.
-                colour = "white" if value < 0.55 * vmax else "black"
+                colour = text_colour_on(cell(value))  # the cell's own colour, not the page's
                 ax.text(s, t, text, ha="center", va="center", fontsize=7, color=colour)
     return image
+
+
+def _cell_colour(cmap: str, vmin: float, vmax: float) -> Callable[[float], str]:
+    """value -> the ``#rrggbb`` colour of its cell in an ``imshow`` with these limits."""
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize, to_hex
+
+    colours, norm = colormaps[cmap], Normalize(vmin, vmax, clip=True)
+    return lambda value: to_hex(colours(norm(value)))
 
 
 def img_tag(svg: str) -> str:
@@ -253,6 +271,7 @@ def masks_svg(T: int = 6) -> str:
         "encoder: every token sees every token": torch.ones(T, T),
         "decoder: token t sees tokens 0..t": torch.tril(torch.ones(T, T)),
     }
+    cell = _cell_colour(CMAP, 0.0, 1.0)
     with style():
         fig = new_figure(6.6, 3.5)
         for ax, (title, mask) in zip(fig.subplots(1, 2), allowed.items(), strict=True):
@@ -267,7 +286,7 @@ def masks_svg(T: int = 6) -> str:
                         ha="center",
                         va="center",
                         fontsize=9,
-                        color="black" if ok else "white",
+                        color=text_colour_on(cell(float(ok))),
                     )
         return to_svg(
             fig,
@@ -312,6 +331,7 @@ def rotary_scores_svg(T: int = 8) -> str:
         fig = new_figure(4.8, 4.3)
         ax = fig.add_subplot()
         ax.imshow(scores.numpy(), cmap=CMAP, vmin=-top, vmax=top)
+        cell = _cell_colour(CMAP, -top, top)
         ax.set_title("RoPE scores of one q and one k at every position", fontsize=10, color=GREY)
         ax.set_xlabel("key position n")
         ax.set_ylabel("query position m")
@@ -323,8 +343,7 @@ def rotary_scores_svg(T: int = 8) -> str:
         for m in range(T):
             for n in range(T):
                 value = scores[m, n].item()
-                # viridis is dark at the low end: white text on the lower half of the scale.
-                colour = "white" if value < 0.1 * top else "black"
+                colour = text_colour_on(cell(value))
                 text = f"{value:.1f}".replace("-0.0", "0.0")  # no sign on a rounded zero
                 ax.text(n, m, text, ha="center", va="center", fontsize=7, color=colour)
         return to_svg(
@@ -388,6 +407,172 @@ def learned_weights_svg(*, steps: int = 100, seed: int = 0) -> str:
 
 
 # What the site shows: figures/<name>.svg, drawn by the build (hooks/figures.py).
+# The scores of the widget of chapter 3 (docs/assets/widgets/widgets.js) when it starts: one
+# query at position 2, five keys, 3 and 4 in its future. The page and this figure share them.
+WIDGET_SCORES = (1.0, 2.0, 0.5, 3.0, -1.0)
+WIDGET_QUERY = 2
+
+
+def scores_to_weights(scores=WIDGET_SCORES, query: int = WIDGET_QUERY) -> torch.Tensor:
+    """The weights one query at position `query` gives each key, the future masked with -inf.
+
+    >>> scores_to_weights((0.0, 0.0, 5.0), 1)
+    tensor([0.5000, 0.5000, 0.0000], dtype=torch.float64)
+    """
+    s = torch.tensor(scores, dtype=torch.float64)  # (T,) one score per key
+    future = torch.arange(len(scores)) > query
+    return torch.softmax(s.masked_fill(future, float("-inf")), dim=-1)
+
+
+def scores_to_weights_svg(scores=WIDGET_SCORES, query: int = WIDGET_QUERY) -> str:
+    """Bars of :func:`scores_to_weights`: the static figure of chapter 3's widget."""
+    w = scores_to_weights(scores, query)
+    with style():
+        fig = new_figure(4.6, 2.6)
+        ax = fig.add_subplot()
+        T = len(scores)
+        colours = ["#3b8ee6" if j <= query else GREY for j in range(T)]
+        ax.bar(range(T), w.numpy(), color=colours)
+        for j, value in enumerate(w.tolist()):
+            ax.text(
+                j, value + 0.02, f"{value:.2f}", ha="center", va="bottom", fontsize=9, color=GREY
+            )
+        ax.set_xticks(range(T), labels=[f"key {j}\ns = {scores[j]:g}" for j in range(T)])
+        ax.set_ylim(0, 1.1)
+        ax.set_ylabel("weight")
+        ax.set_title(f"query at position {query}: keys after it masked", fontsize=10, color=GREY)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        return to_svg(
+            fig,
+            f"Softmax weights of one query at position {query}",
+            f"Five bars, one per key, for the scores {', '.join(f'{x:g}' for x in scores)}: "
+            f"the keys after position {query} get weight 0, the others share 1 by the size "
+            "of their score.",
+        )
+
+
+def mask_alignment(T_new: int, T_all: int) -> dict[str, torch.Tensor]:
+    """The lower-right and top-left masks, (T_new, T_all), of `T_new` queries after a cache.
+
+    >>> mask_alignment(2, 4)["top-left (is_causal=True)"].int()
+    tensor([[1, 0, 0, 0],
+            [1, 1, 0, 0]], dtype=torch.int32)
+    """
+    ones = torch.ones(T_new, T_all, dtype=torch.bool)
+    return {
+        "lower-right (correct)": ones.tril(diagonal=T_all - T_new),
+        "top-left (is_causal=True)": ones.tril(),
+    }
+
+
+def mask_alignment_svg(T_new: int = 3, T_all: int = 6) -> str:
+    """The two masks of :func:`mask_alignment` side by side: the static figure of chapter 9's
+    widget."""
+    cell = _cell_colour(CMAP, 0.0, 1.0)
+    with style():
+        fig = new_figure(6.6, 2.6)
+        for ax, (title, mask) in zip(
+            fig.subplots(1, 2), mask_alignment(T_new, T_all).items(), strict=True
+        ):
+            ax.imshow(mask.double().numpy(), cmap=CMAP, vmin=0.0, vmax=1.0)
+            ax.set_title(title, fontsize=10, color=GREY)
+            ax.set_xlabel("key (token)")
+            ax.set_ylabel("query (token)")
+            ax.set_xticks(range(T_all))
+            ax.set_yticks(range(T_new), labels=[str(T_all - T_new + i) for i in range(T_new)])
+            ax.tick_params(length=0)
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            for i in range(T_new):
+                for j in range(T_all):
+                    ok = bool(mask[i, j])
+                    colour = text_colour_on(cell(float(ok)))
+                    ax.text(j, i, "✓" if ok else "✗", ha="center", va="center", color=colour)
+        return to_svg(
+            fig,
+            f"Masks of {T_new} new tokens after {T_all - T_new} cached ones",
+            f"Two {T_new} by {T_all} grids. Left, the lower-right mask: query i, which is token "
+            f"{T_all - T_new} + i, sees keys 0 to {T_all - T_new} + i. Right, the top-left mask of "
+            "is_causal=True: query i sees keys 0 to i only.",
+        )
+
+
+# Chapter 8's example: weights e^s of 1, 2 and 1 on the values 4, 8 and 0 (the answer is 5),
+# and the same scores + 100, whose exponentials overflow float32.
+STEPPER_SCORES = {
+    "small scores": (0.0, math.log(2), 0.0),
+    "scores + 100": (100.0, 100.0 + math.log(2), 100.0),
+}
+STEPPER_VALUES = (4.0, 8.0, 0.0)
+
+
+def online_softmax_trace(scores, values) -> list[dict[str, float]]:
+    """The online softmax of one query, key by key, in float32: what chapter 8's stepper shows.
+
+    Each step holds the score ``s``, the maximum before and after (``m_old``, ``m``), the
+    ``scale`` exp(m_old - m) that rescales the sums so far, the new term ``p``, the running
+    sums ``l`` and ``acc`` (one value per key: Dv = 1), and ``naive``, exp(s) as the formula
+    without a maximum would take it.
+
+    >>> [round(step["l"], 4) for step in online_softmax_trace((0.0, 0.6931, 0.0), (4.0, 8.0, 0.0))]
+    [1.0, 1.5, 2.0]
+    """
+    m, l, acc, out = torch.tensor(float("-inf")), torch.tensor(0.0), torch.tensor(0.0), []
+    for s_j, v_j in zip(torch.tensor(scores), torch.tensor(values), strict=True):
+        m_new = torch.maximum(m, s_j)
+        scale = torch.exp(m - m_new)  # 0 at the first key, where m is -inf
+        p = torch.exp(s_j - m_new)
+        l, acc = l * scale + p, acc * scale + p * v_j
+        out.append(
+            {"s": s_j, "m_old": m, "m": m_new, "scale": scale, "p": p, "l": l, "acc": acc}
+            | {"naive": torch.exp(s_j)}
+        )
+        m = m_new
+    return [{k: float(v) for k, v in step.items()} for step in out]
+
+
+def online_softmax_svg() -> str:
+    """The running maximum and the two running sums of chapter 8's example, key by key: the
+    static figure of its stepper."""
+    traces = {name: online_softmax_trace(s, STEPPER_VALUES) for name, s in STEPPER_SCORES.items()}
+    with style():
+        fig = new_figure(6.6, 2.8)
+        for ax, (name, trace) in zip(fig.subplots(1, 2), traces.items(), strict=True):
+            steps = range(len(trace))
+            ax.plot(steps, [t["l"] for t in trace], marker="o", color="#3b8ee6", label="l")
+            ax.plot(
+                steps, [t["acc"] / 4 for t in trace], marker="s", color="#e8710a", label="acc / 4"
+            )
+            for j, t in enumerate(trace):
+                ax.annotate(
+                    f"m = {t['m']:.2f}",
+                    (j, t["l"]),
+                    textcoords="offset points",
+                    xytext=(0, 8),
+                    ha="center",
+                    fontsize=8,
+                    color=GREY,
+                )
+            ax.set_title(
+                f"{name}: acc / l = {trace[-1]['acc'] / trace[-1]['l']:.4g}",
+                fontsize=10,
+                color=GREY,
+            )
+            ax.set_xticks(list(steps), labels=[f"key {j}" for j in steps])
+            ax.set_ylim(0, 3.4)
+            ax.legend(frameon=False, fontsize=8, labelcolor=GREY)
+            for side in ("top", "right"):
+                ax.spines[side].set_visible(False)
+        return to_svg(
+            fig,
+            "The online softmax of chapter 8's example, key by key",
+            "Two panels, the small scores and the same scores plus 100: in both the running sum l "
+            "grows 1, 1.5, 2 and acc 4, 10, 10, so the output acc / l is 5; only the running "
+            "maximum m differs, by 100.",
+        )
+
+
 FIGURES: dict[str, Callable[[], str]] = {
     "causal-mean-weights": lambda: causal_mean_weights_svg(8),
     "masked-softmax": lambda: masked_softmax_svg(8),
@@ -395,4 +580,7 @@ FIGURES: dict[str, Callable[[], str]] = {
     "masks": lambda: masks_svg(6),
     "rotary-scores": lambda: rotary_scores_svg(8),
     "learned-weights": lambda: learned_weights_svg(),
+    "scores-to-weights": lambda: scores_to_weights_svg(),
+    "mask-alignment": lambda: mask_alignment_svg(3, 6),
+    "online-softmax": lambda: online_softmax_svg(),
 }

@@ -5,8 +5,9 @@ has computed, so that decoding a new token costs one row of attention instead of
 the whole forward again. ``decode_macs`` counts the multiply-adds of one decoding
 step with and without the cache.
 
-The modules do the attending (``Head.forward(x, cache)``); the cache only stores,
-appends and refuses what does not fit. A page shows each definition after the
+The modules do the attending (``Head.forward(x, cache)``); the cache only appends,
+refuses what does not fit, and stores what a module commits once its output exists,
+so that a call that fails leaves the cache as it was. A page shows each definition after the
 imports, so the block can be copied alone into a project that has torch.
 
 This module does not import ``snippets.attention`` (which names ``KVCache`` for its
@@ -50,6 +51,10 @@ class KVCache:
     module, and the autograd history of what it holds: decode under
     ``torch.no_grad()`` unless you need gradients.
 
+    A module calls ``update`` for all the keys and values so far, and ``commit``
+    to store them once it has computed its output: a call that fails on the way
+    (out of memory, say) leaves the cache as it was.
+
     Raises:
         ValueError: (when a module calls ``update``) the new tokens would take the
             cache past the module's block_size, the cache holds another module's
@@ -74,7 +79,9 @@ class KVCache:
         self.k = self.v = self.owner = None
 
     def update(self, module: torch.nn.Module, k: torch.Tensor, v: torch.Tensor):
-        """Append the new tokens' k and v (..., T, hs); return all so far (..., len, hs)."""
+        """The cached k and v with the new tokens' (..., T, hs) appended: (..., len + T, hs).
+
+        Stores nothing: ``commit`` does."""
         where, n, T = type(module).__name__, len(self), k.shape[-2]
         if self.owner is not None and self.owner is not module:
             raise ValueError(
@@ -103,8 +110,11 @@ class KVCache:
                     f"{self.k.device}; reset() it after moving the module"
                 )
             k, v = torch.cat([self.k, k], dim=-2), torch.cat([self.v, v], dim=-2)
-        self.k, self.v, self.owner = k, v, module
         return k, v
+
+    def commit(self, module: torch.nn.Module, k: torch.Tensor, v: torch.Tensor) -> None:
+        """Store what ``update`` returned, once the module has its output."""
+        self.k, self.v, self.owner = k, v, module
 
 
 # --8<-- [end:KVCache]

@@ -7,14 +7,14 @@ chapter 4, and a linear readout. ``train`` runs AdamW on fresh batches and
 returns the loss of every step.
 
 Each definition needs only the imports below, ``Head`` (``snippets.attention``)
-for the model, ``lookback_batch`` for ``train``, and the checks section of
-``snippets.checks``.
+for the model, ``lookback_batch`` for ``train``, and the helpers of
+``snippets/checks.py`` that it calls.
 """
 
 __all__ = ["IGNORE", "lookback_batch", "OneHeadModel", "train"]
 
 from snippets.attention import Head
-from snippets.checks import check_sizes
+from snippets.checks import check_generator, check_number, check_sizes
 
 # --8<-- [start:imports]
 import torch
@@ -55,13 +55,7 @@ def lookback_batch(
         raise ValueError(
             f"lookback_batch: back must be < T={T} so that some position has a target, got {back}"
         )
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"lookback_batch: generator must be a torch.Generator or None, "
-            f"got {type(generator).__name__}"
-        )
-    if generator is not None and generator.device.type != "cpu":
-        raise ValueError(f"lookback_batch: generator must be on the CPU, got {generator.device}")
+    check_generator("lookback_batch", generator)
     x = torch.randint(vocab, (B, T), generator=generator)  # (B, T)
     y = torch.full_like(x, IGNORE)
     y[:, back:] = x[:, :-back]  # y[:, t] = x[:, t - back]
@@ -170,6 +164,9 @@ class OneHeadModel(nn.Module):
 
 
 # --8<-- [start:train]
+MAX_STEPS = 10**7  # 40 MB of losses
+
+
 def train(
     model: nn.Module,
     *,
@@ -199,8 +196,9 @@ def train(
         TypeError: ``model`` is not an ``nn.Module`` with int ``vocab`` and
             ``block_size``, a count is not an int, ``lr`` is not a number, or
             ``generator`` is not a ``torch.Generator``.
-        ValueError: a count is < 1, ``back`` is not in 1 .. block_size - 1, ``lr``
-            is not a positive finite number, or ``generator`` is not on the CPU.
+        ValueError: a count is < 1, ``steps`` is more than ``MAX_STEPS``, ``back``
+            is not in 1 .. block_size - 1, ``lr`` is not a positive finite number,
+            ``generator`` is not on the CPU, or ``model`` has no parameter to train.
     """
     if not isinstance(model, nn.Module) or not all(
         isinstance(getattr(model, a, None), int) for a in ("vocab", "block_size")
@@ -209,21 +207,21 @@ def train(
             "train: model must be an nn.Module with int attributes vocab and block_size "
             f"(like OneHeadModel), got {type(model).__name__}"
         )
+    for name in ("vocab", "block_size"):
+        if isinstance(getattr(model, name), bool):
+            raise TypeError(f"train: model.{name} must be an int, got bool")
     check_sizes("train", steps=steps, batch_size=batch_size, back=back)
+    if steps > MAX_STEPS:  # the losses are kept in one tensor
+        raise ValueError(f"train: steps must be at most {MAX_STEPS}, got {steps}")
     if back >= model.block_size:
         raise ValueError(f"train: back must be < block_size={model.block_size}, got {back}")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)):
-        raise TypeError(f"train: lr must be a number, got {type(lr).__name__}")
-    if not 0 < lr < float("inf"):
-        raise ValueError(f"train: lr must be a positive finite number, got {lr}")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"train: generator must be a torch.Generator or None, got {type(generator).__name__}"
-        )
-    if generator is not None and generator.device.type != "cpu":
-        raise ValueError(f"train: generator must be on the CPU, got {generator.device}")
-    device = next(model.parameters()).device
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    check_number("train", "lr", lr)
+    check_generator("train", generator)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("train: model has no parameter that requires grad (none, or all frozen)")
+    device = params[0].device
+    optimizer = torch.optim.AdamW(params, lr=lr)
     losses = torch.empty(steps)
     model.train()
     for step in range(steps):

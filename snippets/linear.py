@@ -11,8 +11,8 @@ positive feature map, which turns the weighted average into two running sums;
 ``causal_linear_attention_quadratic`` is the same formula with a (T, T) matrix,
 for checking.
 
-Each definition checks its input with the shared section of ``snippets/checks.py``;
-a page shows the definition followed by that section, so the block can be copied
+Each definition checks its input with helpers of ``snippets/checks.py``; a page
+shows the definition followed by the helpers it calls, so the block can be copied
 alone into a project that has torch.
 """
 
@@ -74,9 +74,9 @@ class _PrefixMean(torch.autograd.Function):
         return sums.flip(1).to(g.dtype)
 
 
-# Below this many numbers one cumsum call beats the ~20 small operations of the
-# blocked version. Chosen where the two crossed on a 2-core CPU; the crossover
-# moves with the shape and the machine (the appendix's CPU data puts it higher at C = 64).
+# Below this many numbers, one cumsum call instead of the ~20 small operations of
+# the blocked version, whose fixed costs dominate on small inputs. A round number
+# picked by hand, not a measured crossover, which moves with the shape and the machine.
 _SMALL = 2**18
 
 
@@ -89,7 +89,7 @@ def prefix_mean_fast(x: torch.Tensor) -> torch.Tensor:
     are in the cache: running sums
     inside blocks of 16 rows, then the sum of all earlier blocks added to each
     block, then the division by the counts. For small inputs (fewer than
-    ``_SMALL`` numbers) it falls back to the plain cumsum, which is faster there.
+    ``_SMALL`` numbers) it falls back to the plain cumsum (chapter 7 says why).
     Sums are accumulated in at least float32. Reverse-mode derivatives of every
     order work; forward-mode AD and ``torch.func`` transforms are not supported on
     the blocked path.

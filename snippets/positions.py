@@ -12,13 +12,20 @@ x[2i+1])`` of a query or key by an angle proportional to its position, so that
 the score of a query at position ``m`` and a key at position ``n`` depends on
 the positions only through ``m - n``.
 
-Each definition needs only the imports below and the shared ``checks`` section
-of ``snippets/checks.py``, so the two together can be copied alone into a project.
+Each definition needs only the imports below and the helpers of
+``snippets/checks.py`` that it calls; a page shows them together, so the block can
+be copied alone into a project that has torch.
 """
 
 __all__ = ["apply_rotary", "sinusoidal_positions"]
 
-from snippets.checks import FLOATS, check_float, check_sizes
+from snippets.checks import (
+    check_dtype_device,
+    check_number,
+    check_pairs,
+    check_positions,
+    check_sizes,
+)
 
 # --8<-- [start:imports]
 import math
@@ -56,36 +63,12 @@ def apply_rotary(
             ``positions`` is not of shape (T,) on the device of ``x``, or ``base``
             is not a finite number > 0.
     """
-    check_float("apply_rotary", "x", x)
-    if x.dim() < 2 or x.shape[-2] == 0 or x.shape[-1] == 0 or x.shape[-1] % 2:
-        raise ValueError(
-            "apply_rotary: x must have shape (..., T, D) with T >= 1 and an even D >= 2, "
-            f"got shape {tuple(x.shape)}"
-        )
+    check_pairs("apply_rotary", x)
+    check_positions("apply_rotary", positions, x)
+    check_number("apply_rotary", "base", base)
     T, D = x.shape[-2:]
     if positions is None:
         positions = torch.arange(T, device=x.device)
-    if not isinstance(positions, torch.Tensor):
-        raise TypeError(
-            f"apply_rotary: positions must be a 1-D integer torch.Tensor or None, "
-            f"got {type(positions).__name__}"
-        )
-    if positions.dtype == torch.bool or positions.is_floating_point() or positions.is_complex():
-        raise TypeError(f"apply_rotary: positions must be an integer tensor, got {positions.dtype}")
-    if positions.shape != (T,):
-        raise ValueError(
-            f"apply_rotary: positions must have shape (T,) = ({T},) for x of shape "
-            f"{tuple(x.shape)}, got shape {tuple(positions.shape)}"
-        )
-    if positions.device != x.device:
-        raise ValueError(
-            f"apply_rotary: positions is on {positions.device} but x is on {x.device}; "
-            "move one of them"
-        )
-    if isinstance(base, bool) or not isinstance(base, (int, float)):
-        raise TypeError(f"apply_rotary: base must be a number, got {type(base).__name__}")
-    if not 0 < base < math.inf:
-        raise ValueError(f"apply_rotary: base must be a finite number > 0, got {base}")
     acc = torch.promote_types(x.dtype, torch.float32)  # angles in at least float32
     theta = base ** (-torch.arange(0, D, 2, dtype=acc, device=x.device) / D)  # (D/2,)
     angle = positions.to(acc).unsqueeze(-1) * theta  # (T, D/2): pair i at position m
@@ -99,6 +82,9 @@ def apply_rotary(
 
 
 # --8<-- [start:sinusoidal_positions]
+MAX_VALUES = 2**31  # a table of at most 8 GiB in float32
+
+
 def sinusoidal_positions(
     T: int,
     C: int,
@@ -121,28 +107,28 @@ def sinusoidal_positions(
     Raises:
         TypeError: ``T``, ``C`` are not ints, ``base`` is not a number, or
             ``dtype`` is not a floating dtype.
-        ValueError: ``T`` or ``C`` is < 1, ``C`` is odd, ``base`` is not a finite
-            number > 0, or ``device`` is not available.
+        ValueError: ``T`` or ``C`` is < 1, ``C`` is odd, ``T * C`` is more than
+            ``MAX_VALUES``, ``base`` is not a finite number > 0 or so small that the
+            largest angle overflows, or ``device`` is not available.
     """
     check_sizes("sinusoidal_positions", T=T, C=C)
     if C % 2:
         raise ValueError(f"sinusoidal_positions: C must be even, got {C}")
-    if isinstance(base, bool) or not isinstance(base, (int, float)):
-        raise TypeError(f"sinusoidal_positions: base must be a number, got {type(base).__name__}")
-    if not 0 < base < math.inf:
-        raise ValueError(f"sinusoidal_positions: base must be a finite number > 0, got {base}")
-    if dtype not in FLOATS:
-        raise TypeError(
-            "sinusoidal_positions: dtype must be float16, bfloat16, float32 or float64, "
-            f"got {dtype}"
-        )
-    acc = torch.promote_types(dtype, torch.float32)
-    try:
-        p = torch.arange(T, dtype=acc, device=device)  # (T,)
-    except (RuntimeError, AssertionError, TypeError) as exc:  # not a device, or not in this build
+    if T * C > MAX_VALUES:
         raise ValueError(
-            f"sinusoidal_positions: device {device!r} is not usable here: {exc}"
-        ) from None
+            f"sinusoidal_positions: T * C must be at most {MAX_VALUES}, got T={T}, C={C}"
+        )
+    check_number("sinusoidal_positions", "base", base)
+    check_dtype_device("sinusoidal_positions", dtype, device)
+    acc = torch.promote_types(dtype, torch.float32)
+    # base itself, and the largest angle (T - 1) * base**(-(C - 2) / C), must fit in acc
+    big = torch.finfo(acc).max
+    top = math.log(max(T - 1, 1)) + max(0.0, -math.log(base) * (C - 2) / C)
+    if not torch.finfo(acc).tiny <= base <= big or top >= math.log(big):
+        raise ValueError(
+            f"sinusoidal_positions: base={base} is out of range for {acc}; use base >= 1"
+        )
+    p = torch.arange(T, dtype=acc, device=device)  # (T,)
     w = base ** (-torch.arange(0, C, 2, dtype=acc, device=device) / C)  # (C/2,)
     angle = p.unsqueeze(-1) * w  # (T, C/2)
     return torch.stack([angle.sin(), angle.cos()], dim=-1).flatten(-2).to(dtype)  # (T, C)

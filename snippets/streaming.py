@@ -7,8 +7,8 @@ query, a running maximum of its scores, a running sum of exponentials and a
 rescaled output (the online softmax of Milakov and Gimelshein, 2018, as
 FlashAttention uses it).
 
-The definition is self-contained: its section below, followed by the shared
-``checks`` section of ``snippets/checks.py``, runs when copied alone.
+The definition is self-contained: its section below, followed by the helpers of
+``snippets/checks.py`` that it calls, runs when copied alone.
 """
 
 __all__ = ["online_causal_attention"]
@@ -31,8 +31,9 @@ def online_causal_attention(
     are read ``block`` positions at a time; each query keeps a running maximum
     ``m`` of its scores, a running sum ``l`` of exp(score - m) and a running
     output ``acc``, both rescaled whenever ``m`` grows. No (T, T) tensor is
-    made: the largest is (..., T, max(block, Dv)), a strip of scores or the
-    running output. Sums are kept in at least float32.
+    made: the largest is a strip of scores or the running output, (..., T,
+    max(block, Dv)), or for float16 and bfloat16 input the float32 copy of q,
+    (..., T, D). Sums are kept in at least float32.
     A nan or inf in ``k`` or ``v`` at position j changes no output before j.
 
     >>> q = k = torch.zeros(3, 2)                     # equal scores: the prefix mean

@@ -1,12 +1,10 @@
-"""Reading the pages the way MkDocs and Sybil do, for the tests that check them; and loading the
-repository's script files (hooks/, dev.py), which are no package, as their tools do: by path."""
+"""Reading the pages the way MkDocs and Sybil do, for the tests that check them."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
+import ast
+import math
 import re
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,18 +45,6 @@ class Fence:
         return f"{self.page.relative_to(ROOT)}:{self.line} ```{self.info}"
 
 
-def load_file(path: str, name: str | None = None) -> types.ModuleType:
-    """A fresh module from `path` (relative to the repository), loaded by path as MkDocs loads
-    its hooks; each call loads it anew, so a test may patch its copy."""
-    name = name or path.removesuffix(".py").replace("/", "_")
-    spec = importlib.util.spec_from_file_location(name, ROOT / path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def pages() -> list[Path]:
     return sorted(DOCS.rglob("*.md"))
 
@@ -93,8 +79,68 @@ def section(path: str, name: str | None) -> str:
 
 
 def expand(fence: Fence) -> str:
-    """What a reader sees (and copies) in an include-only block."""
-    return "".join(section(p, s) for p, s in fence.includes)
+    """What a reader sees (and copies) in an include-only block: each --8<-- line replaced by its
+    section, the blank lines between them kept, as pymdownx.snippets does."""
+    lines = []
+    for line in fence.body.splitlines():
+        m = _INCLUDE.match(line.strip())
+        lines += section(m["path"], m["section"]).splitlines() if m else [line]
+    return "\n".join(lines) + "\n"
+
+
+CHECKS = "snippets/checks.py"  # one section per helper; a block includes those it calls
+
+
+def _names(code: str) -> set[str]:
+    return {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)}
+
+
+def checks_needed(code: str) -> list[str]:
+    """The sections of snippets/checks.py whose helpers `code` uses, directly or through
+    another helper, in the file's order: what a block showing `code` must include."""
+    text = (ROOT / CHECKS).read_text(encoding="utf-8")
+    names = [m["name"] for m in _SECTION.finditer(text) if m["kind"] == "start"]
+    sections = {s: section(CHECKS, s) for s in names}
+    defines = {
+        s: {
+            t.id if isinstance(t, ast.Name) else node.name
+            for node in ast.parse(body).body
+            for t in (node.targets if isinstance(node, ast.Assign) else [node])
+            if isinstance(t, ast.Name) or isinstance(node, (ast.FunctionDef, ast.ClassDef))
+        }
+        for s, body in sections.items()
+    }
+    need: set[str] = set()
+    todo = [code]
+    while todo:
+        used = _names(todo.pop())
+        for s in names:
+            if s not in need and defines[s] & used:
+                need.add(s)
+                todo.append(sections[s])
+    return [s for s in names if s in need]
+
+
+# A chapter's opening box states its reading time, estimated from its length by this formula
+# (tests/test_pages.py checks that the two agree): its prose at 200 words a minute and the lines of
+# its examples at 10 a minute, rounded up to a multiple of 5 minutes. The validated definitions,
+# collapsed and included from snippets/, are not counted.
+WORDS_PER_MINUTE, EXAMPLE_LINES_PER_MINUTE = 200, 10
+MINUTES = re.compile(r"About (\d+) minutes \(an estimate from the page's length\)")
+
+
+def reading_minutes(page: Path) -> int:
+    text = page.read_text(encoding="utf-8")
+    code, prose, pos = 0, [], 0
+    for f in fences(page):
+        prose.append(text[pos : f.start])
+        pos = text.find("\n", f.end) + 1 if text.find("\n", f.end) >= 0 else len(text)
+        if not f.includes:
+            code += len([ln for ln in f.body.splitlines() if ln.strip()])
+    prose.append(text[pos:])
+    words = len(re.sub(r"<!--.*?-->", " ", MINUTES.sub(" ", "".join(prose)), flags=re.S).split())
+    minutes = words / WORDS_PER_MINUTE + code / EXAMPLE_LINES_PER_MINUTE
+    return 5 * max(1, math.ceil(minutes / 5))
 
 
 def nav_pages() -> list[str]:
@@ -113,15 +159,3 @@ def nav_pages() -> list[str]:
         stem = f.rsplit(".", 1)[0]
         out.append("" if stem == "index" else stem.removesuffix("/index") + "/")
     return out
-
-
-def screenshot_dir(config) -> Path:
-    """Where the browser tests save their screenshots: $SCREENSHOT_DIR, else a folder in the
-    run's temporary directory that every pytest-xdist worker shares."""
-    if os.environ.get("SCREENSHOT_DIR"):
-        return Path(os.environ["SCREENSHOT_DIR"])
-    base = config._tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):  # a worker's basetemp is inside the run's
-        base = base.parent
-    return base / "screenshots"
-

@@ -1,6 +1,6 @@
 """Sybil's setup: every Markdown page under docs/ and every docstring in snippets/ and bench/.
 
-Loaded by the root conftest.py only when Sybil is installed: the GPU machines run the CUDA
+Loaded by tests/sybil_plugin.py only when Sybil is installed: the GPU machines run the CUDA
 tests without it (python3 -m bench.gpu).
 """
 

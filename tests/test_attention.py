@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from snippets.attention import Head, MultiHeadAttention, causal_attention
@@ -17,7 +17,6 @@ from tests.strategies import attention_reference, qkvs
 TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float64: dict(rtol=1e-10, atol=1e-12)}
 
 
-@settings(max_examples=40, deadline=None)
 @given(qkvs())
 def test_causal_attention_matches_definition_and_sdpa(qkv):
     q, k, v = qkv
@@ -64,7 +63,6 @@ def test_causal_attention_is_causal(t):
 DTYPES = st.sampled_from([torch.float32, torch.float64])
 
 
-@settings(max_examples=25, deadline=None)
 @given(st.integers(1, 4), st.integers(1, 12), st.integers(1, 8), st.integers(1, 6), DTYPES, st.integers(0, 2**16))
 def test_head_is_causal_attention_of_its_projections(B, T, n_embd, head_size, dtype, seed):
     torch.manual_seed(seed)
@@ -162,7 +160,6 @@ def heads_of(mha):
     return heads
 
 
-@settings(max_examples=20, deadline=None)
 @given(st.integers(1, 3), st.integers(1, 10), st.sampled_from([(4, 1), (4, 2), (6, 3), (8, 4), (12, 3)]),
        DTYPES, st.integers(0, 2**16))
 def test_multihead_is_concatenated_heads_and_torch_multihead(B, T, sizes, dtype, seed):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from snippets.averaging import (
@@ -23,7 +23,6 @@ METHODS = [prefix_mean_loop, prefix_mean_matmul, prefix_mean_softmax, prefix_mea
 TOL = {torch.float32: dict(rtol=1e-5, atol=1e-6), torch.float64: dict(rtol=1e-12, atol=1e-13)}
 
 
-@settings(max_examples=40, deadline=None)
 @given(batches())
 def test_all_versions_agree_with_the_definition(x):
     want = reference(x).to(x.dtype)
@@ -33,7 +32,6 @@ def test_all_versions_agree_with_the_definition(x):
         torch.testing.assert_close(got, want, **TOL[x.dtype], msg=f.__name__)
 
 
-@settings(max_examples=40, deadline=None)
 @given(st.integers(1, 64), st.sampled_from([torch.float32, torch.float64]))
 def test_weights_are_causal_rows_of_equal_shares(T, dtype):
     W = causal_mean_weights(T, dtype=dtype)
@@ -46,7 +44,6 @@ def test_weights_are_causal_rows_of_equal_shares(T, dtype):
                                rtol=0, atol=4 * torch.finfo(dtype).eps)
 
 
-@settings(max_examples=20, deadline=None)
 @given(batches())
 def test_weights_times_x_is_the_prefix_mean(x):
     W = causal_mean_weights(x.shape[-2], dtype=x.dtype)

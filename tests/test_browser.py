@@ -1,6 +1,6 @@
 """The built site as a reader's browser shows it: Debian's Chromium, driven by Playwright.
 
-The site (the test session's one build, `built_site` in tests/conftest.py) is
+The site (the test session's one build, `built_site` in tests/building.py) is
 served by a stdlib HTTP server on 127.0.0.1 and visited page by page, in the light
 and in the dark palette (the pages of mkdocs.yml's nav, which must be those of the
 sitemap). Each visit is made once and checked by every test parametrized by it;
@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import sys
 import re
 import threading
 import urllib.request
@@ -31,7 +32,7 @@ from urllib.parse import urldefrag, urlsplit
 
 import pytest
 
-from tests.pages import nav_pages, screenshot_dir
+from tests.pages import nav_pages
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -134,6 +135,23 @@ def _axe():
     return Axe()
 
 
+# axe's colour-contrast rule samples every span of highlighted code, which is most of its time on
+# a page; tests/test_code_contrast.py checks every code token colour against every code
+# background statically instead. So axe runs every rule but that one on the whole page, then
+# that one on the whole page but highlighted code (`.highlight`: blocks and inline highlights).
+_NOT_CONTRAST = {"resultTypes": ["violations"], "rules": {"color-contrast": {"enabled": False}}}
+_CONTRAST = {"resultTypes": ["violations"], "runOnly": {"type": "rule", "values": ["color-contrast"]}}
+
+
+def _run_axe(axe, page) -> dict:
+    """axe's results for the page, with color-contrast's outside highlighted code."""
+    results = axe.run(page, options=_NOT_CONTRAST).response
+    contrast = axe.run(page, context={"exclude": [[".highlight"]]}, options=_CONTRAST).response
+    ran = {r["id"] for kind in ("violations", "passes", "incomplete", "inapplicable") for r in contrast.get(kind, [])}
+    return results | {"violations": results["violations"] + contrast["violations"],
+                      "contrast_outside_code_ran": ran == {"color-contrast"}}
+
+
 def _axe_or_skip() -> None:
     if _axe() is not None:
         return
@@ -157,16 +175,24 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        # A browser that drops a connection it no longer needs (a page closed while its
+        # fonts or icons load) is no error of the site's: no traceback for that.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 @pytest.fixture(scope="module")
 def site(request) -> Path:
     _chromium_or_skip()  # before building, so a machine without Chromium does not build for nothing
-    return request.getfixturevalue("built_site")  # the session's one build (tests/conftest.py)
+    return request.getfixturevalue("built_site")  # the session's one build (tests/building.py)
 
 
 @pytest.fixture(scope="module")
 def server(site):
     handler = functools.partial(_QuietHandler, directory=str(site))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd = _Server(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}/"
@@ -193,15 +219,6 @@ def playwright_browser():
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
-
-
-@pytest.fixture(scope="module")
-def shots(request) -> Path:
-    """The folder of this run's screenshots, shared by the xdist workers; the run's summary
-    names it (conftest.py)."""
-    folder = screenshot_dir(request.config)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _refuse_offsite(base: str, offsite: list[str]):
@@ -293,7 +310,7 @@ def _visit(context, base: str, shots: Path, path: str, scheme: str) -> Visit:
         prose=page.evaluate(VISIBLE_PROSE_JS),
         screenshot=shot,
         csp_violations=_csp_violations(page),  # before axe, which is no part of the page
-        axe=axe.run(page).response if axe else None,
+        axe=_run_axe(axe, page) if axe else None,
     )
     page.close()
     return result
@@ -423,6 +440,7 @@ def test_axe_finds_no_serious_or_critical_violation(visit):
     """axe-core on every page of the nav, in both palettes: no serious or critical violation."""
     _axe_or_skip()
     assert visit.axe["testEngine"]["name"] == "axe-core" and "violations" in visit.axe
+    assert visit.axe["contrast_outside_code_ran"], "axe's color-contrast rule did not run"
     bad = []
     for v in visit.axe["violations"]:
         if v["impact"] in AXE_FAILING:
@@ -620,5 +638,206 @@ def test_on_a_phone_wide_formulas_and_code_scroll_in_their_box_with_a_cue(server
                 assert box["overflow"] in ("auto", "scroll"), (path, box)
                 assert box["right"] <= found["viewport"] + 0.5 and box["cue"] and box["focusable"], (path, box)
         assert seen, "no formula or code line is wider than a phone: the test would check nothing"
+    finally:
+        context.close()
+
+
+def _widget_reference(scores, query, mask, scale):
+    """What chapter 3's widget must show, computed with torch (float64)."""
+    import torch
+
+    s = torch.tensor(scores, dtype=torch.float64) * {"1": 1.0, "sqrt": 0.25, "8": 8.0}[scale]
+    future = torch.arange(len(scores)) > query
+    if mask == "inf-before":
+        return torch.softmax(s.masked_fill(future, float("-inf")), dim=-1)
+    if mask == "1e9-float16":  # the additive mask in float16: -1e9 is -inf there, 0 * -inf is nan
+        fill = torch.tensor(-1e9, dtype=torch.float16)
+        return torch.softmax((s.half() + future.half() * fill).double(), dim=-1)
+    w = torch.softmax(s, dim=-1).masked_fill(future, 0.0)
+    return w / w.sum() if mask == "renorm-after" else w
+
+
+def test_the_scores_to_weights_widget_matches_torch_driven_by_keyboard(server, playwright_browser):
+    import torch
+
+    from snippets.figures import WIDGET_QUERY, WIDGET_SCORES
+
+    context = playwright_browser.new_context()
+    errors = []
+    try:
+        page = context.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(server + "03-softmax/")
+        root = page.locator('[data-widget="scores-to-weights"]')
+        assert [float(v) for v in root.get_attribute("data-scores").split()] == list(WIDGET_SCORES)
+        assert int(root.get_attribute("data-query")) == WIDGET_QUERY
+        assert root.locator(".widget-static").is_hidden() and root.locator(".widget-live").is_visible()
+        scores = list(WIDGET_SCORES)
+
+        def shown():
+            return [float(t.get_attribute("data-weight")) for t in root.locator("text[data-weight]").all()]
+
+        def check(mask, scale):
+            want = _widget_reference(scores, WIDGET_QUERY, mask, scale)
+            got = torch.tensor(shown(), dtype=torch.float64)
+            torch.testing.assert_close(got, want, atol=1e-4, rtol=0, equal_nan=True)
+            assert root.locator(".widget-out").get_attribute("aria-live") == "polite"
+            return root.locator(".widget-out").inner_text()
+
+        check("inf-before", "1")
+        first = root.locator('input[data-key="0"]')
+        first.focus()
+        page.keyboard.press("Control+A")
+        page.keyboard.type("4")
+        page.keyboard.press("Tab")
+        scores[0] = 4.0
+        assert "sum 1.0000" in check("inf-before", "1")
+        mask = root.locator('select[data-control="mask"]')
+        mask.focus()
+        for name in ("zero-after", "renorm-after", "1e9-float16"):
+            page.keyboard.press("ArrowDown")
+            assert mask.input_value() == name
+            text = check(name, "1")
+        assert "nan" in text
+        mask.focus()
+        for _ in range(3):
+            page.keyboard.press("ArrowUp")
+        assert mask.input_value() == "inf-before"
+        scale = root.locator('select[data-control="scale"]')
+        scale.focus()
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("ArrowDown")
+        assert scale.input_value() == "8"
+        first.focus()
+        page.keyboard.press("Control+A")
+        page.keyboard.type("12")  # x 8 = 96: exp(96) is inf in float32
+        page.keyboard.press("Tab")
+        scores[0] = 12.0
+        assert "would overflow" in check("inf-before", "8")
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def test_without_javascript_the_widget_shows_its_static_figure(server, playwright_browser):
+    context = playwright_browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(server + "03-softmax/")
+        root = page.locator('[data-widget="scores-to-weights"]')
+        assert root.locator(".widget-static img").first.is_visible()
+        assert root.locator(".widget-live").count() == 0
+    finally:
+        context.close()
+
+
+def test_the_who_sees_whom_widget_draws_the_masks_torch_uses(server, playwright_browser):
+    """Its lower-right grid is causal_lower_right's mask, its top-left grid is_causal=True's."""
+    import torch
+    import torch.nn.functional as F
+    from torch.nn.attention.bias import causal_lower_right
+
+    def attend(q, k, v, **mask):
+        return F.scaled_dot_product_attention(q, k, v, **mask)
+
+    context = playwright_browser.new_context()
+    errors = []
+    try:
+        page = context.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(server + "09-inference/")
+        root = page.locator('[data-widget="who-sees-whom"]')
+        T = int(root.get_attribute("data-tokens"))
+        assert root.locator(".widget-static").is_hidden()
+
+        def grid(name, Tq):
+            cells = root.locator(f'svg[data-grid="{name}"] rect')
+            got = torch.zeros(Tq, T, dtype=torch.bool)
+            for c in cells.all():
+                got[int(c.get_attribute("data-q")), int(c.get_attribute("data-k"))] = c.get_attribute("data-allowed") == "1"
+            assert cells.count() == Tq * T
+            return got
+
+        cached = root.locator('input[data-control="cached"]')
+        for n in (0, 2, 5, 3):
+            cached.focus()
+            page.keyboard.press("Control+A")
+            page.keyboard.type(str(n))
+            page.keyboard.press("Tab")
+            Tq = T - n
+            q, k, v = torch.randn(Tq, 4), torch.randn(T, 4), torch.randn(T, 4)
+            lower_right = grid("lower-right", Tq)
+            torch.testing.assert_close(attend(q, k, v, attn_mask=lower_right),
+                                       attend(q, k, v, attn_mask=causal_lower_right(Tq, T)))
+            if n:
+                top_left = grid("top-left", Tq)
+                torch.testing.assert_close(attend(q, k, v, attn_mask=top_left), attend(q, k, v, is_causal=True))
+                assert not torch.equal(top_left, lower_right)
+            else:
+                assert root.locator('svg[data-grid="top-left"]').count() == 0
+        row = root.locator('input[data-control="row"]')
+        row.focus()
+        page.keyboard.press("Control+A")
+        page.keyboard.type("1")
+        page.keyboard.press("Tab")
+        said = root.locator(".widget-out").inner_text()
+        assert said.startswith("Query row 1 is token 4; it averages the rows 0, 1, 2, 3, 4 of x.")
+        assert "would read only 0, 1." in said
+        kind = root.locator('select[data-control="kind"]')
+        kind.focus()
+        page.keyboard.press("ArrowDown")
+        assert kind.input_value() == "encoder" and bool(grid("lower-right", T - 3).all())
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def test_the_online_softmax_stepper_shows_the_running_state_torch_computes(server, playwright_browser):
+    """Step by step, m, l and acc equal their closed forms over the keys so far (float64), and the
+    last step's acc / l is online_causal_attention's output for that query."""
+    import math
+
+    import torch
+
+    from snippets.figures import STEPPER_SCORES, STEPPER_VALUES
+    from snippets.streaming import online_causal_attention
+
+    context = playwright_browser.new_context()
+    errors = []
+    try:
+        page = context.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(server + "08-streaming/")
+        root = page.locator('[data-widget="online-softmax"]')
+        assert root.locator(".widget-static").is_hidden()
+        preset, nxt = root.locator('select[data-control="preset"]'), root.locator('button[data-control="next"]')
+        v = torch.tensor(STEPPER_VALUES, dtype=torch.float64)
+        for index, (name, scores) in enumerate(STEPPER_SCORES.items()):
+            preset.focus()
+            if index:
+                page.keyboard.press("ArrowDown")
+            assert preset.input_value() == name
+            s = torch.tensor(scores, dtype=torch.float64)
+            for j in range(len(scores)):
+                if j:
+                    nxt.focus()
+                    page.keyboard.press("Enter")
+                row = root.locator(f'tr[data-step="{j}"]')
+                got = {c.get_attribute("data-name"): float(c.get_attribute("data-value")) for c in row.locator("td").all()}
+                m = s[: j + 1].max()
+                w = torch.exp(s[: j + 1] - m)
+                want = {"m": m.item(), "l": w.sum().item(), "acc": (w @ v[: j + 1]).item()}
+                for key, value in want.items():
+                    assert math.isclose(got[key], value, rel_tol=1e-5, abs_tol=1e-5), (name, j, key, got[key], value)
+                assert (got["naive"] == math.inf) == (scores[j] > 88.72)
+            assert nxt.is_disabled()
+            q = torch.tensor([[0.0], [0.0], [1.0]])  # the last query: scores q . k = s against all keys
+            k = torch.tensor(scores, dtype=torch.float32)[:, None]
+            expected = online_causal_attention(q, k, v.float()[:, None])[-1, 0].item()
+            said = root.locator(".widget-out").inner_text()
+            shown = float(re.search(r"Output acc / l = ([0-9]+\.[0-9]+)", said)[1])
+            assert math.isclose(shown, expected, rel_tol=1e-4), (said, expected)
+            assert ("nan (inf / inf)" in said) == (max(scores) > 88.72)
+        assert not errors, errors
     finally:
         context.close()

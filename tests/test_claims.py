@@ -17,7 +17,6 @@ a page renders from the results files at build time are not in its Markdown.
 
 from __future__ import annotations
 
-import ctypes
 import re
 import tomllib
 from dataclasses import dataclass
@@ -59,6 +58,13 @@ def sdpa_zeroes_fully_masked_rows_since_2_5():
     assert (row == 0).all() if _version() >= (2, 5) else row.isnan().all()
 
 
+def sdpa_zeroes_a_query_whose_only_key_is_minus_inf_since_2_5():
+    q, v = torch.ones(4, 1), torch.arange(4.0).unsqueeze(-1)
+    k = torch.tensor([[float("-inf")], [0.0], [1.0], [2.0]])
+    row = F.scaled_dot_product_attention(q, k, v, is_causal=True)[0]
+    assert (row == 0).all() if _version() >= (2, 5) else row.isnan().all()
+
+
 def mha_nan_with_weights_zero_without():
     torch.manual_seed(0)
     layer = torch.nn.MultiheadAttention(8, 2, batch_first=True)
@@ -93,19 +99,60 @@ def cpu_cumsum_accumulates_in_a_wider_dtype():
     assert y.cumsum(0)[-1] == 258
 
 
-def glibc_mmap_threshold_limits():
-    # malloc.c: DEFAULT_MMAP_THRESHOLD_MIN = 128 * 1024,
-    # DEFAULT_MMAP_THRESHOLD_MAX = 4 * 1024 * 1024 * sizeof(long) on 64-bit machines.
-    assert 128 * 1024 == 128 * 2**10
-    assert 4 * 1024 * 1024 * ctypes.sizeof(ctypes.c_long) == 32 * 2**20
-
-
 def cpu_bandwidth_point_output_is_64_mib():
     import json
 
     data = json.loads((DOCS / "appendix/results/cpu-amd-epyc.json").read_text(encoding="utf-8"))
     B, T, C = data["config"]["bandwidth"]
     assert B * T * C * 4 == 64 * 2**20  # float32
+
+
+def cpu_cumsum_takes_twice_a_copy_at_every_bandwidth_point():
+    from bench import validate
+
+    files = sorted((DOCS / "appendix/results").glob("cpu-*.json"))
+    assert files
+    for path in files:
+        ms = {r.method: r.ms for r in validate.load(path).bandwidth if r.dtype == "float32"}
+        assert ms["prefix_mean_cumsum"] > 2 * ms["clone"], path.name
+
+
+def clone_rates_in_the_sweep_and_at_the_bandwidth_point():
+    from bench import validate
+
+    files = sorted((DOCS / "appendix/results").glob("*.json"))
+    assert files
+    for path in files:
+        res = validate.load(path)
+        for dtype in res.config.dtypes:
+            sweep = sorted((r.T, r.bytes / r.ms) for r in res.results
+                           if r.method == "clone" and r.dtype == dtype and r.status == "ok")
+            point = [r.bytes / r.ms for r in res.bandwidth if r.method == "clone" and r.dtype == dtype]
+            assert sweep and len(point) == 1, path.name
+            rates = [rate for _, rate in sweep]
+            if res.env.device_type == "cpu":
+                assert min(rates) > point[0], path.name
+            else:
+                assert rates == sorted(rates) and rates[-1] < point[0], (path.name, dtype)
+
+
+def gpu_cumsum_many_copies_at_the_bandwidth_point_more_in_most_of_the_sweep():
+    from bench import validate
+
+    files = sorted((DOCS / "appendix/results").glob("cuda-*.json"))
+    assert files
+    for path in files:
+        res = validate.load(path)
+        for dtype in res.config.dtypes:
+            point = {r.method: r.ms for r in res.bandwidth if r.dtype == dtype}
+            at_point = point["prefix_mean_cumsum"] / point["clone"]
+            sweep: dict[int, dict[str, float]] = {}
+            for r in res.results:
+                if r.dtype == dtype and r.status == "ok" and r.method in ("clone", "prefix_mean_cumsum"):
+                    sweep.setdefault(r.T, {})[r.method] = r.ms
+            ratios = [m["prefix_mean_cumsum"] / m["clone"] for m in sweep.values() if len(m) == 2]
+            assert at_point > 4, (path.name, dtype, at_point)  # "many times"
+            assert 2 * sum(q > at_point for q in ratios) > len(ratios), (path.name, dtype)
 
 
 def causal_lower_right_is_there_in_every_supported_version():
@@ -123,7 +170,9 @@ def python_version_matches_pyproject():
 
 
 LEDGER = [
-    Claim("10-pitfalls.md", "Since PyTorch 2.5,", sdpa_zeroes_fully_masked_rows_since_2_5,
+    Claim("08-streaming.md", "For query 0, PyTorch on the CPU returns 0 instead of `nan`\nfrom version 2.5 on, and `nan` in 2.4",
+          sdpa_zeroes_a_query_whose_only_key_is_minus_inf_since_2_5),
+    Claim("10-pitfalls.md", "On the CPU, since PyTorch 2.5,", sdpa_zeroes_fully_masked_rows_since_2_5,
           source="https://github.com/pytorch/pytorch/pull/133882"),
     Claim("10-pitfalls.md", "[pull request 133882](https://github.com/pytorch/pytorch/pull/133882)); 2.4",
           sdpa_zeroes_fully_masked_rows_since_2_5),
@@ -136,15 +185,40 @@ LEDGER = [
     Claim("07-linear-time.md", "accumulate internally in higher\nprecision (float64 for float32 input, float32 for bfloat16)",
           cpu_cumsum_accumulates_in_a_wider_dtype),
     Claim("appendix/timing.md", "starts at 128 KiB and rises as such\nblocks are freed, but never above 32 MiB",
-          glibc_mmap_threshold_limits, source="glibc mallopt(3), M_MMAP_THRESHOLD"),
+          source="glibc mallopt(3), M_MMAP_THRESHOLD; malloc.c: DEFAULT_MMAP_THRESHOLD_MIN = 128 * 1024, "
+                 "DEFAULT_MMAP_THRESHOLD_MAX = 4 * 1024 * 1024 * sizeof(long)"),
+    Claim("07-linear-time.md", "every CPU results file of the [timing appendix](appendix/timing.md), it takes\nmore than twice as long as simply copying `x`",
+          cpu_cumsum_takes_twice_a_copy_at_every_bandwidth_point),
+    Claim("appendix/timing.md", "`clone` copies faster at\n  every $T$ of the sweep than at the bandwidth point", clone_rates_in_the_sweep_and_at_the_bandwidth_point),
+    Claim("appendix/timing.md", "rate grows with $T$ across the whole sweep, the mark of fixed costs per call,\n  and even at the largest $T$ stays below its rate", clone_rates_in_the_sweep_and_at_the_bandwidth_point),
+    Claim("appendix/timing.md", "yet many times `clone`'s time at the bandwidth point, and more still at\nmost of the sweep's shapes",
+          gpu_cumsum_many_copies_at_the_bandwidth_point_more_in_most_of_the_sweep),
     Claim("appendix/timing.md", "So a 64 MiB output, as at the CPU's\nbandwidth point", cpu_bandwidth_point_output_is_64_mib),
     Claim("appendix/timing.md", "FlashAttention-2, Dao, 2023, since PyTorch 2.2",
           source="PyTorch 2.2 release notes: FlashAttention-2 in scaled_dot_product_attention"),
     Claim("index.md", "With Python 3.11 or newer", python_version_matches_pyproject),
-    Claim("09-inference.md", "listed there since the documentation of PyTorch 2.3, so in every version this site\nsupports",
+    Claim("09-inference.md", "2.3](https://docs.pytorch.org/docs/2.3/nn.attention.bias.html), a release older\nthan any this site supports",
           causal_lower_right_is_there_in_every_supported_version,
           source="https://docs.pytorch.org/docs/2.3/nn.attention.bias.html"),
 ]
+
+
+
+def _reading_time_claims() -> list[Claim]:
+    """Each chapter's stated reading time, an estimate the formula in tests/pages.py gives."""
+    from tests.pages import MINUTES, reading_minutes
+
+    out = []
+    for page in sorted(DOCS.glob("[0-9][0-9]-*.md")):
+        stated = MINUTES.search(page.read_text(encoding="utf-8"))
+        if stated:
+            def check(page=page, n=int(stated[1])):
+                assert n == reading_minutes(page), (page.name, n, reading_minutes(page))
+            out.append(Claim(page.name, stated[0], check))
+    return out
+
+
+LEDGER += _reading_time_claims()
 
 
 def _normal(text: str) -> str:

@@ -14,7 +14,8 @@ import re
 
 import pytest
 
-from tests.pages import DOCS, expand, fences, load_file, pages
+from tests.pages import DOCS, expand, fences, pages
+from tests.scripts import load_file
 
 copy = load_file("hooks/copy.py")
 

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.pages import ROOT, load_file
-from tests.test_site import minimal_site
+from tests.pages import ROOT
+from tests.scripts import load_file
+from tests.building import minimal_site
 
 IN_PROJECT_VENV = Path(sys.prefix).resolve() == (ROOT / ".venv").resolve()
 needs_project_venv = pytest.mark.skipif(
@@ -188,3 +189,111 @@ def test_the_floor_is_read_from_pyproject_and_a_missing_one_is_refused_in_one_li
     done = _python("", dev_py, "test", "--floor")
     _assert_one_line_refusal(done, "torch>=VERSION")
     assert not (tmp_path / ".venv-floor").exists() and not (tmp_path / ".venv").exists()
+
+
+# -- a .venv that dev.py did not make, --dev-addr, and the tool ending with dev.py ------------------
+
+
+def _foreign_venv(tmp_path: Path, python: str) -> Path:
+    """A .venv as a reader might have made it, with something of theirs in it."""
+    (tmp_path / ".venv" / "bin").mkdir(parents=True, exist_ok=True)
+    if python:
+        (tmp_path / ".venv" / "bin" / "python").write_text(python)
+        (tmp_path / ".venv" / "bin" / "python").chmod(0o755)
+    (tmp_path / ".venv" / "torch-and-all").write_text("the reader's packages")
+    return _dev_py_alone(tmp_path)
+
+
+def test_a_venv_without_python_is_refused_and_kept(tmp_path):
+    dev_py = _foreign_venv(tmp_path, "")
+    done = subprocess.run([sys.executable, str(dev_py), "build"], capture_output=True, text=True, timeout=60)
+    _assert_one_line_refusal(done, ".venv exists but has no bin/python", "move it away or delete it")
+    assert (tmp_path / ".venv" / "torch-and-all").exists()
+
+
+def test_a_venv_whose_pip_cannot_be_added_is_refused_and_kept(tmp_path):
+    dev_py = _foreign_venv(tmp_path, "#!/bin/sh\nexit 1\n")  # no pip, and ensurepip fails
+    done = subprocess.run([sys.executable, str(dev_py), "build"], capture_output=True, text=True, timeout=60)
+    _assert_one_line_refusal(done, ".venv has no pip and", "-m ensurepip` could not add it")
+    assert (tmp_path / ".venv" / "torch-and-all").exists()
+
+
+@pytest.mark.slow
+def test_a_venv_made_without_pip_gets_pip_and_keeps_its_contents(tmp_path):
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / ".venv")], check=True, timeout=120)
+    (tmp_path / ".venv" / "torch-and-all").write_text("the reader's packages")
+    dev_py = _dev_py_alone(tmp_path)
+    # An index that cannot be reached stops dev.py right after pip is in place, before any install.
+    done = subprocess.run([sys.executable, str(dev_py), "build"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PIP_INDEX_URL": "http://127.0.0.1:9/simple", "PIP_NO_INDEX": ""})
+    _assert_one_line_refusal(done, "cannot reach the package index 127.0.0.1")
+    assert (tmp_path / ".venv" / "torch-and-all").exists()
+    assert subprocess.run([str(tmp_path / ".venv" / "bin" / "python"), "-m", "pip", "--version"],
+                          capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("addr, needle", [
+    ("127.0.0.1:http", "--dev-addr 127.0.0.1:http: expected HOST:PORT with a port from 1 to 65535"),
+    ("127.0.0.1:70000", "--dev-addr 127.0.0.1:70000: expected HOST:PORT with a port from 1 to 65535"),
+    ("127.0.0.1:0", "a port from 1 to 65535"),
+    ("127.0.0.1", "--dev-addr 127.0.0.1: expected HOST:PORT"),
+    ("no-such-host.invalid:8000", "mkdocs serves on an IP address or localhost, not on 'no-such-host.invalid'"),
+    ("192.0.2.1:8000", "cannot serve on 192.0.2.1:8000: Cannot assign requested address (is it an address of "
+                       "this machine?)"),
+])
+def test_a_bad_dev_addr_is_refused_in_one_line(addr, needle, tmp_path):
+    done = subprocess.run([sys.executable, str(_dev_py_alone(tmp_path)), "serve", "--dev-addr", addr],
+                          capture_output=True, text=True, timeout=60)
+    _assert_one_line_refusal(done, needle)
+    assert not (tmp_path / ".venv").exists()
+
+
+def test_an_ipv6_dev_addr_is_checked_as_ipv6(tmp_path):
+    dev = load_file("dev.py", "dev")
+    try:
+        busy = socket.socket(socket.AF_INET6)
+        busy.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    with busy:
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(SystemExit, match=rf"cannot serve on \[::1\]:{port}: Address already in use\. Stop what"):
+            dev.check_port(["--dev-addr", f"[::1]:{port}"])
+    dev.check_port(["--dev-addr", f"[::1]:{port}"])  # free again: accepted
+
+
+CHILD = """
+import runpy, sys
+dev = runpy.run_path({dev!r}, run_name="dev")
+dev["exit_on_signals"]()
+dev["run"](sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(120)")
+"""
+
+
+@pytest.mark.parametrize("sig", ["SIGHUP", "SIGTERM", "SIGKILL"])
+def test_the_tool_ends_with_dev_py_whatever_signal_ends_it(tmp_path, sig):
+    proc = subprocess.Popen([sys.executable, "-c", CHILD.format(dev=str(ROOT / "dev.py"))], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    while proc.stdout.readline().strip() != "ready":  # after dev.py's "+ command" line
+        assert proc.poll() is None, proc.stderr.read()
+    (tool,) = map(int, subprocess.run(["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True,
+                                      text=True).stdout.split())
+    os.kill(proc.pid, getattr(signal, sig))
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 15
+    while Path(f"/proc/{tool}").exists() and "zombie" not in Path(f"/proc/{tool}/status").read_text().lower():
+        if time.monotonic() > deadline:
+            os.kill(tool, signal.SIGKILL)
+            pytest.fail(f"the tool outlived dev.py after {sig}")
+        time.sleep(0.1)
+    if sig != "SIGKILL":
+        assert proc.returncode == 128 + getattr(signal, sig), proc.stderr.read()
+
+
+def test_test_fast_deselects_the_slow_tests_and_passes_the_rest_on():
+    dev = load_file("dev.py")
+    assert dev.pytest_args([]) == ["-n", "auto", "--dist", "loadscope"]
+    assert dev.pytest_args(["--fast", "-x", "tests/test_linear.py"]) == [
+        "-n", "auto", "--dist", "loadscope", "-m", "not slow", "-x", "tests/test_linear.py"]
+    assert "--fast" in dev.__doc__

@@ -15,7 +15,8 @@ jupytext = pytest.importorskip("jupytext", reason=REASON, exc_type=ImportError)
 nbformat = pytest.importorskip("nbformat", reason=REASON, exc_type=ImportError)
 PluginError = pytest.importorskip("mkdocs.exceptions", reason=REASON, exc_type=ImportError).PluginError
 
-from tests.pages import ROOT, load_file
+from tests.pages import ROOT
+from tests.scripts import load_file
 
 NOTEBOOK = ROOT / "docs" / "notebook.py"
 REPO_URL = re.search(r"^repo_url:\s*(\S+)", (ROOT / "mkdocs.yml").read_text(), re.M).group(1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ import torch
 from snippets.attention import MultiHeadAttention
 from snippets.inference import KVCache
 from snippets.learning import OneHeadModel
-from tests.pages import ROOT, expand, fences, pages, section
+from tests.pages import CHECKS, DOCS, MINUTES, ROOT, checks_needed, expand, fences, pages, reading_minutes, section
 
 sybil_pages = pytest.importorskip("tests.sybil_pages", reason="Sybil is not installed", exc_type=ImportError)
 
@@ -41,12 +42,20 @@ def test_every_python_block_runs_or_is_skipped_on_purpose(page):
     )
 
 
-@pytest.mark.parametrize("fence", ALL_FENCES, ids=str)
+# Every fence with a --8<-- line, chosen at collection, so that each case reaches its assertions.
+FENCES_WITH_INCLUDES = [f for f in ALL_FENCES
+                        if any(line.lstrip().startswith("--8<--") for line in f.body.splitlines())]
+
+
+def test_there_are_include_blocks():
+    assert len(FENCES_WITH_INCLUDES) >= 10 and {str(f) for f in INCLUDE_FENCES} <= {str(f) for f in FENCES_WITH_INCLUDES}
+
+
+@pytest.mark.parametrize("fence", FENCES_WITH_INCLUDES, ids=str)
 def test_include_blocks_are_never_run_by_sybil(fence):
     # A --8<-- line is not Python: such a block must carry a title (which Sybil skips).
-    if any(line.lstrip().startswith("--8<--") for line in fence.body.splitlines()):
-        assert fence.includes, f"{fence}: mixes --8<-- includes with other lines"
-        assert fence.info != "python", f"{fence}: Sybil would try to run the include line"
+    assert fence.includes, f"{fence}: mixes --8<-- includes with other lines"
+    assert fence.info != "python", f"{fence}: Sybil would try to run the include line"
 
 
 # For every function or class that a page shows, how to call it (after a fixed
@@ -92,7 +101,7 @@ def _decode(module, cache, x, sizes=(3, 1, 2, 1)):
 def _shown_definitions():
     for fence in INCLUDE_FENCES:
         for path, name in fence.includes:
-            if name not in (None, "imports", "checks"):  # checks: the shared section, not a definition
+            if name not in (None, "imports") and path != CHECKS:  # a check helper is no definition
                 yield pytest.param(fence, path, name, id=f"{fence.page.name}:{name}")
 
 
@@ -116,8 +125,54 @@ def test_shown_block_works_alone(fence, path, name):
     assert inspect.getsource(original).strip() in section(path, name)
 
 
+@pytest.mark.parametrize("fence", [f for f in INCLUDE_FENCES if any(p != CHECKS for p, _ in f.includes)], ids=str)
+def test_a_block_carries_exactly_the_check_helpers_its_definitions_call(fence):
+    """All that the code calls, through other helpers too, so that it runs alone; nothing more,
+    so that a copy stays short. After the definitions, in the order of snippets/checks.py."""
+    shown = [(p, s) for p, s in fence.includes if p != CHECKS]
+    included = [s for p, s in fence.includes if p == CHECKS]
+    assert fence.includes == shown + [(CHECKS, s) for s in included], f"{fence}: checks go last"
+    need = checks_needed("".join(section(p, s) for p, s in shown))
+    assert included == need, f"{fence}: includes {included} from {CHECKS}, needs {need}"
+
+
+def test_every_check_helper_is_a_section_of_its_own():
+    import snippets.checks
+
+    for name in snippets.checks.__all__:
+        assert checks_needed(name)[-1:] == [name], name
+
+
 def test_every_public_function_is_shown_on_a_page():
     import snippets
 
     shown = {name for f in INCLUDE_FENCES for _, name in f.includes}
     assert set(snippets.__all__) <= shown, set(snippets.__all__) - shown
+
+
+CHAPTERS = sorted(DOCS.glob("[0-9][0-9]-*.md"))
+
+
+@pytest.mark.parametrize("page", CHAPTERS, ids=lambda p: p.name)
+def test_a_chapter_opens_with_what_it_teaches_and_its_time_and_ends_with_a_recap(page):
+    text = page.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert lines[0].startswith("# ") and lines[2] == '!!! abstract "In this chapter"', page.name
+    assert lines[3].startswith("    You will learn "), page.name
+    stated = MINUTES.search(lines[3])
+    assert stated and int(stated[1]) == reading_minutes(page), (
+        f"{page.name}: the box says {stated and stated[1]} minutes, its length gives {reading_minutes(page)}"
+    )
+    recap = text.rsplit("\n## ", 1)[-1].splitlines()
+    assert recap[0] == "Recap", f"{page.name}: the last section is not the recap"
+    items = [ln for ln in recap[1:] if ln.strip()]
+    assert len(items) == 3 and all(ln.startswith("- ") for ln in items), f"{page.name}: a recap has three lines"
+
+
+@pytest.mark.parametrize("page", CHAPTERS, ids=lambda p: p.name)
+def test_each_exercise_has_its_own_solution(page):
+    text = page.read_text(encoding="utf-8")
+    exercises = text.split("\n## Exercises\n", 1)[1].split("\n## ", 1)[0]
+    asked = re.findall(r"^(\d+)\. ", exercises, re.M)
+    answered = re.findall(r'^\?\?\? success "Solution (\d+)"$', exercises, re.M)
+    assert asked and asked == answered, f"{page.name}: exercises {asked}, solutions {answered}"

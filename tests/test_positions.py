@@ -8,7 +8,7 @@ import re
 import pytest
 import torch
 import torch.nn as nn
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from snippets.attention import Head, MultiHeadAttention, causal_attention
@@ -91,7 +91,6 @@ MODELS = {
 }
 
 
-@settings(max_examples=30, deadline=None)
 @given(
     st.sampled_from(sorted(MODELS)),
     st.integers(2, 16),
@@ -155,7 +154,6 @@ def test_two_stacked_prefix_means_do_see_order():
 # ---- apply_rotary ----
 
 
-@settings(max_examples=60, deadline=None)
 @given(rotary_inputs())
 def test_apply_rotary_is_complex_multiplication(case):
     x, positions, base = case
@@ -171,7 +169,6 @@ def test_apply_rotary_is_complex_multiplication(case):
     assert ((got.double() - exact).abs() <= bound).all()
 
 
-@settings(max_examples=40, deadline=None)
 @given(
     st.integers(1, 6),
     st.lists(st.integers(-500, 500), min_size=1, max_size=6),
@@ -187,7 +184,6 @@ def test_apply_rotary_is_the_block_diagonal_rotation_matrix(half, positions, see
     torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
 
 
-@settings(max_examples=80, deadline=None)
 @given(
     st.integers(1, 8),
     st.integers(-1000, 1000),
@@ -337,7 +333,6 @@ def test_sinusoids_in_low_precision_are_rounded_once(dtype):
     assert not torch.allclose(naive.double(), want, rtol=0, atol=torch.finfo(dtype).eps)
 
 
-@settings(max_examples=30, deadline=None)
 @given(st.integers(1, 40), st.integers(1, 8), st.integers(-20, 20))
 def test_a_fixed_offset_is_a_rotation_of_the_sinusoid_rows(T, half, k):
     # Vaswani et al.: PE[p + k] is a linear function of PE[p]. It is apply_rotary with position -k.
@@ -530,3 +525,25 @@ def test_apply_rotary_on_cuda_matches_cpu(dtype):
     with pytest.raises(ValueError, match="positions is on cpu but x is on cuda:0"):
         apply_rotary(x.cuda(), positions)
     assert sinusoidal_positions(5, 4, device="cuda").device.type == "cuda"
+
+
+@pytest.mark.parametrize(("args", "kwargs", "message"), [
+    ((2**40, 2), {}, f"T * C must be at most {2**31}, got T={2**40}, C=2"),  # was: blamed the device
+    ((2**20, 2**20), {}, f"T * C must be at most {2**31}, got T={2**20}, C={2**20}"),  # was: a raw RuntimeError
+    ((4, 4), dict(base=1e-50), "base=1e-50 is out of range for torch.float32"),  # was: NaN
+    ((4, 4), dict(base=1e-320, dtype=torch.float64), "base=1e-320 is out of range for torch.float64"),
+    ((4, 4), dict(base=1e300), "base=1e+300 is out of range for torch.float32"),
+    ((2**20, 2048), dict(base=1e-35), "base=1e-35 is out of range"),  # the angles would overflow
+])
+def test_sinusoidal_positions_refuses_what_it_cannot_compute_naming_the_argument(args, kwargs, message):
+    with pytest.raises(ValueError, match="^sinusoidal_positions: " + re.escape(message)):
+        sinusoidal_positions(*args, **kwargs)
+
+
+@pytest.mark.parametrize("base", [1e-30, 0.5, 1.0, 10000.0, 1e30])
+def test_sinusoidal_positions_is_finite_for_every_base_it_accepts(base):
+    assert sinusoidal_positions(16, 8, base=base).isfinite().all()
+
+
+def test_a_small_base_that_float64_holds_is_accepted_there():
+    assert sinusoidal_positions(4, 4, base=1e-50, dtype=torch.float64).isfinite().all()

@@ -2,70 +2,14 @@
 
 from __future__ import annotations
 
-import os
+import html
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.pages import ROOT
-
-MKDOCS = [sys.executable, "-m", "mkdocs", "build", "--strict"]
-_FENCE = re.compile(r"^\s*(```|~~~)")
-
-
-def build(root: Path, site: Path, *, execute_notebook: bool = True) -> subprocess.CompletedProcess:
-    # mkdocs.yml reads NOTEBOOK_EXECUTE (default true). `-m mkdocs` with PYTHONPATH puts
-    # `root` on sys.path, as dev.py does: mkdocs.yml's markdown_extensions name hooks.mathml.
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": str(root),
-           "NOTEBOOK_EXECUTE": "true" if execute_notebook else "false"}
-    return subprocess.run(
-        [*MKDOCS, "-f", str(root / "mkdocs.yml"), "-d", str(site)],
-        cwd=root, env=env, capture_output=True, text=True, timeout=600,
-    )
-
-
-def _headings_only(text: str) -> str:
-    """A page's headings (so its anchors stay), without its body, code or includes."""
-    kept, in_code = [], False
-    for line in text.splitlines():
-        if _FENCE.match(line):
-            in_code = not in_code
-        elif not in_code and re.match(r"#{1,6} ", line):
-            kept.append(line + "\n")
-    return "\n".join(kept)
-
-
-def minimal_site(dest: Path, *, pages: tuple[str, ...] = (), hooks: tuple[str, ...] = ()) -> Path:
-    """A copy of the project that builds in seconds: the same mkdocs.yml (strictness,
-    link validation, Markdown extensions, theme) but only the given hooks and the
-    search plugin, the given pages in full and every other page reduced to its
-    headings, so that links and anchors between pages still resolve."""
-    import yaml
-    from mkdocs.utils.yaml import get_yaml_loader
-
-    source = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
-    config = yaml.load(source, Loader=get_yaml_loader())
-    config.pop("nav", None)
-    config["hooks"] = list(hooks)
-    config["plugins"] = ["search"]
-    text = yaml.dump(config, sort_keys=False, allow_unicode=True)
-    site_url = re.search(r"^site_url:.*$", source, re.M).group(0)  # keep its !ENV SITE_URL
-    (dest / "mkdocs.yml").write_text(re.sub(r"^site_url:.*$", lambda _: site_url, text, flags=re.M))
-    for name in ("hooks", "overrides", "snippets"):
-        shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for src in (ROOT / "docs").rglob("*"):
-        out = dest / src.relative_to(ROOT)
-        if src.is_dir():
-            out.mkdir(parents=True, exist_ok=True)
-        elif src.suffix == ".md" and src.relative_to(ROOT / "docs").as_posix() not in pages:
-            out.write_text(_headings_only(src.read_text(encoding="utf-8")), encoding="utf-8")
-        else:
-            shutil.copy2(src, out)
-    return dest
+from tests.building import build, minimal_site
+from tests.pages import ROOT, expand, fences, pages
 
 
 def test_strict_build_passes(built_site):
@@ -81,9 +25,29 @@ def test_no_raw_tex_and_math_is_mathml(built_site):
     assert "<math" in (built_site / "03-softmax" / "index.html").read_text(encoding="utf-8")
 
 
+def _code_blocks(page_html: str) -> list[str]:
+    """The text of each <pre> block as a reader copies it: tags dropped, entities decoded."""
+    blocks = re.findall(r"<pre\b[^>]*>(.*?)</pre>", page_html, re.S)
+    return [html.unescape(re.sub(r"<[^>]+>", "", b)) for b in blocks]
+
+
 def test_included_source_is_on_the_page(built_site):
-    text = (built_site / "01-by-hand" / "index.html").read_text(encoding="utf-8")
-    assert "prefix_mean_loop" in text and "--8&lt;--" not in text and "--8<--" not in text
+    """Every --8<-- block of every page shows the whole included section, line for line."""
+    checked = 0
+    for page in pages():
+        include_fences = [f for f in fences(page) if f.includes]
+        if not include_fences:
+            continue
+        rel = page.relative_to(ROOT / "docs").with_suffix("")
+        out = built_site / ("index.html" if rel.name == "index" else rel / "index.html")
+        text = out.read_text(encoding="utf-8")
+        assert "--8&lt;--" not in text and "--8<--" not in text, out
+        shown = [" ".join(b.split()) for b in _code_blocks(text)]
+        for fence in include_fences:
+            want = " ".join(expand(fence).split())
+            assert want and any(want in b for b in shown), f"{fence}: the included source is not shown whole"
+            checked += 1
+    assert checked >= 10, checked
 
 
 def test_notebook_page_is_executed_and_self_contained(built_site):
@@ -94,8 +58,15 @@ def test_notebook_page_is_executed_and_self_contained(built_site):
     assert "<math" in page and "$$" not in page
     assert not re.search(r"<script[^>]*\bsrc=\"\"", page) and "cdnjs" not in page
     assert (built_site / "notebook.ipynb").is_file()
+    import xml.etree.ElementTree as ET
+
+    linked = " ".join(p.read_text(encoding="utf-8") for p in built_site.rglob("*.html"))
     for name in ("causal-mean-weights", "masked-softmax", "head-weights", "masks"):
-        assert (built_site / "figures" / f"{name}.svg").read_text(encoding="utf-8").startswith("<svg")
+        svg = ET.parse(built_site / "figures" / f"{name}.svg").getroot()  # well-formed XML
+        assert svg.tag == "{http://www.w3.org/2000/svg}svg", name
+        assert len(svg.findall(".//{http://www.w3.org/2000/svg}text")) > 10, f"{name}: no numbers drawn"
+        assert (svg.findtext("{http://www.w3.org/2000/svg}title") or "").strip(), f"{name}: no title"
+        assert f"figures/{name}.svg" in linked, f"{name}: no page shows it"
 
 
 def test_pages_reference_no_other_host(built_site):
@@ -114,6 +85,17 @@ def test_the_minimal_site_builds(tmp_path):
     result = build(minimal_site(tmp_path), tmp_path / "out")
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "out" / "02-matrix-trick" / "index.html").is_file()
+
+
+def test_plain_mkdocs_builds_with_nothing_on_the_path(tmp_path):
+    """`mkdocs build --strict` typed in the activated .venv, PYTHONPATH unset: the MathML
+    extension comes from its hook, which MkDocs loads by path (no `hooks` package to import).
+    The shared build (`built_site`) runs the same command with every hook and page, with
+    nothing on PYTHONPATH wherever the venv's editable install is this checkout."""
+    result = build(minimal_site(tmp_path, pages=("07-linear-time.md",)), tmp_path / "out", plain=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    page = (tmp_path / "out" / "07-linear-time" / "index.html").read_text(encoding="utf-8")
+    assert "<math" in page and 'class="arithmatex"' not in page
 
 
 BREAKAGES = {
@@ -148,7 +130,7 @@ def test_hostile_results_show_as_text_and_changed_code_is_flagged_stale(timing_s
     import html.parser
     import json
 
-    from tests.test_timing import HOSTILE, hostile
+    from tests.hostile import HOSTILE, hostile
 
     results = timing_site / "docs" / "appendix" / "results"
     doc = json.loads((results / "cpu-amd-epyc.json").read_text())

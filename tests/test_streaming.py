@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from snippets.attention import causal_attention
@@ -21,7 +21,6 @@ def sdpa(q, k, v):
     return F.scaled_dot_product_attention(q, k, v, is_causal=True)
 
 
-@settings(max_examples=60, deadline=None)
 @given(qkvs(dtypes=(torch.float64,)), st.integers(1, 30))
 def test_equals_sdpa_causal_attention_and_the_definition(qkv, block):
     q, k, v = qkv
@@ -32,7 +31,6 @@ def test_equals_sdpa_causal_attention_and_the_definition(qkv, block):
     torch.testing.assert_close(got, attention_reference(q, k, v), **F64)
 
 
-@settings(max_examples=20, deadline=None)
 @given(qkvs(dtypes=(torch.float32,)), st.integers(1, 30))
 def test_float32_stays_close_to_sdpa(qkv, block):
     q, k, v = qkv

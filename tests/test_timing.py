@@ -16,6 +16,7 @@ import torch
 from snippets import plotting
 from bench import cli, escape, memory, methods, plots, report, schema, summary, validate
 from bench.fingerprint import fingerprint
+from tests.hostile import HOSTILE, hostile
 from tests.marks import needs_cuda
 from tests.pages import DOCS, ROOT
 
@@ -232,7 +233,7 @@ def test_an_unwritable_out_folder_is_refused_before_measuring(tmp_path, capsys):
     folder.mkdir(mode=0o500)
     with pytest.raises(SystemExit):
         cli.parse_config(["--out", str(folder / "x.json")])
-    assert "is not writable" in capsys.readouterr().err
+    assert "cannot take a results file" in capsys.readouterr().err
 
 
 def test_an_unwritable_out_is_refused_in_seconds_by_the_command(tmp_path):
@@ -381,10 +382,9 @@ def test_headline_figures_are_computed_from_the_file(tiny):
     assert dict(summary.headline(res, "float32"))["prefix_mean_fast against prefix_mean_matmul"] == (
         "faster at every T measured (256, 2048, 4096)")
     # The bandwidth fraction comes from the bandwidth point when the file has one.
-    res = _results(tiny, res_rows := [dict(method="prefix_mean_fast", T=256, ms=1.0)],
+    res = _results(tiny, [dict(method="prefix_mean_fast", T=256, ms=1.0)],
                    [dict(method="clone", T=2048, ms=8.0, B=16, C=512, bytes=128_000_000),
                     dict(method="prefix_mean_fast", T=2048, ms=10.0, B=16, C=512, bytes=128_000_000)])
-    assert res_rows
     got = dict(summary.headline(res, "float32"))
     assert got["prefix_mean_fast bandwidth as a fraction of clone at (B, T, C) = (16, 2048, 512)"] == (
         "80 % (12.8 of 16 GB/s)")
@@ -600,24 +600,6 @@ def test_a_badly_named_results_file_is_refused(tiny, tmp_path):
         report.render(tmp_path)
 
 
-HOSTILE = '<img src=x onerror="alert(1)"> [link](javascript:alert(1)) <iframe src=//e.x></iframe> ' \
-          '<meta http-equiv="refresh" content="0;url=//e.x"> `code` | cell {: onclick=alert(1)} $x$ --8<-- "/etc/passwd"'
-
-
-def hostile(doc: dict) -> dict:
-    """Every string of a results file that reaches the page, made hostile."""
-    doc["env"] |= {k: HOSTILE for k in ("device_name", "cpu_model", "torch", "cuda", "python", "date", "command",
-                                        "memory_method", "platform")}
-    for r in doc["results"] + doc["bandwidth"]:
-        if r["status"] != "ok":
-            r["reason"] = HOSTILE
-        elif r["peak_bytes"] is None:
-            r["memory_note"] = HOSTILE
-    doc["results"][0] |= {"status": "error", "reason": HOSTILE, "ms": None, "samples_ms": [],
-                          "calls_per_sample": None, "peak_bytes": None}
-    return doc
-
-
 def test_every_string_from_a_hostile_file_is_escaped_in_the_markdown(tiny, tmp_path):
     (tmp_path / "cpu-hostile.json").write_text(json.dumps(hostile(tiny)))
     md = report.render(tmp_path).markdown["cpu"]
@@ -700,13 +682,17 @@ def test_the_appendix_says_where_prefix_mean_fast_is_the_plain_cumsum():
     cfg, _ = cli.parse_config(["--device", "cpu", "--out", "/tmp/x.json"])
     assert _SMALL == 2**18 and (cfg.B, cfg.C) == (4, 64)
     assert cfg.B * 512 * cfg.C < _SMALL <= cfg.B * 1024 * cfg.C
-    # "15 additions (one for each row of a 16-row block after the first)": the block length in the code
-    import inspect
-
-    from snippets import linear
+    # "15 additions (one for each row of a 16-row block after the first)": counted on the blocked
+    # path, where every block takes its 15 in one in-place addition each, whatever the number of
+    # blocks; one more adds the earlier blocks' totals, and one each the rows after the last block.
+    from snippets.linear import prefix_mean_fast
+    from tests.counting import CallCount
 
     assert "15 additions (one for each row of a 16-row" in " ".join(page.split())
-    assert "L = min(16, T)  # block length" in inspect.getsource(linear._running_sums)
+    for T in (32, 35, 48):
+        with CallCount(torch.Tensor.add_) as count:
+            prefix_mean_fast(torch.randn(1, T, _SMALL // 16))
+        assert count.n == 15 + 1 + T % 16, (T, count.n)
 
 
 @pytest.mark.skipif(memory.unavailable() is not None, reason="needs Linux with glibc")

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.pages import ROOT, load_file
+from tests.pages import ROOT
+from tests.scripts import load_file
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 LOCK = (ROOT / "requirements.lock").read_text(encoding="utf-8")
@@ -111,7 +112,8 @@ def _third_party_imports(path: Path, left_out: set[str] = frozenset()) -> set[st
 
 
 def _page_imports() -> set[str]:
-    text = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "docs").rglob("*.md"))
+    pages = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "docs").rglob("*.md"))
+    text = "\n".join(re.findall(r"^ *```[^\n]*\n(.*?)^ *```", pages, re.M | re.S))  # the code blocks
     found = set(re.findall(r"^(?:>>> )?(?:import|from) ([A-Za-z_]\w*)", text, re.M))
     return found - {"snippets", "bench"} - set(sys.stdlib_module_names)
 

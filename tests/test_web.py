@@ -20,7 +20,8 @@ REASON = "a site-building tool, absent where only the CUDA tests run (python3 -m
 nbformat = pytest.importorskip("nbformat", reason=REASON, exc_type=ImportError)
 PluginError = pytest.importorskip("mkdocs.exceptions", reason=REASON, exc_type=ImportError).PluginError
 
-from tests.pages import DOCS, ROOT, load_file
+from tests.pages import DOCS, ROOT
+from tests.scripts import load_file
 
 
 
@@ -154,14 +155,45 @@ def test_the_project_build_checks_notebook_outputs_and_sets_the_policy_last():
 # -- hooks/csp.py ----------------------------------------------------------------------------
 
 
+PALETTE = next(s for s in csp.allowed_scripts("..") if s.startswith("var palette="))
+
+
 def test_policy_hashes_inline_code_as_the_browser_reads_it():
-    page = ('<html><head><meta charset="utf-8"><script>a()\r\n</script><script type="application/json">{}</script>'
-            '<script src="x.js"></script><style>p{}</style></head><body><p style="color: red">x</p></body></html>')
+    page = ('<html><head><meta charset="utf-8"><script>' + PALETTE.replace("{", "{\r\n", 1) + '</script>'
+            '<script type="application/json">{}</script><script src="x.js"></script><style>p{}</style></head>'
+            '<body><p style="color: red">x</p></body></html>')
+    with pytest.raises(PluginError, match="test.md has an inline script that no template"):
+        csp.policy(page, "test.md")  # CR LF is read as LF, so this is not the theme's script
+    page = page.replace("{\r\n", "{", 1)
     d = _directives(csp.policy(page, "test.md"))
-    assert d["script-src"] == ["'self'", _hash("a()\n")]  # CR LF read as LF; data blocks and files need no hash
+    assert d["script-src"] == ["'self'", _hash(PALETTE)]  # data blocks and files need no hash
     assert d["style-src"] == ["'self'", _hash("p{}"), "'unsafe-hashes'", _hash("color: red")]
     out = csp.with_policy(page, "test.md")
     assert out.index('<meta charset="utf-8">') < out.index("Content-Security-Policy") < out.index("<script>")
+
+
+def test_the_allowed_scripts_come_from_the_templates_and_hold_the_pages_base_url():
+    """Material's set-up script holds base_url; it is allowed with the page's own value only."""
+    scope = [s for s in csp.allowed_scripts("../..") if s.startswith("__md_scope=")]
+    assert len(scope) == 1 and scope[0].startswith('__md_scope=new URL("../..",location)'), scope
+    assert not [s for s in csp.allowed_scripts("..") if s.startswith('__md_scope=new URL("../.."')]
+    assert any("clipboard-copy" in s for s in csp.allowed_scripts(".")), "the notebook's copy button"
+    page = f'<html><head></head><body><script>{scope[0]}</script></body></html>'
+    csp.policy(page, "a/b/page.md", "../..")
+    with pytest.raises(PluginError, match="page.md has an inline script"):
+        csp.policy(page, "page.md", "..")
+
+
+@pytest.mark.parametrize("script", [
+    "<script>alert(1)</script>",
+    '<script type="text/javascript">alert(1)</script>',
+    '<script type="module">alert(1)</script>',
+    '<script type="text/x-other">alert(1)</script>',  # an unknown type counts as a script
+    '<script type=" application/x-javascript ">alert(1)</script>',
+])
+def test_an_inline_script_not_on_the_allow_list_fails_the_build_naming_the_page(script):
+    with pytest.raises(PluginError, match=r"notebook\.py has an inline script that no template .* 'alert\(1\)'"):
+        csp.policy(f"<html><head></head><body>{script}</body></html>", "notebook.py")
 
 
 @pytest.mark.parametrize("markup, what", [
@@ -213,10 +245,10 @@ REFUSED = {
     "a JavaScript output": ("application/javascript", "alert(1)", "application/javascript: a JavaScript output"),
     "an event handler": ("text/html", '<img src="x.png" onerror="alert(1)">', "onerror=...> runs script"),
     "an image from another host": ("text/html", '<img srcset="a.png 1x, https://h.example/b.png 2x">', "srcset"),
-    "a CSS import": ("text/html", "<style>@import 'https://h.example/x.css';</style>", "<style> loads"),
+    "a CSS import": ("text/html", "<style>@import 'https://h.example/x.css';</style>", "<style> has an @import"),
     "a CSS url() in SVG": ("image/svg+xml", '<svg><rect style="fill: url(//h.example/p)"/></svg>', "style=...> loads"),
     "an SVG image from another host": ("image/svg+xml", '<svg><image href="https://h.example/i.png"/></svg>', "<image href="),
-    "raw HTML in Markdown": ("text/markdown", '# Hi\n\n<iframe src="//h.example"></iframe>', "<iframe>"),
+    "raw HTML in Markdown": ("text/markdown", '# Hi\n\n<iframe src="//h.example"></iframe>', "raw HTML"),
     "a widget": ("application/vnd.jupyter.widget-view+json", '{"model_id": "x"}', "widget"),
 }
 
@@ -228,7 +260,7 @@ def test_a_notebook_output_that_runs_script_or_loads_from_another_host_is_refuse
         notebook_outputs.check_outputs(_notebook(_display(mime, value)), "docs/nb.py")
     message = str(raised.value)
     assert message.startswith("docs/nb.py: cell 2 (counting from 0, markdown cells included), which starts "
-                              "'shown = make_output()  # the cell', has an output the site refuses: ")
+                              "'shown = make_output()  # the cell', has something the site refuses: an output: ")
     assert reason in message, message
 
 
@@ -273,7 +305,7 @@ def test_a_build_with_such_an_output_fails_naming_the_cell(tmp_path):
                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0, "the build passed with an iframe from another host in the notebook"
     assert ("cell 1 (counting from 0, markdown cells included), which starts 'from IPython.display import HTML', "
-            "has an output the site refuses: text/html: <iframe> loads a frame") in result.stderr, result.stderr[-3000:]
+            "has something the site refuses: an output: text/html: <iframe> loads a frame") in result.stderr, result.stderr[-3000:]
     assert not (tmp_path / "out" / "nb" / "index.html").exists()
 
 
