@@ -3,13 +3,15 @@
 
     python3 dev.py serve   # create .venv if needed, then serve the site on http://127.0.0.1:8000
     python3 dev.py test    # create .venv if needed, then run every test and the strict build
+    python3 dev.py test --floor  # the teaching, page and docstring tests on the lowest torch
     python3 dev.py test --fast  # the inner loop: without the tests marked slow (the built site,
                                 # the browser, subprocesses; tests/tiers.py)
     python3 dev.py build   # create .venv if needed, then build the site into site/
     python3 dev.py lock    # maintainers: refresh requirements.lock (see MAINTAINING.md)
 
 .venv is (re)installed from requirements.lock when the lock or pyproject.toml
-changed since the last install, or a tool is missing from it. Extra arguments go
+changed since the last install, or a tool is missing from it. `test --floor` does the
+same with .venv-floor: the lowest torch pyproject.toml allows and the `test-floor` group. Extra arguments go
 to pytest, `mkdocs build` or `mkdocs serve`. The exit status is the tool's; 130
 after Ctrl-C, 143 after SIGTERM, and the tool is stopped with dev.py.
 """
@@ -96,6 +98,61 @@ def missing_tools() -> list[str]:
 
 def installed() -> bool:
     return STAMP.exists() and STAMP.read_text() == digest() and not missing_tools()
+
+
+# The lowest torch the project promises (pyproject.toml's `torch>=`) gets an environment of its
+# own, with the group that the tests of the teaching code, pages and docstrings import; the
+# tests of the site, the browser and the toolchain test .venv's tools and are left out here.
+FLOOR_VENV = ROOT / ".venv-floor"
+FLOOR_GROUP = "test-floor"
+FLOOR_LEFT_OUT = ("tests/building.py", "tests/test_browser.py", "tests/test_code_contrast.py",
+                  "tests/test_copy.py", "tests/test_dev.py", "tests/test_gpu_check.py",
+                  "tests/test_lint.py", "tests/test_mathml.py", "tests/test_notebook.py",
+                  "tests/test_notebook_routes.py", "tests/test_packaging.py", "tests/test_palettes.py",
+                  "tests/test_site.py",
+                  "tests/test_toolchain.py", "tests/test_web.py",
+                  "tests/test_results_files.py::test_the_build_hook_shows_the_error_escaped",
+                  "tests/test_timing.py::test_the_hook_fills_the_appendix_page")
+
+
+def floor_torch() -> str:
+    """The version in pyproject.toml's `torch>=VERSION`, which the floor environment installs."""
+    import re
+    import tomllib
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    found = [m.group(1) for d in deps if (m := re.fullmatch(r"torch\s*>=\s*([0-9][0-9.]*)", d.strip()))]
+    if len(found) != 1:
+        fail(f"pyproject.toml's dependencies name no single `torch>=VERSION`: got {deps!r}")
+    return found[0]
+
+
+def test_floor(rest: list[str]) -> None:
+    """Make .venv-floor (torch == the floor) if needed and run the floor's tests in it."""
+    torch = floor_torch()
+    floor_bin = FLOOR_VENV / ("Scripts" if os.name == "nt" else "bin")
+    py, stamp = floor_bin / "python", FLOOR_VENV / ".installed-from"
+    wanted = f"torch=={torch} {digest()}"
+    if not (stamp.exists() and stamp.read_text() == wanted and py.exists()):
+        # As with .venv, one made beforehand is kept: CI puts a CPU build of torch in it first.
+        if not (py.exists() and subprocess.run([str(py), "-m", "pip", "--version"],
+                                               capture_output=True).returncode == 0):
+            shutil.rmtree(FLOOR_VENV, ignore_errors=True)
+            try:
+                import venv
+                venv.EnvBuilder(with_pip=True).create(FLOOR_VENV)
+            except (ImportError, subprocess.CalledProcessError):
+                shutil.rmtree(FLOOR_VENV, ignore_errors=True)
+                fail("could not create .venv-floor with pip in it: on Debian or Ubuntu, "
+                     "`apt-get install python3-venv` first")
+        stamp.unlink(missing_ok=True)
+        run(py, "-m", "pip", "install", "--quiet", "--upgrade", "pip>=25.1")
+        run(py, "-m", "pip", "install", "--quiet", "--constraint", LOCK, f"torch=={torch}",
+            "--editable", ".", "--group", FLOOR_GROUP)
+        partial = stamp.with_suffix(".partial")
+        partial.write_text(wanted)
+        partial.replace(stamp)
+    ignores = [f"--deselect={path}" if "::" in path else f"--ignore={path}" for path in FLOOR_LEFT_OUT]
+    run(py, "-m", "pytest", "-n", "auto", "--dist", "loadscope", *ignores, *rest)
 
 
 def check_port(args: list[str]) -> None:
@@ -215,6 +272,9 @@ def main(argv: list[str]) -> None:
         sys.exit(__doc__)
     exit_on_signals()
     try:
+        if task == "test" and rest[:1] == ["--floor"]:
+            test_floor(rest[1:])  # .venv-floor only: .venv is neither needed nor touched
+            return
         if task == "serve":
             check_port(rest)
         setup()

@@ -9,7 +9,11 @@ hook adds what that plugin does not:
 * an "Open in Colab" link. Colab opens notebooks from GitHub, so the deploy
   workflow (`.github/workflows/pages.yml`) pushes that same `notebook.ipynb` to
   the branch `COLAB_BRANCH` of the repository named by `repo_url`, and the link
-  points there;
+  points there. In that `.ipynb` the first cell's `pip install` of the package
+  from GitHub is pinned to the last commit that changed the package or the
+  notebook (`pinned_commit`), and every cell's id is made from its index and
+  its source: the same notebook and package give the same file, byte for byte,
+  so the workflow pushes only when something changed;
 * the removal of every `<script>` in the notebook's HTML that would fetch code
   from another host: an absolute `src` (`http:`, `https:`, `//`) or an absolute
   URL in its code or, HTML-escaped, in one of its attributes (nbconvert's MathJax
@@ -21,7 +25,10 @@ hook adds what that plugin does not:
 
 from __future__ import annotations
 
+import hashlib
 import re
+import subprocess
+from pathlib import Path
 
 import jupytext
 from mkdocs.exceptions import PluginError
@@ -31,6 +38,12 @@ NOTEBOOK = "notebook.py"  # source, relative to docs/
 IPYNB = "notebook.ipynb"  # what readers download; same path on the Colab branch
 COLAB_BRANCH = "notebook"
 
+# What `pip install git+...@COMMIT` takes from a commit, and the notebook itself: where none of
+# them changed after COMMIT, installing COMMIT installs what this build ran.
+PACKAGE_PATHS = ("pyproject.toml", "README.md", "LICENSE", "snippets", "bench", f"docs/{NOTEBOOK}")
+_SHA = re.compile(r"[0-9a-f]{40}")
+# The install URL in the notebook's first cell, ended by its closing quote.
+_INSTALL = re.compile(r"(git\+https://github\.com/[\w.-]+/[\w.-]+?)(?:\.git)?(?=[\"'])")
 _GITHUB = re.compile(r"^https://github\.com/(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+?)(?:\.git)?/?$")
 _SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.S | re.I)
 # A quoted absolute URL (src="https://...", import("//...")) or an empty src; the quotes may be
@@ -54,9 +67,40 @@ def colab_url(repo_url: str) -> str:
     return f"https://colab.research.google.com/github/{m['owner']}/{m['repo']}/blob/{COLAB_BRANCH}/{IPYNB}"
 
 
-def to_ipynb(source: str) -> str:
-    """The percent-format source as an .ipynb document (no outputs: readers run it)."""
-    return jupytext.writes(jupytext.reads(source, fmt="py:percent"), fmt="ipynb")
+def pinned_commit(root: Path) -> str | None:
+    """The last commit that changed PACKAGE_PATHS, or None: no git, no repository, or changes not committed."""
+
+    def git(*args: str) -> subprocess.CompletedProcess | None:
+        try:
+            return subprocess.run(["git", *args, "--", *PACKAGE_PATHS], cwd=root, capture_output=True,
+                                  text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+
+    last, status = git("log", "-1", "--format=%H"), git("status", "--porcelain")
+    if not (last and status) or last.returncode or status.returncode or status.stdout.strip():
+        return None
+    sha = last.stdout.strip()
+    return sha if _SHA.fullmatch(sha) else None
+
+
+def to_ipynb(source: str, commit: str | None = None) -> str:
+    """The percent-format source as an .ipynb document (no outputs: readers run it).
+
+    With `commit`, the package's install URL is pinned to it. Cell ids are the cell's
+    index and a digest of its source (jupytext would make random ones).
+    """
+    if commit is not None:
+        if not _SHA.fullmatch(commit):
+            raise PluginError(f"the notebook's install can be pinned to a 40-digit commit hash, got {commit!r}")
+        source, found = _INSTALL.subn(rf"\1@{commit}", source)
+        if found != 1:
+            raise PluginError(f"docs/{NOTEBOOK} must name the package's git+https://github.com/OWNER/REPO URL "
+                              f"once, to pin it to the deployed commit; found it {found} times")
+    notebook = jupytext.reads(source, fmt="py:percent")
+    for i, cell in enumerate(notebook.cells):
+        cell.id = f"{i}-{hashlib.sha256(cell.source.encode()).hexdigest()[:12]}"
+    return jupytext.writes(notebook, fmt="ipynb")
 
 
 def strip_remote_scripts(html: str) -> str:
@@ -67,7 +111,10 @@ def strip_remote_scripts(html: str) -> str:
 def on_files(files, config):
     source = files.get_file_from_path(NOTEBOOK)
     if source is not None:
-        files.append(File.generated(config, IPYNB, content=to_ipynb(source.content_string)))
+        # Unpinned (the head of the default branch) where no commit holds these files as they
+        # are; the deploy workflow refuses to publish such a notebook.
+        commit = pinned_commit(Path(config.config_file_path).parent)
+        files.append(File.generated(config, IPYNB, content=to_ipynb(source.content_string, commit)))
     return files
 
 

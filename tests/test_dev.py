@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -167,6 +168,27 @@ def test_dev_py_serve_answers_at_the_root_and_its_server_ends_with_it(tmp_path, 
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+def test_the_floor_leaves_out_only_tests_that_exist_and_ci_runs_it_after_the_suite():
+    dev = load_file("dev.py", "dev")
+    for item in dev.FLOOR_LEFT_OUT:
+        path, _, function = item.partition("::")
+        assert (ROOT / path).is_file(), f"dev.py leaves out {path}, which is gone"
+        if function:
+            assert f"\ndef {function}(" in (ROOT / path).read_text(encoding="utf-8"), f"{item} is gone"
+    commands = [line.strip() for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
+    assert commands.index("python3 dev.py test --floor") > commands.index("python3 dev.py test")
+
+
+def test_the_floor_is_read_from_pyproject_and_a_missing_one_is_refused_in_one_line(tmp_path):
+    dev_py = _dev_py_alone(tmp_path)
+    pyproject = tmp_path / "pyproject.toml"
+    assert re.search(r'^dependencies = \["torch>=[\d.]+"\]$', pyproject.read_text(), re.M)
+    pyproject.write_text(pyproject.read_text().replace('"torch>=', '"torch~='))
+    done = _python("", dev_py, "test", "--floor")
+    _assert_one_line_refusal(done, "torch>=VERSION")
+    assert not (tmp_path / ".venv-floor").exists() and not (tmp_path / ".venv").exists()
 
 
 # -- a .venv that dev.py did not make, --dev-addr, and the tool ending with dev.py ------------------

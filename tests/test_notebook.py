@@ -110,9 +110,60 @@ def test_colab_url_comes_from_repo_url():
 
 def test_deploy_workflow_publishes_what_the_colab_link_opens():
     workflow = (ROOT / ".github" / "workflows" / "pages.yml").read_text(encoding="utf-8")
+    tested = (ROOT / ".github" / "workflows" / "test.yml").read_text(encoding="utf-8")
     assert "contents: write" in workflow, "pushing the notebook branch needs contents: write"
-    assert f"site/{notebook_hook.IPYNB}" in workflow
+    assert f"site/{notebook_hook.IPYNB}" in tested, "the notebook of the site the tests ran on"
     assert re.search(rf"git push\b.*:refs/heads/{notebook_hook.COLAB_BRANCH}\b", workflow)
+    # The deploy checks that the install is pinned, with a pattern that finds the hook's pin.
+    pattern = re.search(r"grep -Eq '([^']+)' site/notebook\.ipynb", tested).group(1)
+    pinned = notebook_hook.to_ipynb(NOTEBOOK.read_text(encoding="utf-8"), "0123abcd" * 5)
+    assert subprocess.run(["grep", "-Eq", pattern], input=pinned, text=True).returncode == 0
+    unpinned = notebook_hook.to_ipynb(NOTEBOOK.read_text(encoding="utf-8"))
+    assert subprocess.run(["grep", "-Eq", pattern], input=unpinned, text=True).returncode == 1
+
+
+def test_the_ipynb_is_the_same_file_for_the_same_source_and_commit():
+    """Cell ids come from index and source (jupytext's are random): an unchanged notebook is not pushed again."""
+    source = NOTEBOOK.read_text(encoding="utf-8")
+    first, second = (notebook_hook.to_ipynb(source, "f" * 40) for _ in range(2))
+    assert first == second
+    ids = [c.id for c in nbformat.reads(first, as_version=4).cells]
+    assert len(set(ids)) == len(ids)
+    edited_source = source.replace('print("torch", torch.__version__)', "print(torch.__version__)")
+    edited = nbformat.reads(notebook_hook.to_ipynb(edited_source, "f" * 40), as_version=4)
+    changed = [a for a, b in zip(ids, [c.id for c in edited.cells], strict=True) if a != b]
+    assert len(changed) == 1, "only the edited cell gets a new id"
+
+
+def test_the_colab_install_is_pinned_to_the_commit():
+    source = NOTEBOOK.read_text(encoding="utf-8")
+    pinned = nbformat.reads(notebook_hook.to_ipynb(source, "ab" * 20), as_version=4)
+    install = pinned.cells[1].source
+    assert re.search(r'"git\+https://github\.com/[\w.-]+/[\w.-]+@' + "ab" * 20 + '"', install), install
+    with pytest.raises(PluginError, match="40-digit commit"):
+        notebook_hook.to_ipynb(source, "main; rm -rf /")
+    with pytest.raises(PluginError, match="found it 0 times"):
+        notebook_hook.to_ipynb(source.replace("git+https://github.com/", "https://example.org/"), "ab" * 20)
+
+
+def test_the_pin_is_the_last_commit_of_the_package_and_none_with_changes(tmp_path):
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    assert notebook_hook.pinned_commit(tmp_path) is None, "not a repository"
+    git("init", "-q")
+    (tmp_path / "snippets").mkdir()
+    (tmp_path / "snippets" / "a.py").write_text("x = 1\n")
+    git("add", "-A")
+    git("commit", "-qm", "package")
+    package = git("rev-parse", "HEAD")
+    (tmp_path / "other.md").write_text("prose\n")
+    git("add", "-A")
+    git("commit", "-qm", "prose only")
+    assert notebook_hook.pinned_commit(tmp_path) == package, "a commit that leaves the package alone moves nothing"
+    (tmp_path / "snippets" / "a.py").write_text("x = 2\n")
+    assert notebook_hook.pinned_commit(tmp_path) is None, "changes not committed: no commit holds them"
 
 
 def test_scripts_that_load_from_another_host_are_removed_and_others_kept():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import os
 import re
 import subprocess
 import sys
@@ -112,7 +113,11 @@ def test_every_page_links_to_its_source_for_editing(built_site):
 
 
 def test_every_page_has_link_preview_metadata(built_site):
-    meta = re.compile(r'<meta (?:property|name)="((?:og|twitter):\w+)" content="([^"]*)">')
+    site_url = re.search(r'site_url: !ENV \[SITE_URL, "([^"]+)"\]', (ROOT / "mkdocs.yml").read_text()).group(1)
+    image_url = os.environ.get("SITE_URL", site_url) + "assets/social.png"
+    image = (built_site / "assets" / "social.png").read_bytes()
+    assert image[:8] == b"\x89PNG\r\n\x1a\n" and image[16:24] == (1200).to_bytes(4, "big") + (630).to_bytes(4, "big")
+    meta = re.compile(r'<meta (?:property|name)="((?:og|twitter):[\w:]+)" content="([^"]*)">')
     titles = []
     for page in built_site.rglob("index.html"):
         text = page.read_text(encoding="utf-8")
@@ -127,9 +132,14 @@ def test_every_page_has_link_preview_metadata(built_site):
             "og:title": SITE_NAME if home else title.removesuffix(f" - {SITE_NAME}"),
             "og:description": description,
             "og:url": canonical,
-            "twitter:card": "summary",
+            "og:image": image_url,
+            "og:image:width": "1200",
+            "og:image:height": "630",
+            "og:image:alt": f"{SITE_NAME}: the matrix that averages the past tokens",
+            "twitter:card": "summary_large_image",
             "twitter:title": SITE_NAME if home else title.removesuffix(f" - {SITE_NAME}"),
             "twitter:description": description,
+            "twitter:image": image_url,
         }, page
         assert description and canonical.startswith("https://"), page
         titles.append(tags["og:title"])
@@ -297,3 +307,38 @@ def test_a_build_with_such_an_output_fails_naming_the_cell(tmp_path):
     assert ("cell 1 (counting from 0, markdown cells included), which starts 'from IPython.display import HTML', "
             "has something the site refuses: an output: text/html: <iframe> loads a frame") in result.stderr, result.stderr[-3000:]
     assert not (tmp_path / "out" / "nb" / "index.html").exists()
+
+
+tested_with = load_file("hooks/tested_with.py")
+
+
+def test_every_page_says_which_torch_ci_tests_and_when_it_was_built(built_site):
+    import tomllib
+    from importlib.metadata import version
+
+    floor = re.fullmatch(r"torch>=([\d.]+)", tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+                         ["dependencies"][0]).group(1)
+    matrix = re.findall(r'torch: "([\d.]+)"', (ROOT / ".github" / "workflows" / "test.yml").read_text())
+    assert floor in matrix, "the floor that the line names is the one CI pins"
+    pages = list(built_site.rglob("index.html"))
+    assert len(pages) >= 10
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        found = re.findall(r'<p class="tested-with"><small>([^<]*)</small></p>', text)
+        assert len(found) == 1, page
+        line = html.unescape(found[0])
+        assert f"torch {floor} (the lowest supported) and the newest release" in line, line
+        assert f"built with torch {version('torch')} on " in line, line
+        assert re.search(r" on \d{4}-\d{2}-\d{2}\.$", line), line
+
+
+def test_the_build_date_is_source_date_epoch_s_in_utc_or_today():
+    import datetime as dt
+
+    assert tested_with.build_date({"SOURCE_DATE_EPOCH": "1700000000"}) == dt.date(2023, 11, 14)
+    assert tested_with.build_date({}) == dt.datetime.now(dt.UTC).date()
+    with pytest.raises(PluginError, match="SOURCE_DATE_EPOCH.*'yesterday'"):
+        tested_with.build_date({"SOURCE_DATE_EPOCH": "yesterday"})
+    with pytest.raises(PluginError, match="one `torch>=VERSION`"):
+        tested_with.floor('[project]\ndependencies = ["torch"]\n')
+    assert tested_with.floor('[project]\ndependencies = ["torch >= 2.5.1"]\n') == "2.5.1"
