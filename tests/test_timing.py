@@ -700,13 +700,13 @@ def test_the_appendix_says_where_prefix_mean_fast_is_the_plain_cumsum():
     cfg, _ = cli.parse_config(["--device", "cpu", "--out", "/tmp/x.json"])
     assert _SMALL == 2**18 and (cfg.B, cfg.C) == (4, 64)
     assert cfg.B * 512 * cfg.C < _SMALL <= cfg.B * 1024 * cfg.C
-    # "15 additions (one for each row of a 16-row block after the first)": the block length in the code
+    # "one extra row per 16-row block": the block length in the code
     import inspect
 
     from snippets import linear
 
-    assert "15 additions (one for each row of a 16-row" in " ".join(page.split())
-    assert "L = min(16, T)  # block length" in inspect.getsource(linear._running_sums)
+    assert "one extra row per 16-row block" in " ".join(page.split())
+    assert "L = 16  # block length" in inspect.getsource(linear._running_sums)
 
 
 @pytest.mark.skipif(memory.unavailable() is not None, reason="needs Linux with glibc")
