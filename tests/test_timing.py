@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -14,13 +15,13 @@ import pytest
 import torch
 
 from snippets import plotting
-from bench import cli, escape, memory, methods, plots, report, schema, summary, validate
+from bench import cli, escape, memory, methods, noise, plots, report, schema, summary, validate
 from bench.fingerprint import fingerprint
 from tests.marks import needs_cuda
 from tests.pages import DOCS, ROOT
 
 TINY = ["--T", "8", "16", "-B", "2", "-C", "8", "--heads", "2", "--repeats", "2", "--warmup", "1",
-        "--matmul-size", "64", "--bandwidth", "2", "64", "8"]
+        "--matmul-size", "64", "--bandwidth", "2", "64", "8", "--allow-busy"]  # tests run beside others
 RESULTS = sorted((DOCS / "appendix" / "results").glob("*.json"))
 CUDA = torch.cuda.is_available()
 
@@ -549,7 +550,7 @@ MALFORMED = {
     "a list": (lambda d: [], "$: expected an object, got a list"),
     "Infinity": (lambda d: json.dumps(d).replace('"wall_s": ', '"wall_s": Infinity, "x": '), "Infinity is not a number"),
     "duplicate key": (lambda d: json.dumps(d).replace('"wall_s": ', '"wall_s": 1, "wall_s": '), "duplicate key"),
-    "old schema": (_set("schema", 1), "$.schema: expected 2, got 1"),
+    "old schema": (_set("schema", 1), "$.schema: expected 3, got 1"),
     "missing section": (_drop("env"), "$: missing key 'env'"),
     "missing key in a point": (_drop("results.0.T"), "$.results[0]: missing key 'T'"),
     "unknown key": (_set("results.0.colour", "red"), "$.results[0].colour: unknown key"),
@@ -721,3 +722,158 @@ def test_the_command_reuses_freed_memory_on_a_cpu_and_says_so(tmp_path):
     for path in RESULTS:  # the committed CPU files come from the command, which does this
         res = validate.load(path)
         assert res.env.allocator == (memory.REUSE if res.env.device_type == "cpu" else None), path.name
+
+
+# ---- a harness that refuses noise: each kind of noise planted, and caught ----
+
+def _noisy_sweep(tiny):
+    """A sweep of prefix_mean_fast at T = 256, 512, 1024, 2048: 512 noisy, 1024 slower than 2048."""
+    return _results(tiny, [
+        dict(method="prefix_mean_fast", T=256, ms=1.0, samples_ms=[0.99, 1.0, 1.01]),
+        dict(method="prefix_mean_fast", T=512, ms=2.0, samples_ms=[1.5, 1.8, 2.0, 2.2, 2.9]),
+        dict(method="prefix_mean_fast", T=1024, ms=9.0, samples_ms=[8.9, 9.0, 9.1]),
+        dict(method="prefix_mean_fast", T=2048, ms=4.0, samples_ms=[3.9, 4.0, 4.1]),
+        *(dict(method="prefix_mean_matmul", T=T, ms=T / 100, samples_ms=[T / 100] * 3) for T in (256, 512, 1024, 2048)),
+    ])
+
+
+def test_a_noisy_point_and_a_non_monotonic_point_are_flagged_and_marked(tiny):
+    res = _noisy_sweep(tiny)
+    at = {(r.method, r.T): r for r in res.results}
+    marks = noise.flags(res)
+    assert marks[id(at["prefix_mean_fast", 512])] == "noisy: interquartile range 20 % of the median"
+    assert marks[id(at["prefix_mean_fast", 1024])] == "non-monotonic: slower than at T = 2048"
+    assert len(marks) == 2  # 256 and 2048 are clean; so is every matmul point
+    table = summary.grid(res, "float32", "ms", marks=marks)
+    assert "2 (noisy)" in table and "9 (non-monotonic)" in table and "4 |" in table
+    notes = "\n".join(noise.page_notes(res, str, marks))
+    assert "`prefix_mean_fast`, float32, T = 1024: non-monotonic: slower than at T = 2048" in notes
+
+
+def test_headline_ratios_use_only_clean_points(tiny):
+    res = _noisy_sweep(tiny)
+    got = dict(summary.headline(res, "float32"))
+    # matmul / fast at the largest T (2048) is clean: 20.48 / 4; the flagged 512 and 1024 are left out
+    assert got["prefix_mean_matmul / prefix_mean_fast at T = 2048"] == "5.12x"
+    assert got["prefix_mean_fast against prefix_mean_matmul"] == "faster at every T measured (256, 2048)"
+    assert "not flagged" in "\n".join(summary.summary(res, "float32"))
+
+
+def test_a_median_that_is_not_the_median_of_the_samples_is_refused(tiny):
+    doc = json.loads(json.dumps(tiny))
+    ok = next(r for r in doc["results"] if r["status"] == "ok")
+    ok["ms"] = max(ok["samples_ms"]) * 2
+    with pytest.raises(schema.ResultsError, match=r"samples_ms: their median is .*, but ms is .*: ms must be the median"):
+        validate.parse(doc, "test")
+    ok["ms"], ok["samples_ms"] = 2.0, [1.0, 2.0, 100.0]  # the median, whatever the spread
+    validate.parse(doc, "test")
+
+
+def test_files_of_the_older_format_load_as_legacy_and_the_page_says_so(tiny):
+    doc = json.loads(json.dumps(tiny))
+    doc["schema"] = 2
+    for key in ("steal_cores", "loadavg_max", "busy_processes", "busy"):
+        doc["env"].pop(key)
+    for r in doc["results"] + doc["bandwidth"]:
+        r.pop("remeasured")
+        if r["status"] == "ok":  # format 2 stored the median of the unrounded samples
+            r["ms"] *= 1 + 3e-6
+    doc.pop("bandwidth_busy")
+    res = validate.parse(doc, "test")
+    assert res.schema == 2 and "An older results format" in "\n".join(noise.page_notes(res, str, {}))
+    ok = next(r for r in doc["results"] if r["status"] == "ok")
+    ok["ms"] *= 1.001  # beyond the rounding of 6 significant digits: refused
+    with pytest.raises(schema.ResultsError, match="ms must be the median"):
+        validate.parse(doc, "test")
+
+
+def test_a_busy_machine_is_refused_unless_allowed_and_then_the_page_says_so(tmp_path, monkeypatch):
+    from bench import runner
+
+    ticks = iter([(100.0, 1.0), (1e9, 1.0)])  # the machine busy, this process idle: others busy
+    monkeypatch.setattr(runner, "cpu_seconds", lambda: next(ticks))
+    out = tmp_path / "cpu-busy.json"
+    args = [*[a for a in TINY if a != "--allow-busy"], "--device", "cpu", "--methods", "clone",
+            "--no-memory", "--no-bandwidth", "--out", str(out)]
+    assert cli.main(args) == 3 and not out.exists()
+    ticks = iter([(100.0, 1.0), (1e9, 1.0)])
+    monkeypatch.setattr(runner, "cpu_seconds", lambda: next(ticks))
+    assert cli.main([*args, "--allow-busy"]) == 0
+    res = validate.load(out)
+    assert res.env.busy.startswith("other processes kept")
+    page = "\n".join(noise.page_notes(res, str, {}))
+    assert "Measured on a busy machine" in page and "--allow-busy" in page
+
+
+def test_busy_rules():
+    env = validate.load(RESULTS[0]).env
+    quiet = dataclasses.replace(env, cpu_count=2, threads=2, other_processes_cores=0.1, loadavg_end=[2.5, 2, 2])
+    assert noise.busy(quiet) is None
+    assert "cores busy" in noise.busy(dataclasses.replace(quiet, other_processes_cores=0.6))
+    assert "load average" in noise.busy(dataclasses.replace(quiet, loadavg_end=[3.5, 2, 2]))
+
+
+def test_samples_of_the_methods_at_a_point_alternate():
+    import time
+
+    from bench.measure import interleaved
+
+    calls = []
+
+    def method(name):
+        calls.append(name)
+        time.sleep(0.002)  # over a millisecond: one call per sample
+
+    got = interleaved({n: (lambda n=n: method(n)) for n in "abc"}, device="cpu", repeats=4, warmup=0,
+                      budget=10.0)
+    assert all(got[n]["status"] == "ok" and len(got[n]["samples_ms"]) == 4 for n in "abc"), got
+    assert calls == list("abc") + list("abc") * 4  # one warm-up call each, then a b c a b c ...
+
+
+def test_flagged_points_are_measured_once_more(tiny):
+    from bench import runner
+
+    cfg, _ = cli.parse_config([*TINY, "--device", "cpu", "--out", "/tmp/x.json"])
+    res = _noisy_sweep(tiny)
+    res.results = [r for r in res.results if r.method == "prefix_mean_fast"]
+    small = dataclasses.replace(cfg, B=1, C=8, repeats=3, time_budget=0.5)
+    for r in res.results:
+        r.B, r.C = 1, 8
+    noisy = res.results[1]
+    runner.remeasure(small, res.results, [], runner._InputCache(), None)
+    assert noisy.remeasured and noisy.samples_ms != [1.5, 1.8, 2.0, 2.2, 2.9] and noisy.ms < 1
+    assert not res.results[0].remeasured and res.results[0].samples_ms == [0.99, 1.0, 1.01]
+
+
+def test_busy_processes_run_during_the_block_and_never_outlive_it(tmp_path):
+    from bench.environment import busy_processes
+
+    with busy_processes(2) as n:
+        children = [p for p in psutil_children()]
+        assert n == 2 and len(children) >= 2
+    assert not [p for p in children if _alive(p)]
+    # and they stop by themselves when their parent dies without cleaning up
+    script = ("import os, sys; from bench.environment import busy_processes\n"
+              "with busy_processes(1):\n"
+              "    print(' '.join(sys.argv[1:]) or 'x', flush=True); os._exit(0)\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0
+    import time as _time
+    _time.sleep(3)
+    assert "os.getppid() == int(sys.argv[1])" not in subprocess.run(["ps", "-eo", "args"], capture_output=True,
+                                                                    text=True).stdout
+
+
+def psutil_children() -> list[int]:
+    """This process's busy processes (bench.environment.BUSY_WORKER)."""
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(os.getpid())], capture_output=True, text=True).stdout
+    cmdline = [(int(p), Path(f"/proc/{p}/cmdline")) for p in out.split()]  # ps itself is gone by now
+    return [p for p, f in cmdline if f.exists() and b"getppid" in f.read_bytes()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
