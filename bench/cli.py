@@ -15,6 +15,7 @@ import torch
 
 from bench.environment import ROOT, cpu_model, git_state
 from bench.methods import DTYPES, Config
+from bench.noise import busy
 from bench.output import check_out, fallback_write
 from bench.safe_read import unsafe_char
 from bench.schema import BANDWIDTH_METHODS, method_names, write_atomic
@@ -179,6 +180,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-bandwidth", action="store_true", help="leave the bandwidth point out")
     p.add_argument(
+        "--busy",
+        action="store_true",
+        help="after the run, time the bandwidth point once more while one busy single-threaded "
+        "torch process per core runs (stopped afterwards); both are recorded",
+    )
+    p.add_argument(
+        "--allow-busy",
+        action="store_true",
+        help="write the file even if the machine was busy during the run (see bench.noise); the "
+        "file and the page say so. Without it, a busy run writes no file and exits with 3",
+    )
+    p.add_argument(
         "--seed", type=int, default=0, help="seed of the random inputs and weights (default: 0)"
     )
     p.add_argument(
@@ -265,6 +278,7 @@ def parse_config(argv: list[str]) -> tuple[Config, Path]:
         seed=a.seed,
         memory=not a.no_memory,
         bandwidth=None if a.no_bandwidth else tuple(a.bandwidth or BANDWIDTH_SHAPES[dev.type]),
+        busy=a.busy,
     )
     try:
         git_state()
@@ -292,8 +306,8 @@ def main(argv: list[str] | None = None, *, reuse_freed_memory: bool = False) -> 
     """The command. `reuse_freed_memory`: on a CPU, change this process's allocator first
     (``memory.reuse_freed_memory``); the command does, a caller in a long-lived process may not
     want to."""
-    from bench.summary import text
     from bench.runner import run
+    from bench.summary import text
 
     argv = sys.argv[1:] if argv is None else list(argv)
     cfg, out = parse_config(argv)
@@ -308,6 +322,15 @@ def main(argv: list[str] | None = None, *, reuse_freed_memory: bool = False) -> 
     try:
         results = run(cfg, argv)
         print(text(results))
+        if why := busy(results.env):
+            if not build_parser().parse_args(argv).allow_busy:
+                print(
+                    f"the machine was busy: {why}; nothing written to {out} (measure again "
+                    "on a quiet machine, or pass --allow-busy)",
+                    file=sys.stderr,
+                )
+                return 3
+            results.env.busy = why
         try:
             write_atomic(out, results.to_json())  # an interrupt here leaves the old file whole
         except OSError as exc:

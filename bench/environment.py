@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import re
 import shlex
 import subprocess
+import sys
 from datetime import datetime, UTC
 from pathlib import Path
 
@@ -47,6 +49,56 @@ def cpu_seconds() -> tuple[float, float] | None:
     t = os.times()
     own = t.user + t.system + t.children_user + t.children_system
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK"), own
+
+
+def steal_seconds() -> float | None:
+    """CPU seconds the hypervisor gave to other machines (the "steal" of /proc/stat), all cores."""
+    try:
+        return int(Path("/proc/stat").read_text().split("\n", 1)[0].split()[8]) / os.sysconf(
+            "SC_CLK_TCK"
+        )
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+# A busy process: one thread of torch matmuls, until it is killed or this process is gone.
+BUSY_WORKER = (
+    "import os, sys, torch\ntorch.set_num_threads(1)\na = torch.randn(256, 256)\n"
+    "print('ready', flush=True)\nwhile os.getppid() == int(sys.argv[1]):\n"
+    "    a = (a @ a).tanh()\n"
+)
+
+
+@contextlib.contextmanager
+def busy_processes(n: int):
+    """`n` single-threaded torch processes that keep one core each busy while the block runs.
+
+    They are killed when it ends, however it ends, and each one also stops by itself once
+    this process is gone (its parent changes), so none outlives the run.
+    """
+    procs: list[subprocess.Popen] = []
+    try:
+        for _ in range(n):
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", BUSY_WORKER, str(os.getpid())],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    env={**os.environ, "OMP_NUM_THREADS": "1"},
+                )
+            )
+        for p in procs:  # started: torch imported, the loop about to run
+            if p.stdout is None or p.stdout.readline().strip() != b"ready":
+                raise RuntimeError(f"a busy process exited early (code {p.poll()})")
+        yield n
+    finally:
+        for p in procs:
+            p.kill()
+        for p in procs:
+            p.wait()
+            if p.stdout:
+                p.stdout.close()
 
 
 def _git(*args: str) -> str | None:

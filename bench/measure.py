@@ -39,6 +39,90 @@ def sync(device: str) -> Callable[[], None]:
     return torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
 
+class _Timing:
+    """One method's warm-up, then its samples, one at a time (so that several can interleave)."""
+
+    def __init__(self, fn, *, device: str, repeats: int, warmup: int, budget: float, flush):
+        self.fn, self.device, self.flush, self.wait = fn, device, flush, sync(device)
+        self.ms: list[float] = []
+        start = time.perf_counter()
+        with torch.inference_mode():
+            fn()
+            self.wait()
+            first = time.perf_counter() - start
+            self.over = (
+                first > budget and f"one call took {first:.3g} s, over the budget of {budget:g} s"
+            )
+            t_call = first
+            for _ in range(0 if self.over else warmup):
+                if time.perf_counter() - start + 2 * t_call > budget:
+                    break  # keep room for one sample
+                t0 = time.perf_counter()
+                fn()
+                self.wait()
+                t_call = time.perf_counter() - t0
+        left = budget - (time.perf_counter() - start)
+        self.n = max(1, min(repeats, int(left / max(t_call, 1e-9))))
+        self.per = 1
+        if not device.startswith("cuda"):  # calls per sample: >= ~1 ms
+            self.per = max(1, min(1000, math.ceil(1e-3 / max(t_call, 1e-9))))
+            self.n = max(1, min(self.n, int(left / max(t_call * self.per, 1e-9))))
+
+    def sample(self) -> None:
+        with torch.inference_mode():
+            if self.device.startswith("cuda"):
+                self.ms += samples_cuda(self.fn, 1, self.flush)
+                return
+            t0 = time.perf_counter()
+            for _ in range(self.per):
+                self.fn()
+            self.ms.append((time.perf_counter() - t0) * 1e3 / self.per)
+
+    def result(self) -> dict:
+        if self.over:
+            return {"status": "over_budget", "reason": self.over}
+        # a timer's zero is below its resolution, not a free call; ms is the median of the
+        # samples as stored (rounded), so that a file's median can be checked against them
+        ms = [float(f"{max(t, 1e-6):.6g}") for t in self.ms]
+        return {
+            "status": "ok",
+            "ms": statistics.median(ms),
+            "samples_ms": ms,
+            "calls_per_sample": self.per,
+        }
+
+
+def interleaved(
+    fns: dict, *, device: str, repeats: int, warmup: int, budget: float, flush=None, on_error=None
+) -> dict[str, dict]:
+    """Time several methods at one point: each is warmed up, then their samples alternate
+    round-robin (A B C A B C ...), so that a machine getting slower or faster during the point
+    affects every method alike. `budget` (seconds) is each method's. Returns the fields of a
+    `schema.Point` per name; a method that raises gets what `on_error(exc)` returns."""
+    out, timings = {}, {}
+    for name, fn in fns.items():
+        try:
+            timings[name] = _Timing(
+                fn, device=device, repeats=repeats, warmup=warmup, budget=budget, flush=flush
+            )
+        except Exception as exc:
+            if on_error is None:
+                raise
+            out[name] = on_error(exc)
+    for i in range(max((t.n for t in timings.values() if not t.over), default=0)):
+        for name, t in list(timings.items()):
+            if t.over or i >= t.n:
+                continue
+            try:
+                t.sample()
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                out[name] = on_error(exc)
+                del timings[name]
+    return out | {name: t.result() for name, t in timings.items()}
+
+
 def measure(
     fn: Callable[[], torch.Tensor],
     *,
@@ -55,47 +139,10 @@ def measure(
     calls and up to `repeats` samples, as many as the budget leaves room for
     (at least one sample). Returns the fields of a `schema.Point` it measured.
     """
-    wait = sync(device)
-    start = time.perf_counter()
-    with torch.inference_mode():
-        fn()
-        wait()
-        first = time.perf_counter() - start
-        if first > budget:
-            return {
-                "status": "over_budget",
-                "reason": f"one call took {first:.3g} s, over the budget of {budget:g} s",
-            }
-        t_call = first
-        for _ in range(warmup):
-            if time.perf_counter() - start + 2 * t_call > budget:
-                break  # keep room for one sample
-            t0 = time.perf_counter()
-            fn()
-            wait()
-            t_call = time.perf_counter() - t0
-        left = budget - (time.perf_counter() - start)
-        n = max(1, min(repeats, int(left / max(t_call, 1e-9))))
-        if device.startswith("cuda"):
-            ms, per = samples_cuda(fn, n, flush), 1
-        else:
-            per = max(
-                1, min(1000, math.ceil(1e-3 / max(t_call, 1e-9)))
-            )  # calls per sample: >= ~1 ms
-            n = max(1, min(n, int(left / max(t_call * per, 1e-9))))
-            ms = []
-            for _ in range(n):
-                t0 = time.perf_counter()
-                for _ in range(per):
-                    fn()
-                ms.append((time.perf_counter() - t0) * 1e3 / per)
-    ms = [max(t, 1e-6) for t in ms]  # a timer's zero is below its resolution, not a free call
-    return {
-        "status": "ok",
-        "ms": statistics.median(ms),
-        "samples_ms": [float(f"{t:.6g}") for t in ms],
-        "calls_per_sample": per,
-    }
+    one = interleaved(
+        {"": fn}, device=device, repeats=repeats, warmup=warmup, budget=budget, flush=flush
+    )
+    return one[""]
 
 
 def samples_cuda(fn: Callable[[], torch.Tensor], n: int, flush: torch.Tensor | None) -> list[float]:

@@ -53,6 +53,7 @@ class Config:
     seed: int
     memory: bool
     bandwidth: tuple[int, int, int] | None  # (B, T, C) of the bandwidth point, or None for none
+    busy: bool = False  # also time the bandwidth point with every core running a busy process
 
     @property
     def head_size(self) -> int:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bench.escape import code, esc
 from bench.fingerprint import fingerprint
+from bench.noise import flags, page_notes
 from bench.plots import plot
 from bench.schema import METHODS, PROFILE_CALLS, Results, ResultsError, base_name
 from bench.summary import (
@@ -28,9 +29,9 @@ from bench.summary import (
     derived,
     grid,
     markdown_table,
-    not_measured,
     summary,
 )
+from bench.missing import not_measured
 from bench.validate import load, shown
 
 FILE_NAME = re.compile(
@@ -116,7 +117,13 @@ def _meta(res: Results, stem: str) -> str:
             "other processes during the run",
             "n/a"
             if env.other_processes_cores is None
-            else f"{env.other_processes_cores:.2g} cores busy on average",
+            else f"{env.other_processes_cores:.2g} cores busy on average"
+            + (
+                f", {env.steal_cores:.2g} of them taken by the hypervisor"
+                if env.steal_cores
+                else ""
+            )
+            + (f"; highest 1-minute load {env.loadavg_max:g}" if env.loadavg_max else ""),
         ),
         ("shapes", f"B = {cfg.B}, C = {cfg.C}, heads = {cfg.heads}, head size = {cfg.head_size}"),
         (
@@ -155,6 +162,7 @@ def section(
             "",
         ]
         parts += [f"    - `{m}`: {why}" for m, why in sorted(stale.items())] + [""]
+    parts += page_notes(res, esc, marks := flags(res))
     parts += scroll(_meta(res, stem), f"How {env.device_name} was measured")
     plots = {}
     for dtype in cfg.dtypes:
@@ -180,7 +188,7 @@ def section(
             "",
         ]
         for caption, table in (
-            ("Median milliseconds per call", grid(res, dtype, "ms", stale=flagged)),
+            ("Median milliseconds per call", grid(res, dtype, "ms", stale=flagged, marks=marks)),
             (
                 "Peak memory per call, MiB",
                 grid(res, dtype, "peak_bytes", 2.0**-20, floor, stale=flagged),
@@ -195,7 +203,10 @@ def section(
                 "",
                 *scroll(
                     derived(
-                        res, [r for r in res.results if (r.dtype, r.T) == (dtype, clone.T)], flagged
+                        res,
+                        [r for r in res.results if (r.dtype, r.T) == (dtype, clone.T)],
+                        flagged,
+                        marks,
                     ),
                     f"Derived figures at T = {clone.T}, {env.device_name}, {dtype}",
                 ),

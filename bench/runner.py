@@ -8,19 +8,20 @@ No point stops the run.
 from __future__ import annotations
 
 import gc
+import os
 import sys
 import time
 from dataclasses import asdict, replace
 from functools import partial
 from collections.abc import Callable
-from typing import Any
 
 import torch
 
 from bench import memory
-from bench.environment import cpu_seconds, environment, loadavg
+from bench.environment import busy_processes, cpu_seconds, environment, loadavg, steal_seconds
+from bench.noise import flags
 from bench.fingerprint import fingerprint
-from bench.measure import is_oom, matmul_reference, measure, one_line, peak_cuda, sync
+from bench.measure import interleaved, is_oom, matmul_reference, one_line, peak_cuda, sync
 from bench.methods import (
     DTYPES,
     LOOP_LIMIT,
@@ -89,42 +90,71 @@ def _new_point(cfg: Config, name: str, dtype: str, T: int, **status) -> Point:
     )
 
 
-def _time_point(
-    cfg: Config, name: str, inputs: Callable[[], Inputs], flush: torch.Tensor | None
-) -> dict:
-    """Status, timings and (on CUDA) peak memory of one method; every failure becomes a status."""
+def _failed(exc: BaseException) -> dict:
+    return {
+        "status": "oom" if is_oom(exc) else "error",
+        "reason": f"{type(exc).__name__}: {one_line(exc)}",
+    }
+
+
+def _time_group(
+    cfg: Config, names: list[str], inputs: Callable[[], Inputs], flush: torch.Tensor | None
+) -> dict[str, dict]:
+    """Status, timings and (on CUDA) peak memory of several methods at one point, their samples
+    interleaved (`measure.interleaved`); every failure becomes a status."""
     cuda = cfg.device.startswith("cuda")
-    fn = None
-    r: dict[str, Any] = {}
-    try:
-        fn = build(cfg, name, inputs())
-        if name.endswith("+compile"):
-            t0 = time.perf_counter()
-            with torch.inference_mode():
-                fn()
-            sync(cfg.device)()
-            r["compile_s"] = time.perf_counter() - t0
-        r |= measure(
-            fn,
-            device=cfg.device,
-            repeats=cfg.repeats,
-            warmup=cfg.warmup,
-            budget=cfg.time_budget,
-            flush=flush,
-        )
+    fns, out = {}, {}
+    for name in names:
+        try:
+            fns[name] = build(cfg, name, inputs())
+            if name.endswith("+compile"):
+                t0 = time.perf_counter()
+                with torch.inference_mode():
+                    fns[name]()
+                sync(cfg.device)()
+                out[name] = {"compile_s": time.perf_counter() - t0}
+        except Exception as exc:
+            fns.pop(name, None)
+            out[name] = _failed(exc)
+    timed = interleaved(
+        fns,
+        device=cfg.device,
+        repeats=cfg.repeats,
+        warmup=cfg.warmup,
+        budget=cfg.time_budget,
+        flush=flush,
+        on_error=_failed,
+    )
+    for name, r in timed.items():
+        out[name] = out.get(name, {}) | r
         if r["status"] == "ok" and cfg.memory and cuda:
-            r["peak_bytes"] = peak_cuda(fn, cfg.device)
-    except Exception as exc:
-        r = {k: v for k, v in r.items() if k == "compile_s"}
-        r |= {
-            "status": "oom" if is_oom(exc) else "error",
-            "reason": f"{type(exc).__name__}: {one_line(exc)}",
-        }
-    finally:
-        fn = None
-        if cuda:
-            torch.cuda.empty_cache()
-    return r
+            try:
+                out[name]["peak_bytes"] = peak_cuda(fns[name], cfg.device)
+            except Exception as exc:
+                out[name] = _failed(exc)
+    fns.clear()
+    if cuda:
+        torch.cuda.empty_cache()
+    return out
+
+
+def remeasure(cfg: Config, results: list[Point], bandwidth: list[Point], inputs, flush) -> None:
+    """Measure each flagged point (`noise.flags`) once more, with the other flagged methods of its
+    point interleaved, and keep the new samples; the page marks those that stay flagged."""
+    flagged = flags(Results(None, None, [], results, bandwidth, {}, 0.0))  # type: ignore[arg-type]
+    groups: dict[tuple, list[Point]] = {}
+    for p in results + bandwidth:
+        if id(p) in flagged:
+            groups.setdefault((p.dtype, p.B, p.T, p.C), []).append(p)
+    for (d, B, T, C), rows in groups.items():
+        big = replace(cfg, B=B, C=C)
+        get = partial(inputs, big, d, T, attention=not any(r in bandwidth for r in rows))
+        timed = _time_group(big, [r.method for r in rows], get, flush)
+        for r in rows:
+            r.reason, r.ms, r.samples_ms, r.calls_per_sample = None, None, [], None
+            for key, v in timed[r.method].items():
+                setattr(r, key, v)
+            r.remeasured = True
 
 
 def fingerprints(names) -> dict[str, str | None]:
@@ -154,7 +184,7 @@ def run(cfg: Config, argv: list[str], progress: Progress | None = None) -> Resul
 
 
 def _run(cfg: Config, argv: list[str], progress: Progress | None) -> Results:
-    t_start, cpu_start = time.perf_counter(), cpu_seconds()
+    t_start, cpu_start, steal_start = time.perf_counter(), cpu_seconds(), steal_seconds()
     cuda = cfg.device.startswith("cuda")
     env = environment(cfg, argv)
     codes = fingerprints(cfg.methods)  # the code as it is when the run starts
@@ -178,32 +208,51 @@ def _run(cfg: Config, argv: list[str], progress: Progress | None) -> Results:
     results: list[Point] = []
     stopped: dict[tuple[str, str], str] = {}  # (dtype, method): why larger T are skipped
     inputs = _InputCache()
-    for d, T, name in points:
-        why = stopped.get((d, name)) or skip_reason(cfg, name, d, T)
-        if why:
-            p = _new_point(cfg, name, d, T, status="skipped", reason=why)
-        else:
-            p = _new_point(
-                cfg, name, d, T, **_time_point(cfg, name, partial(inputs, cfg, d, T), flush)
+    load_max = list(env.loadavg_start or [0.0])[:1]
+    for d in cfg.dtypes:
+        for T in cfg.Ts:  # one point: every method, samples interleaved
+            why = {m: stopped.get((d, m)) or skip_reason(cfg, m, d, T) for m in cfg.methods}
+            timed = _time_group(
+                cfg, [m for m in cfg.methods if not why[m]], partial(inputs, cfg, d, T), flush
             )
-            if p.status in ("oom", "over_budget"):
-                stopped[(d, name)] = f"stopped after T={T}: {p.status.replace('_', ' ')}"
-        results.append(p)
-        progress.step(f"{d} T={T} {name}: {_status(p)}")
+            for name in cfg.methods:
+                p = _new_point(
+                    cfg, name, d, T, **(timed.get(name) or dict(status="skipped", reason=why[name]))
+                )
+                if p.status in ("oom", "over_budget"):
+                    stopped[(d, name)] = f"stopped after T={T}: {p.status.replace('_', ' ')}"
+                results.append(p)
+                progress.step(f"{d} T={T} {name}: {_status(p)}")
+            load_max = max(load_max, (loadavg() or [0.0])[:1])
 
-    bandwidth = []
-    for d, name in bandwidth_points:  # the prefix means on x larger than the caches
-        B, T, C = cfg.bandwidth  # type: ignore[misc]  # set, or bandwidth_points is empty
+    def bandwidth_pass(d: str) -> list[Point]:  # the prefix means on x larger than the caches
+        B, T, C = cfg.bandwidth  # type: ignore[misc]  # set, or there is no bandwidth point
         big = replace(cfg, B=B, C=C)
-        p = _new_point(
-            big,
-            name,
-            d,
-            T,
-            **_time_point(big, name, partial(inputs, big, d, T, attention=False), flush),
+        names = [m for m in BANDWIDTH_METHODS if m in cfg.methods]
+        timed = _time_group(big, names, partial(inputs, big, d, T, attention=False), flush)
+        return [_new_point(big, m, d, T, **timed[m]) for m in names]
+
+    bandwidth: list[Point] = []
+    for d in cfg.dtypes if bandwidth_points else ():
+        bandwidth += (done := bandwidth_pass(d))
+        for p in done:
+            progress.step(f"{d} bandwidth (B, T, C) = {cfg.bandwidth} {p.method}: {_status(p)}")
+    remeasure(cfg, results, bandwidth, inputs, flush)
+    wall, cpu_end, steal_end = time.perf_counter() - t_start, cpu_seconds(), steal_seconds()
+    if cpu_start and cpu_end:  # cores kept busy by everything else on the machine, on average
+        env.other_processes_cores = round(
+            max(0.0, (cpu_end[0] - cpu_start[0]) - (cpu_end[1] - cpu_start[1])) / wall, 3
         )
-        bandwidth.append(p)
-        progress.step(f"{d} bandwidth (B, T, C) = {cfg.bandwidth} {name}: {_status(p)}")
+    if steal_start is not None and steal_end is not None:
+        env.steal_cores = round(max(0.0, steal_end - steal_start) / wall, 3)
+    env.loadavg_max = load_max[0] if env.loadavg_start else None
+    env.loadavg_end = loadavg()  # before any busy process starts
+    busy: list[Point] = []
+    if cfg.busy and bandwidth_points:  # once more, with every core also running a busy process
+        with busy_processes(os.cpu_count() or 1) as n:
+            env.busy_processes = n
+            for d in cfg.dtypes:
+                busy += bandwidth_pass(d)
     inputs.clear()
 
     if cfg.memory and not cuda:
@@ -221,12 +270,7 @@ def _run(cfg: Config, argv: list[str], progress: Progress | None) -> Results:
         finally:
             if mem:
                 mem.close()
-    env.loadavg_end = loadavg()
-    wall, cpu_end = time.perf_counter() - t_start, cpu_seconds()
-    if cpu_start and cpu_end:  # cores kept busy by everything else on the machine, on average
-        env.other_processes_cores = round(
-            max(0.0, (cpu_end[0] - cpu_start[0]) - (cpu_end[1] - cpu_start[1])) / wall, 3
-        )
+    wall = time.perf_counter() - t_start
     record = asdict(cfg) | {"head_size": cfg.head_size, "loop_limit": LOOP_LIMIT}
     record = {k: list(v) if isinstance(v, tuple) else v for k, v in record.items()}
     return Results(
@@ -235,6 +279,7 @@ def _run(cfg: Config, argv: list[str], progress: Progress | None) -> Results:
         matmul_reference=refs,
         results=results,
         bandwidth=bandwidth,
+        bandwidth_busy=busy,
         fingerprints=codes,
         wall_s=wall,
     )

@@ -20,7 +20,8 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-VERSION = 2
+VERSION = 3  # 3: samples interleaved, medians checked, load and busy runs recorded
+LEGACY = (2,)  # formats still read; the page says which files use one
 STATUSES = ("ok", "skipped", "oom", "over_budget", "error")
 DTYPES = ("float32", "bfloat16")
 DEVICE_TYPES = ("cpu", "cuda")
@@ -108,6 +109,7 @@ class Point:
     compile_s: float | None = None
     peak_bytes: int | None = None
     memory_note: str | None = None  # why peak_bytes is None, if it is
+    remeasured: bool = False  # flagged as noisy or non-monotonic, and measured once more
 
 
 @dataclass
@@ -154,6 +156,10 @@ class Env:
     allocator: str | None = (
         None  # how the timing process allocates on a CPU, where the command changed it
     )
+    steal_cores: float | None = None  # cores' worth of time the hypervisor took, on average
+    loadavg_max: float | None = None  # highest 1-minute load average seen between points
+    busy_processes: int | None = None  # busy processes of the bandwidth_busy pass (--busy)
+    busy: str | None = None  # why the machine was too busy, where --allow-busy wrote it anyway
 
 
 @dataclass
@@ -177,6 +183,7 @@ class Config:
     memory: bool
     bandwidth: list[int] | None  # (B, T, C) of the bandwidth point
     loop_limit: int
+    busy: bool = False  # --busy: the bandwidth point once more, every core running a busy process
 
 
 @dataclass
@@ -228,6 +235,7 @@ class Results:
     wall_s: float
     checks: Checks | None = None
     schema: int = VERSION
+    bandwidth_busy: list[Point] = field(default_factory=list)  # --busy: the bandwidth point again
 
     def to_json(self) -> str:
         doc = {"schema": self.schema} | {k: v for k, v in asdict(self).items() if k != "schema"}

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Container
 
 from bench.escape import esc, plain
-from bench.schema import METHODS, Point, Results, base_name
+from bench.missing import not_measured
+from bench.noise import flags
+from bench.schema import Point, Results
 
 TABLE_STATUS = {
     "skipped": "skipped",
@@ -23,12 +25,18 @@ LINEAR = ("prefix_mean_cumsum", "prefix_mean_fast", "sdpa-flash", "online_causal
 VECTORISED = ("prefix_mean_matmul", "prefix_mean_softmax", "prefix_mean_cumsum", "prefix_mean_fast")
 
 
-def measured(rows: list[Point], method: str, dtype: str, T: int | None = None) -> Point | None:
-    """The measured row of `method` (at `T`, or the largest T) among `rows`."""
+def measured(
+    rows: list[Point], method: str, dtype: str, T: int | None = None, skip: Container[int] = ()
+) -> Point | None:
+    """The measured row of `method` (at `T`, or the largest T) among `rows`, leaving out the
+    points whose id() is in `skip` (flagged ones)."""
     ok = [
         r
         for r in rows
-        if (r.method, r.dtype) == (method, dtype) and r.status == "ok" and T in (None, r.T)
+        if (r.method, r.dtype) == (method, dtype)
+        and r.status == "ok"
+        and T in (None, r.T)
+        and id(r) not in skip
     ]
     return max(ok, key=lambda r: r.T, default=None)
 
@@ -39,8 +47,10 @@ def growth(res: Results, method: str, dtype: str, key: str) -> tuple[int, float]
     A peak memory below the file's resolution does not count as measured.
     """
     floor = res.env.memory_resolution_bytes if key == "peak_bytes" else 0
+    skip = flags(res) if key == "ms" else {}  # flagged times are left out
     for T in sorted(res.config.Ts, reverse=True):
-        a, b = measured(res.results, method, dtype, T), measured(res.results, method, dtype, T // 2)
+        a = measured(res.results, method, dtype, T, skip)
+        b = measured(res.results, method, dtype, T // 2, skip)
         if a and b and getattr(a, key) and getattr(b, key) and getattr(b, key) >= floor:
             return T, getattr(a, key) / getattr(b, key)
     return None
@@ -50,12 +60,13 @@ def _spans(Ts: list[int]) -> str:
     return ", ".join(map(str, Ts))
 
 
-def versus(res: Results, a: str, b: str, dtype: str) -> str | None:
+def versus(res: Results, a: str, b: str, dtype: str, skip: Container[int] = ()) -> str | None:
     """Where `a` is faster than `b` and where slower, over every T where both were measured."""
     both = [
         (T, x.ms < y.ms)  # type: ignore[operator]  # measured: ms is set
         for T in sorted(res.config.Ts)
-        if (x := measured(res.results, a, dtype, T)) and (y := measured(res.results, b, dtype, T))
+        if (x := measured(res.results, a, dtype, T, skip))
+        and (y := measured(res.results, b, dtype, T, skip))
     ]
     if not both:
         return None
@@ -72,22 +83,26 @@ def _shape(r: Point) -> str:
 
 
 def headline(res: Results, dtype: str) -> list[tuple[str, str]]:
-    """The figures the appendix quotes, as (what, value) pairs, computed from a results file."""
-    out, rows = [], res.results
-    loop = measured(rows, "prefix_mean_loop", dtype, 256)
+    """The figures the appendix quotes, as (what, value) pairs, computed from a results file's
+    clean points: those flagged as noisy or non-monotonic (`noise.flags`) are left out."""
+    out, rows, skip = [], res.results, flags(res)
+    loop = measured(rows, "prefix_mean_loop", dtype, 256, skip)
     if loop:
         for m in VECTORISED:
-            if r := measured(rows, m, dtype, 256):
+            if r := measured(rows, m, dtype, 256, skip):
                 ratio = loop.ms / r.ms  # type: ignore[operator]  # measured: ms is set
                 out.append((f"prefix_mean_loop / {m} at {_shape(r)}", f"{ratio:.3g}x"))
-    a, b = measured(rows, "prefix_mean_matmul", dtype), measured(rows, "prefix_mean_fast", dtype)
-    if a and b and (b := measured(rows, "prefix_mean_fast", dtype, a.T)):
+    a, b = (
+        measured(rows, "prefix_mean_matmul", dtype, None, skip),
+        measured(rows, "prefix_mean_fast", dtype, None, skip),
+    )
+    if a and b and (b := measured(rows, "prefix_mean_fast", dtype, a.T, skip)):
         ratio = a.ms / b.ms  # type: ignore[operator]  # measured: ms is set
         out.append((f"prefix_mean_matmul / prefix_mean_fast at T = {a.T}", f"{ratio:.3g}x"))
     for m in ("prefix_mean_fast", "prefix_mean_cumsum"):  # at the bandwidth point if there is one
-        where = res.bandwidth if measured(res.bandwidth, m, dtype) else rows
-        r = measured(where, m, dtype)
-        if r and (f := res.frac_clone(r, where)):
+        where = res.bandwidth if measured(res.bandwidth, m, dtype, None, skip) else rows
+        r = measured(where, m, dtype, None, skip)
+        if r and (f := res.frac_clone(r, [x for x in where if id(x) not in skip])):
             clone_gbps = res.gbps(r) / f  # type: ignore[operator]  # measured: gbps is set
             out.append(
                 (
@@ -96,10 +111,13 @@ def headline(res: Results, dtype: str) -> list[tuple[str, str]]:
                 )
             )
     for m in LINEAR[:2]:
-        if said := versus(res, m, "prefix_mean_matmul", dtype):
+        if said := versus(res, m, "prefix_mean_matmul", dtype, skip):
             out.append((f"{m} against prefix_mean_matmul", said))
-    a, b = measured(rows, "causal_attention", dtype), measured(rows, "sdpa-flash", dtype)
-    if a and b and (b := measured(rows, "sdpa-flash", dtype, a.T)):
+    a, b = (
+        measured(rows, "causal_attention", dtype, None, skip),
+        measured(rows, "sdpa-flash", dtype, None, skip),
+    )
+    if a and b and (b := measured(rows, "sdpa-flash", dtype, a.T, skip)):
         ratio = a.ms / b.ms  # type: ignore[operator]  # measured: ms is set
         out.append((f"causal_attention / sdpa-flash at T = {a.T}", f"{ratio:.3g}x"))
     return out
@@ -136,7 +154,7 @@ def markdown_table(header: list[str], rows: list[list[str]], *, left: int = 1) -
     return "\n".join([line(header), rule, *map(line, rows)])
 
 
-def _cell(r: Point | None, key: str, scale: float = 1.0, floor: float = 0.0) -> str:
+def _cell(r: Point | None, key: str, scale: float = 1.0, floor: float = 0.0, marks=None) -> str:
     if r is None:
         return ""
     if r.status != "ok":
@@ -144,7 +162,8 @@ def _cell(r: Point | None, key: str, scale: float = 1.0, floor: float = 0.0) -> 
     v = getattr(r, key)
     if v is not None and v < floor:
         return f"< {num(floor * scale)}"
-    return num(None if v is None else v * scale)
+    mark = (marks or {}).get(id(r)) if key == "ms" else None  # "noisy: ..." -> " (noisy)"
+    return num(None if v is None else v * scale) + (f" ({mark.split(':')[0]})" if mark else "")
 
 
 def _name(method: str, stale: Container[str]) -> str:
@@ -158,19 +177,26 @@ def grid(
     scale: float = 1.0,
     floor: float = 0.0,
     stale: frozenset[str] = frozenset(),
+    marks: dict[int, str] | None = None,
 ) -> str:
-    """Methods down, T across: `key` of every point (times `scale`), or why it was not measured."""
+    """Methods down, T across: `key` of every point (times `scale`), or why it was not measured;
+    a time flagged in `marks` ({id(point): why}) says so."""
     rows = [r for r in res.results if r.dtype == dtype]
     Ts = sorted({r.T for r in rows})
     at = {(r.method, r.T): r for r in rows}
     names = dict.fromkeys(r.method for r in rows)
     return markdown_table(
         ["method", *(f"T = {T}" for T in Ts)],
-        [[_name(n, stale), *(_cell(at.get((n, T)), key, scale, floor) for T in Ts)] for n in names],
+        [
+            [_name(n, stale), *(_cell(at.get((n, T)), key, scale, floor, marks) for T in Ts)]
+            for n in names
+        ],
     )
 
 
-def derived(res: Results, rows: list[Point], stale: frozenset[str] = frozenset()) -> str:
+def derived(
+    res: Results, rows: list[Point], stale: frozenset[str] = frozenset(), marks=None
+) -> str:
     """Time, achieved bandwidth and FLOP/s of measured `rows` (FLOP/s columns only where a row
     has FLOPs)."""
     rows = [r for r in rows if r.status == "ok"]
@@ -179,7 +205,12 @@ def derived(res: Results, rows: list[Point], stale: frozenset[str] = frozenset()
     return markdown_table(
         header,
         [
-            [_name(r.method, stale), num(r.ms), num(res.gbps(r)), pct(res.frac_clone(r, rows))]
+            [
+                _name(r.method, stale),
+                _cell(r, "ms", marks=marks),
+                num(res.gbps(r)),
+                pct(res.frac_clone(r, rows)),
+            ]
             + ([num(res.tflops(r)), pct(res.frac_matmul(r))] if flops else [])
             for r in rows
         ],
@@ -218,7 +249,14 @@ def growth_table(res: Results, dtype: str) -> str | None:
 def summary(res: Results, dtype: str, e=esc) -> list[str]:
     """Markdown lines of the figures computed from a file, for one dtype: the page's and the
     command's."""
-    parts = [f"- {what}: **{value}**" for what, value in headline(res, dtype)] + [""]
+    marks = flags(res)
+    parts = [
+        "Each figure in this list comes from points that are not flagged as noisy or "
+        "non-monotonic (flagged points are marked in the tables and listed below them):",
+        "",
+        *(f"- {what}: **{value}**" for what, value in headline(res, dtype)),
+        "",
+    ]
     if table := growth_table(res, dtype):
         parts += [
             "Growth per doubling of T: time and peak memory at the larger T over those at the "
@@ -245,47 +283,28 @@ def summary(res: Results, dtype: str, e=esc) -> list[str]:
             f"{_shape(rows[0])}, where `x` is {mib:.3g} MiB{cache}, a size meant to exceed the "
             "caches so that `clone` runs at memory speed:",
             "",
-            "\n".join(failed) or derived(res, rows),
+            "\n".join(failed) or derived(res, rows, marks=marks),
             "",
         ]
+    if rows := [r for r in res.bandwidth_busy if r.dtype == dtype and r.status == "ok"]:
+        fast, cumsum = (
+            measured(rows, m, dtype) for m in ("prefix_mean_fast", "prefix_mean_cumsum")
+        )
+        parts += [
+            f"The same bandwidth point once more, while {res.env.busy_processes} busy processes "
+            "(one single-threaded PyTorch loop per core, started by `--busy`) ran beside it:",
+            "",
+            derived(res, rows, marks=marks),
+            "",
+        ]
+        if fast and cumsum:
+            ratio = cumsum.ms / fast.ms  # type: ignore[operator]  # measured: ms is set
+            parts += [
+                f"- `prefix_mean_fast` against `prefix_mean_cumsum`, busy: **{ratio:.3g}x** "
+                "as fast",
+                "",
+            ]
     return parts
-
-
-def not_measured(res: Results, e=esc) -> list[str]:
-    """Markdown list items: every point that was not measured, and every peak memory that was
-    not, with why."""
-
-    def where(rows: list[Point]) -> str:
-        Ts = sorted({r.T for r in rows})
-        shape = f" at the bandwidth point {_shape(rows[0])}" if rows[0] in res.bandwidth else ""
-        return f"{rows[0].dtype}, T = {', '.join(map(str, Ts))}{shape}"
-
-    groups: dict[tuple, list[Point]] = {}
-    for r in res.results + res.bandwidth:
-        if r.status != "ok":
-            groups.setdefault((r.method, r.dtype, r.reason, r in res.bandwidth), []).append(r)
-    notes: dict[tuple, list[Point]] = {}
-    for r in res.results:
-        if r.memory_note:
-            notes.setdefault((r.method, r.dtype, r.memory_note), []).append(r)
-    held = {base_name(r.method) for r in res.results + res.bandwidth}
-    absent = [
-        f"- `{m}`: not measured: this file holds no point of it (the file is older than the "
-        "method, or its run left the method out)"
-        for m in METHODS
-        if m not in held
-    ]
-    return (
-        [
-            f"- `{k[0]}`, {where(rows)}: {e(k[2])}"
-            for k, rows in sorted(groups.items(), key=lambda i: i[0][:3])
-        ]
-        + [
-            f"- `{k[0]}`, {where(rows)}, peak memory: {e(k[2])}"
-            for k, rows in sorted(notes.items())
-        ]
-        + absent
-    )
 
 
 def text(res: Results) -> str:
@@ -304,7 +323,7 @@ def text(res: Results) -> str:
             "",
             f"## {d}: median ms per call",
             "",
-            grid(res, d, "ms"),
+            grid(res, d, "ms", marks=flags(res)),
             "",
             *summary(res, d, plain),
         ]

@@ -19,6 +19,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, NoReturn
 
+from bench.noise import sample_problem
 from bench.safe_read import (
     MAX_INT,
     MAX_NUMBER,
@@ -35,6 +36,7 @@ from bench.schema import (
     DEVICE_TYPES,
     DTYPES,
     METHODS,
+    LEGACY,
     STATUSES,
     VERSION,
     BenchCheck,
@@ -56,7 +58,7 @@ class _Check:
     wrong."""
 
     def __init__(self, source: str):
-        self.source = source
+        self.source, self.legacy = source, False
 
     def fail(self, path: str, message: str) -> NoReturn:
         raise ResultsError(f"{self.source}: {path}: {message}")
@@ -173,8 +175,8 @@ def _status_fields(c: _Check, v: dict, path: str) -> None:
             lambda x, p: c.num(x, p, positive=True),
             most=MAX_SAMPLES,
         )
-        if not v.get("samples_ms"):
-            c.fail(f"{path}.samples_ms", "a measured point needs at least one sample")
+        if why := sample_problem(v.get("samples_ms"), v["ms"], c.legacy):
+            c.fail(f"{path}.samples_ms", why)
         c.int(v.get("calls_per_sample"), f"{path}.calls_per_sample", low=1)
         if v.get("reason") is not None:
             c.fail(f"{path}.reason", "a measured point has no reason; expected null")
@@ -205,6 +207,7 @@ def _point(c: _Check, v: Any, path: str) -> Point:
     c.num(v.get("compile_s"), f"{path}.compile_s", none=True)
     c.int(v.get("peak_bytes"), f"{path}.peak_bytes", none=True)
     c.str(v.get("memory_note"), f"{path}.memory_note", none=True)
+    c.bool(v.get("remeasured", False), f"{path}.remeasured")
     return Point(**v)
 
 
@@ -230,19 +233,20 @@ def _env(c: _Check, v: Any, path: str) -> Env:
         "memory_method",
     ):
         c.str(v[key], f"{path}.{key}")
-    for key in ("cuda", "git_commit"):
-        c.str(v[key], f"{path}.{key}", none=True)
+    for key in ("cuda", "git_commit", "busy"):
+        c.str(v.get(key), f"{path}.{key}", none=True)
     if v["git_commit"] is not None and not re.fullmatch(r"[0-9a-f]{7,40}", v["git_commit"]):
         c.fail(f"{path}.git_commit", f"expected a hexadecimal commit id, got {v['git_commit']!r}")
     c.int(v["threads"], f"{path}.threads", low=1)
     c.int(v["memory_resolution_bytes"], f"{path}.memory_resolution_bytes", low=1)
-    for key in ("cpu_count", "cudnn", "gpu_memory_bytes", "l2_cache_bytes"):
-        c.int(v[key], f"{path}.{key}", none=True)
+    for key in ("cpu_count", "cudnn", "gpu_memory_bytes", "l2_cache_bytes", "busy_processes"):
+        c.int(v.get(key), f"{path}.{key}", none=True)
     c.bool(v["git_dirty"], f"{path}.git_dirty", none=True)
     c.str(v.get("allocator"), f"{path}.allocator", none=True)
     for key in ("loadavg_start", "loadavg_end"):
         c.list(v[key], f"{path}.{key}", lambda x, p: c.num(x, p), none=True, length=3)
-    c.num(v["other_processes_cores"], f"{path}.other_processes_cores", none=True)
+    for key in ("other_processes_cores", "steal_cores", "loadavg_max"):
+        c.num(v.get(key), f"{path}.{key}", none=True)
     if v["device_type"] == "cuda":
         c.int(v["l2_cache_bytes"], f"{path}.l2_cache_bytes", low=1)
     return Env(**v)
@@ -258,8 +262,8 @@ def _config(c: _Check, v: Any, path: str) -> Config:
     c.int(v["warmup"], f"{path}.warmup")
     c.int(v["seed"], f"{path}.seed", low=-(2**63), high=2**64)  # torch.manual_seed's range
     c.num(v["time_budget"], f"{path}.time_budget", positive=True)
-    for key in ("tf32", "compile", "memory"):
-        c.bool(v[key], f"{path}.{key}")
+    for key in ("tf32", "compile", "memory", "busy"):
+        c.bool(v.get(key, False), f"{path}.{key}")
     c.list(v["methods"], f"{path}.methods", lambda x, p: _method(c, x, p))
     c.list(
         v["bandwidth"], f"{path}.bandwidth", lambda x, p: c.int(x, p, low=1), none=True, length=3
@@ -309,7 +313,8 @@ def parse(doc: Any, source: str) -> Results:
     """Validate a decoded results document; `source` names it in error messages."""
     c = _Check(source)
     c.mapping(doc, "$")
-    if doc.get("schema") != VERSION:
+    c.legacy = doc.get("schema") in LEGACY  # read, and flagged on the page
+    if doc.get("schema") != VERSION and not c.legacy:
         c.fail(
             "$.schema",
             f"expected {VERSION}, got {doc.get('schema')!r} (measure again with this version of "
@@ -321,7 +326,8 @@ def parse(doc: Any, source: str) -> Results:
     refs = c.list(doc["matmul_reference"], "$.matmul_reference", lambda x, p: _matmul(c, x, p))
     results = c.list(doc["results"], "$.results", lambda x, p: _point(c, x, p))
     bandwidth = c.list(doc["bandwidth"], "$.bandwidth", lambda x, p: _point(c, x, p))
-    assert refs is not None and results is not None and bandwidth is not None  # none=False
+    busy = c.list(doc.get("bandwidth_busy", []), "$.bandwidth_busy", lambda x, p: _point(c, x, p))
+    assert refs is not None and results is not None and bandwidth is not None and busy is not None
     fps = c.mapping(doc["fingerprints"], "$.fingerprints")
     for name, fp in fps.items():
         _method(c, name, f"$.fingerprints[{json.dumps(name)}]")
@@ -343,9 +349,8 @@ def parse(doc: Any, source: str) -> Results:
             )
         if p.status == "ok" and base_name(p.method) in METHODS and fps.get(p.method, "") == "":
             c.fail("$.fingerprints", f"no fingerprint for the measured method {p.method!r}")
-    return Results(
-        env, config, refs, results, bandwidth, fps, float(doc["wall_s"]), checks, VERSION
-    )
+    wall = float(doc["wall_s"])
+    return Results(env, config, refs, results, bandwidth, fps, wall, checks, doc["schema"], busy)
 
 
 def load(path: Path | str) -> Results:

@@ -2,9 +2,10 @@
 
 ``prefix_mean_fast`` computes the same prefix mean as the chapter 2 functions
 (same contract: ``(B, T, C)`` or ``(T, C)`` in, same shape, dtype and device
-out, input untouched, differentiable). It is built to approach the speed of a
-copy once ``x`` is larger than the CPU cache; the timing appendix measures how
-close it gets. For small inputs it falls back to the plain cumsum.
+out, input untouched, differentiable), in a few operations over the whole input
+rather than many small ones (chapter 7 says why that matters on a busy machine);
+the timing appendix measures it against ``x.clone()``. For small inputs it falls
+back to the plain cumsum.
 
 ``causal_linear_attention`` replaces the softmax of causal attention by a
 positive feature map, which turns the weighted average into two running sums;
@@ -31,32 +32,47 @@ from snippets.checks import causal_matmul, check_qkv, check_sequence
 
 # --8<-- [start:prefix_mean_fast]
 def _running_sums(x: torch.Tensor, n_t: torch.Tensor) -> torch.Tensor:
-    """out[:, t] = (x[:, 0] + ... + x[:, t]) / n_t[t] for x of shape (B, T, C), in n_t's dtype."""
+    """out[:, t] = (x[:, 0] + ... + x[:, t]) / n_t[t] for x of shape (B, T, C), in n_t's dtype.
+
+    A few operations over the whole input. From the first position with a nan or inf
+    (in any channel) on, every output is nan; earlier outputs do not depend on it.
+    """
     B, T, C = x.shape
-    L = min(16, T)  # block length
-    n = T // L  # full blocks; the last T - n * L rows come after them
-    # Sequences per step: on a CPU a few MB, so that a step stays in cache; a GPU
-    # gains nothing from that and pays per kernel launch, so it takes the whole batch.
-    G = max(1, 2**20 // max(1, T * C)) if x.device.type == "cpu" else B
-    out = torch.empty(B, T, C, dtype=n_t.dtype, device=x.device)
-    for b in range(0, B, G):
-        o = out[b : b + G]  # (g, T, C)
-        o.copy_(x[b : b + G])  # the one pass over x in memory
-        blocks = o[:, : n * L].view(o.shape[0], n, L, C)  # (g, n, L, C)
-        for i in range(1, L):  # running sums inside every block at once
-            blocks[:, :, i].add_(blocks[:, :, i - 1])
-        tot = blocks[:, :, L - 1 :]  # (g, n, 1, C) block totals
-        carry = torch.cat([torch.zeros_like(tot[:, :1]), tot[:, :-1]], dim=1).cumsum(dim=1)
-        blocks.add_(carry)  # + the totals of all earlier blocks
-        for t in range(n * L, T):  # the rows after the last full block
-            o[:, t].add_(o[:, t - 1])
-        o.div_(n_t)
-    return out
+    L = 16  # block length
+    n, full = -(-T // L), T // L  # blocks (the last one padded with zeros), full blocks
+    acc, dev = n_t.dtype, x.device
+    if x.numel() == 0:
+        return torch.zeros(B, T, C, dtype=acc, device=dev)
+    # Each block gets L + 1 rows: its own L rows, then the sum of all earlier blocks (the
+    # carry). nan and inf become 0 in this copy, so that 0 * (a later value) stays 0.
+    buf = torch.empty(B, n, L + 1, C, dtype=acc, device=dev)
+    rows = buf[:, :, :L]  # (B, n, L, C)
+    rows[:, :full] = x[:, : full * L].reshape(B, full, L, C)
+    if full < n:  # the last, partial block
+        rows[:, full, : T - full * L] = x[:, full * L :]
+        rows[:, full, T - full * L :] = 0
+    buf.nan_to_num_(0.0, 0.0, 0.0)
+    buf[:, 0, L] = 0
+    buf[:, 1:, L] = rows.sum(dim=2)[:, :-1].cumsum(dim=1)  # carries: block totals, summed
+    # Row i of a block = (rows 0..i + carry) / count: one (L, L + 1) matrix per block. The
+    # carry comes last, so the small terms are summed before the large one is added.
+    W = torch.ones(L, L + 1, dtype=acc, device=dev).tril()
+    W[:, L] = 1
+    counts = torch.ones(n * L, dtype=acc, device=dev)
+    counts[:T] = n_t.flatten()
+    W = W / counts.view(n, L, 1)  # (n, L, L + 1)
+    # From the first nan or inf on, the weights are nan: those outputs are nan.
+    bad = ~(x.amax(dim=-1).isfinite() & x.amin(dim=-1).isfinite())  # (B, T)
+    seen = torch.zeros(B, n * L, dtype=torch.bool, device=dev)
+    seen[:, :T] = bad.cumsum(dim=1) > 0
+    W = W.masked_fill(seen.view(B, n, L, 1), float("nan"))  # (B, n, L, L + 1)
+    out = (W @ buf).view(B, n * L, C)  # one batched product: (B, n, L, C)
+    return out if full == n else out[:, :T].contiguous()
 
 
 class _PrefixMean(torch.autograd.Function):
-    # The forward pass writes into its output in place, which autograd cannot follow
-    # cheaply, so the gradient is written out: out[t] = (x[0] + ... + x[t]) / (t + 1),
+    # Autograd would keep the forward pass's buffer and follow its nan weights into the
+    # gradient, so the gradient is written out: out[t] = (x[0] + ... + x[t]) / (t + 1),
     # hence grad x[s] = g[s] / (s + 1) + ... + g[T - 1] / T, a running sum from the end.
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
@@ -74,25 +90,28 @@ class _PrefixMean(torch.autograd.Function):
         return sums.flip(1).to(g.dtype)
 
 
-# Below this many numbers, one cumsum call instead of the ~20 small operations of
-# the blocked version, whose fixed costs dominate on small inputs. A round number
+# Below this many numbers, one cumsum call instead of the blocked version's
+# operations, whose fixed costs dominate on small inputs. A round number
 # picked by hand, not a measured crossover, which moves with the shape and the machine.
 _SMALL = 2**18
 
 
 def prefix_mean_fast(x: torch.Tensor) -> torch.Tensor:
-    """Prefix mean in O(T): a blocked running sum, or one cumsum for small ``x``.
+    """Prefix mean in O(T): block sums by one matrix product, or one cumsum for small ``x``.
 
-    Built to approach the speed of ``x.clone()`` once ``x`` is larger than the
-    CPU cache (the timing appendix measures how close it gets): on a CPU it copies
-    a few sequences at a time into the output and finishes them there while they
-    are in the cache: running sums
-    inside blocks of 16 rows, then the sum of all earlier blocks added to each
-    block, then the division by the counts. For small inputs (fewer than
-    ``_SMALL`` numbers) it falls back to the plain cumsum (chapter 7 says why).
-    Sums are accumulated in at least float32. Reverse-mode derivatives of every
-    order work; forward-mode AD and ``torch.func`` transforms are not supported on
-    the blocked path.
+    Built for inputs larger than the CPU cache, with a few operations over the
+    whole input rather than many small ones (the timing appendix measures how
+    close it gets to ``x.clone()``): it cuts time into blocks of 16 rows, adds
+    the sum of all earlier blocks to each as one more row, and one batched
+    matrix product per block computes its running sums and divides them by the
+    counts. For small inputs (fewer than ``_SMALL`` numbers) it falls back to the
+    plain cumsum, which is faster there. Sums are accumulated in at least
+    float32. On the blocked path, from the first position holding a nan or inf
+    on, every output is nan (in every channel); earlier outputs are what they are
+    without it. Reverse-mode derivatives of every order work; forward-mode AD and
+    ``torch.func`` transforms are not supported on the blocked path. With TF32
+    matrix products enabled on a GPU, float32 inputs are rounded to TF32 in the
+    product, so keep TF32 off where these sums must be float32-accurate.
 
     >>> x = torch.tensor([[2.0, 0.0], [4.0, 6.0], [6.0, 3.0]])
     >>> prefix_mean_fast(x)

@@ -10,7 +10,7 @@ from snippets import linear
 from snippets.attention import causal_attention
 from snippets.averaging import prefix_mean_cumsum
 from snippets.linear import causal_linear_attention, causal_linear_attention_quadratic, prefix_mean_fast
-from tests.counting import CallCount
+from tests.counting import block_products
 from tests.strategies import batches, qkvs, reference
 
 TOL = {torch.float32: dict(rtol=1e-5, atol=1e-6), torch.float64: dict(rtol=1e-12, atol=1e-13)}
@@ -41,10 +41,9 @@ def test_fast_agrees_with_the_definition(x):
 @pytest.mark.parametrize("shape", [(4, 1023, 64), (1023, 256), (4, 1024, 64), (1024, 256)], ids=str)
 def test_fast_uses_the_blocked_path_from_SMALL_numbers_on(shape):
     x = torch.randn(shape, requires_grad=True)
-    with CallCount(torch.Tensor.add_) as count:  # the blocked path's running sums, 15 per block
-        out = prefix_mean_fast(x)
-    assert (count.n >= 15) == (x.numel() >= linear._SMALL), count.n
-    torch.testing.assert_close(out, prefix_mean_cumsum(x))
+    products = block_products(prefix_mean_fast, x)  # the blocked path's one product of blocks
+    assert bool(products) == (x.numel() >= linear._SMALL), products
+    torch.testing.assert_close(prefix_mean_fast(x), prefix_mean_cumsum(x))
 
 
 # 1, primes, one less and one more than a multiple of the block, long enough for many blocks.
@@ -107,6 +106,40 @@ def test_fast_is_causal(f):
     y[:, 30:] += 100.0
     assert torch.equal(f(x)[:, :30], f(y)[:, :30])
     assert not torch.allclose(f(x)[:, 30:], f(y)[:, 30:])
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")], ids=str)
+@pytest.mark.parametrize("j", [0, 15, 16, 40, 49])
+def test_fast_blocked_path_is_nan_from_a_bad_value_on_in_every_channel(bad, j):
+    # The docstring's rule: earlier outputs bit for bit as without it, all later ones nan.
+    x = torch.randn(2, 50, 3)
+    dirty = x.clone()
+    dirty[1, j, 2] = bad
+    clean_out, out = prefix_mean_blocked(x), prefix_mean_blocked(dirty)
+    assert torch.equal(out[:, :j], clean_out[:, :j])
+    assert out[1, j:].isnan().all() and torch.equal(out[0], clean_out[0])
+
+
+def test_fast_blocked_path_runs_the_same_operations_whatever_the_batch():
+    # A few large operations, not a loop over pieces of the input: the count of
+    # operations does not grow with B (nor with T; see chapter 7 on busy machines).
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.n += 1
+            return func(*args, **(kwargs or {}))
+
+    def count(shape):
+        with Count() as c:
+            c.n = 0
+            prefix_mean_blocked(torch.randn(shape))
+        return c.n
+
+    full = [count(s) for s in [(1, 64, 8), (64, 64, 8), (1, 4096, 8), (3, 512, 1000)]]
+    partial = [count(s) for s in [(1, 65, 8), (64, 65, 8), (1, 4097, 8), (5, 35, 10_000)]]
+    assert len(set(full)) == 1, full
+    assert max(partial) - min(partial) <= 1 and max(partial) - full[0] <= 15, partial  # the last block
 
 
 BAD_X = [
