@@ -229,8 +229,13 @@ def _run(cfg: Config, argv: list[str], progress: Progress | None) -> Results:
         B, T, C = cfg.bandwidth  # type: ignore[misc]  # set, or there is no bandwidth point
         big = replace(cfg, B=B, C=C)
         names = [m for m in BANDWIDTH_METHODS if m in cfg.methods]
-        timed = _time_group(big, names, partial(inputs, big, d, T, attention=False), flush)
-        return [_new_point(big, m, d, T, **timed[m]) for m in names]
+        why = {m: skip_reason(big, m, d, T) for m in names}
+        run = [m for m in names if not why[m]]
+        timed = _time_group(big, run, partial(inputs, big, d, T, attention=False), flush)
+        return [
+            _new_point(big, m, d, T, **(timed.get(m) or dict(status="skipped", reason=why[m])))
+            for m in names
+        ]
 
     bandwidth: list[Point] = []
     for d in cfg.dtypes if bandwidth_points else ():
