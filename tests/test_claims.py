@@ -102,7 +102,8 @@ def cpu_cumsum_accumulates_in_a_wider_dtype():
 def cpu_bandwidth_point_output_is_64_mib():
     import json
 
-    data = json.loads((DOCS / "appendix/results/cpu-amd-epyc.json").read_text(encoding="utf-8"))
+    (path,) = (DOCS / "appendix" / "results").glob("cpu-*.json")  # the committed CPU file
+    data = json.loads(path.read_text(encoding="utf-8"))
     B, T, C = data["config"]["bandwidth"]
     assert B * T * C * 4 == 64 * 2**20  # float32
 
@@ -133,7 +134,7 @@ def clone_rates_in_the_sweep_and_at_the_bandwidth_point():
             if res.env.device_type == "cpu":
                 assert min(rates) > point[0], path.name
             else:
-                assert rates == sorted(rates) and rates[-1] < point[0], (path.name, dtype)
+                assert rates[-1] >= 10 * rates[0] and rates[-1] < point[0], (path.name, dtype)
 
 
 def gpu_cumsum_many_copies_at_the_bandwidth_point_more_in_most_of_the_sweep():
@@ -190,7 +191,7 @@ LEDGER = [
     Claim("07-linear-time.md", "every CPU results file of the [timing appendix](appendix/timing.md), it takes\nmore than twice as long as simply copying `x`",
           cpu_cumsum_takes_twice_a_copy_at_every_bandwidth_point),
     Claim("appendix/timing.md", "`clone` copies faster at\n  every $T$ of the sweep than at the bandwidth point", clone_rates_in_the_sweep_and_at_the_bandwidth_point),
-    Claim("appendix/timing.md", "rate grows with $T$ across the whole sweep, the mark of fixed costs per call,\n  and even at the largest $T$ stays below its rate", clone_rates_in_the_sweep_and_at_the_bandwidth_point),
+    Claim("appendix/timing.md", "rate at the largest $T$ of the sweep is many times its rate at the smallest, the mark\n  of fixed costs per call, and still below its rate at the bandwidth point", clone_rates_in_the_sweep_and_at_the_bandwidth_point),
     Claim("appendix/timing.md", "yet many times `clone`'s time at the bandwidth point, and more still at\nmost of the sweep's shapes",
           gpu_cumsum_many_copies_at_the_bandwidth_point_more_in_most_of_the_sweep),
     Claim("appendix/timing.md", "So a 64 MiB output, as at the CPU's\nbandwidth point", cpu_bandwidth_point_output_is_64_mib),
