@@ -584,7 +584,7 @@ print(online_causal_attention(q, k, torch.tensor([[2.0], [4.0], [6.0], [8.0]]), 
 # Triton kernel: each program owns one sequence and up to 64 channels, walks
 # along `T` in tiles, scans each tile with `tl.cumsum`, adds the carry (the sum
 # of all earlier tiles, chapter 8's running state), divides by `t + 1` and stores
-# each mean once. It reads `x` once and writes once, as a copy does.
+# each mean once. When the batch fills the GPU it reads `x` once and writes once, as a copy does.
 #
 # On a CUDA GPU the kernel is compiled. Without one, Triton's interpreter runs it
 # on the CPU, because the first cell set `TRITON_INTERPRET=1`. Where Triton is

@@ -132,8 +132,9 @@ def prefix_mean_triton(x: torch.Tensor) -> torch.Tensor:
 
     Each program owns one sequence and up to 64 channels, walks T in tiles of 64
     rows, and writes every mean once. Sums are accumulated in float32 (float64
-    for float64 input). Where ``B * ceil(C / 64)`` programs are fewer than
-    ``FILL``, T is also split into chunks, at the price of reading ``x`` twice.
+    for float64 input). Where ``B * ceil(C / 64)`` programs are at most
+    ``FILL // 2`` and T is longer than one tile, T is also split into chunks, at
+    the price of reading ``x`` twice.
     ``x`` may have any strides. First derivatives only.
 
     >>> device = "cuda" if torch.cuda.is_available() else "cpu"  # CPU: the interpreter

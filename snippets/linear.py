@@ -54,8 +54,8 @@ def _running_sums(x: torch.Tensor, n_t: torch.Tensor) -> torch.Tensor:
     buf.nan_to_num_(0.0, 0.0, 0.0)
     buf[:, 0, L] = 0
     buf[:, 1:, L] = rows.sum(dim=2)[:, :-1].cumsum(dim=1)  # carries: block totals, summed
-    # Row i of a block = (rows 0..i + carry) / count: one (L, L + 1) matrix per block. The
-    # carry comes last, so the small terms are summed before the large one is added.
+    # Row i of a block = (rows 0..i + carry) / count: one (L, L + 1) matrix per block; the
+    # carry is one more term of the product, summed in the order the library chooses.
     W = torch.ones(L, L + 1, dtype=acc, device=dev).tril()
     W[:, L] = 1
     counts = torch.ones(n * L, dtype=acc, device=dev)
