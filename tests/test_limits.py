@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 import torch
 
@@ -93,6 +95,8 @@ def test_the_blocked_path_compiles_too():
 @pytest.mark.parametrize("name", [n for n in TENSOR_NAMES if n != "lookback_batch"])
 def test_runs_on_the_meta_device(name):
     """Shapes without data: nothing reads a value, so nothing fails."""
+    if name in NOT_COMPILED_KERNELS and importlib.util.find_spec("triton") is None:
+        pytest.skip("needs triton, which cannot be imported here")
     global x, idx
     real, real_idx = x, idx
     x, idx = torch.empty(2, 9, 8, device="meta"), idx.to("meta")
