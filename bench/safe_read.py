@@ -87,12 +87,11 @@ def read_text(path: Path) -> str:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
         raise ResultsError(f"{shown(path)}: cannot be read: {exc.strerror}") from None
+    info = os.fstat(fd)  # before fdopen, which cannot open a directory
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise ResultsError(f"{shown(path)}: $: not a regular file (a FIFO, device or directory)")
     with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise ResultsError(
-                f"{shown(path)}: $: not a regular file (a FIFO, device or directory)"
-            )
         if info.st_size > MAX_BYTES:
             raise ResultsError(f"{shown(path)}: $: {info.st_size} bytes, more than {MAX_BYTES}")
         data = f.read(MAX_BYTES + 1)

@@ -112,6 +112,8 @@ class _Inline(html.parser.HTMLParser):
                 self.refused.append(f"a javascript: URL in <{tag} {name}=...>")
             elif name == "style" and value:
                 self.style_attrs.append(value)
+        if tag == "meta" and (names.get("http-equiv") or "").strip().lower() == "refresh":
+            self.refused.append("a <meta http-equiv=refresh>, which can send the reader to another host")
         if tag == "script" and "src" not in names and (names.get("type") or "").strip().lower() not in DATA_TYPES:
             self._open, self._text = "script", []
         elif tag == "style":
@@ -136,8 +138,8 @@ def policy(page_html: str, where: str, base_url: str = ".", scope: str | None = 
     found.close()
     if found.refused:
         raise PluginError(
-            f"Content-Security-Policy: {where} has {found.refused[0]}, which the policy would block; "
-            "use a script file from the site instead"
+            f"Content-Security-Policy: {where} has {found.refused[0]}, which the site does not "
+            "allow; use a script file from the site instead"
         )
     allowed = {sha256(s) for s in allowed_scripts(base_url, scope)}
     for script in found.scripts:

@@ -63,6 +63,9 @@ _REFUSED_TAGS = {
     "noscript": "is read as markup or as text depending on whether script runs",
     "base": "changes where the page's links point",
     "meta": "can redirect or change the page's policy",
+    # html5lib drops what a <select> holds, a browser with customizable selects keeps it: what
+    # this check cannot see, it refuses
+    "select": "is read differently by this check's parser and by current browsers",
 }
 # Attributes whose URL the browser fetches (href only outside <a> and <area>: links are followed, not fetched).
 _FETCHED = {"src", "srcset", "data", "poster", "background", "action", "formaction", "ping", "manifest",
@@ -147,15 +150,29 @@ def _parser():
     return html5lib.HTMLParser(tree=html5lib.getTreeBuilder("etree"), namespaceHTMLElements=False)
 
 
+MAX_NESTING = 512  # elements inside one another: far more than any notebook output needs
+TOO_DEEP = f"markup nested deeper than {MAX_NESTING} elements"
+
+
+class _TooDeep(ValueError):
+    pass
+
+
 def _walk(element, visit, inside=()):
-    """Call visit(element, tag, attrs, ancestors) on every element below `element`, in document order."""
-    for child in element:
+    """Call visit(element, tag, attrs, ancestors) on every element below `element`, in document order.
+
+    Without recursion; markup nested deeper than MAX_NESTING is refused (_TooDeep)."""
+    stack = [(child, inside) for child in reversed(list(element))]
+    while stack:
+        child, above = stack.pop()
         if not isinstance(child.tag, str):  # a comment
             continue
+        if len(above) >= MAX_NESTING:
+            raise _TooDeep(TOO_DEEP)
         tag = _local(child.tag)
         attrs = {_local(k): v for k, v in child.attrib.items()}
-        visit(child, tag, attrs, inside)
-        _walk(child, visit, (*inside, child))
+        visit(child, tag, attrs, above)
+        stack.extend((grandchild, (*above, child)) for grandchild in reversed(list(child)))
 
 
 def markup_problem(markup: str) -> str | None:
@@ -171,7 +188,10 @@ def markup_problem(markup: str) -> str | None:
         if problem:
             found.append(problem)
 
-    _walk(root, visit)
+    try:
+        _walk(root, visit)
+    except _TooDeep:
+        return TOO_DEEP
     if not found:
         open_ = [code for _, code, _ in parser.errors if _LEFT_OPEN.search(code)]
         if open_:
@@ -307,7 +327,10 @@ def page_problem(page_html: str) -> tuple[int | None, str, str] | None:
             found.append((cells[id(cell)] if cell is not None else None, first, problem))
 
     if body is not None:
-        _walk(body, visit)
+        try:
+            _walk(body, visit)
+        except _TooDeep:
+            return (None, "", TOO_DEEP)
     return found[0] if found else None
 
 
