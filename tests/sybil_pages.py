@@ -43,24 +43,23 @@ DOCS = Sybil(
     name="docs",
 )
 
-DOCSTRINGS = Sybil(
-    parsers=[DocTestParser(optionflags=FLAGS)],
-    path=str(ROOT / "snippets"),
-    patterns=["*.py"],
-    # Importing the kernels needs triton; where it is missing, tests/test_kernels.py says so.
-    excludes=[] if importlib.util.find_spec("triton") else ["kernels.py"],
-    setup=_setup,
-    teardown=_teardown,
-    name="docstrings",
-)
 
-BENCH_DOCSTRINGS = Sybil(
-    parsers=[DocTestParser(optionflags=FLAGS)],
-    path=str(ROOT / "bench"),
-    patterns=["*.py"],
-    setup=_setup,
-    teardown=_teardown,
-    name="bench-docstrings",
-)
+
+def _docstrings(folder: str, name: str, excludes: list[str]) -> Sybil:
+    """The doctests of every module's docstrings in `folder`."""
+    return Sybil(
+        parsers=[DocTestParser(optionflags=FLAGS)],
+        path=str(ROOT / folder),
+        patterns=["*.py"],
+        excludes=excludes,
+        setup=_setup,
+        teardown=_teardown,
+        name=name,
+    )
+
+
+# Importing the kernels needs triton; where it is missing, tests/test_kernels.py says so.
+DOCSTRINGS = _docstrings("snippets", "docstrings", [] if importlib.util.find_spec("triton") else ["kernels.py"])
+BENCH_DOCSTRINGS = _docstrings("bench", "bench-docstrings", [])
 
 collect = SybilCollection([DOCS, DOCSTRINGS, BENCH_DOCSTRINGS]).pytest()

@@ -18,6 +18,7 @@ they fail: CI must run them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import os
@@ -643,6 +644,24 @@ def test_on_a_phone_wide_formulas_and_code_scroll_in_their_box_with_a_cue(server
         context.close()
 
 
+@contextlib.contextmanager
+def _widget(playwright_browser, server, path: str, name: str):
+    """The widget `name` of page `path`, built by the script (the static figure hidden), checked
+    for console errors once the test has driven it."""
+    context = playwright_browser.new_context()
+    errors = []
+    try:
+        page = context.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(server + path)
+        root = page.locator(f'[data-widget="{name}"]')
+        assert root.locator(".widget-static").is_hidden() and root.locator(".widget-live").is_visible()
+        yield page, root
+        assert not errors, errors
+    finally:
+        context.close()
+
+
 def _widget_reference(scores, query, mask, scale):
     """What chapter 3's widget must show, computed with torch (float64)."""
     import torch
@@ -663,16 +682,9 @@ def test_the_scores_to_weights_widget_matches_torch_driven_by_keyboard(server, p
 
     from snippets.figures import WIDGET_QUERY, WIDGET_SCORES
 
-    context = playwright_browser.new_context()
-    errors = []
-    try:
-        page = context.new_page()
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.goto(server + "03-softmax/")
-        root = page.locator('[data-widget="scores-to-weights"]')
+    with _widget(playwright_browser, server, "03-softmax/", "scores-to-weights") as (page, root):
         assert [float(v) for v in root.get_attribute("data-scores").split()] == list(WIDGET_SCORES)
         assert int(root.get_attribute("data-query")) == WIDGET_QUERY
-        assert root.locator(".widget-static").is_hidden() and root.locator(".widget-live").is_visible()
         scores = list(WIDGET_SCORES)
 
         def shown():
@@ -715,9 +727,6 @@ def test_the_scores_to_weights_widget_matches_torch_driven_by_keyboard(server, p
         page.keyboard.press("Tab")
         scores[0] = 12.0
         assert "would overflow" in check("inf-before", "8")
-        assert not errors, errors
-    finally:
-        context.close()
 
 
 def test_without_javascript_the_widget_shows_its_static_figure(server, playwright_browser):
@@ -741,15 +750,8 @@ def test_the_who_sees_whom_widget_draws_the_masks_torch_uses(server, playwright_
     def attend(q, k, v, **mask):
         return F.scaled_dot_product_attention(q, k, v, **mask)
 
-    context = playwright_browser.new_context()
-    errors = []
-    try:
-        page = context.new_page()
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.goto(server + "10-inference/")
-        root = page.locator('[data-widget="who-sees-whom"]')
+    with _widget(playwright_browser, server, "10-inference/", "who-sees-whom") as (page, root):
         T = int(root.get_attribute("data-tokens"))
-        assert root.locator(".widget-static").is_hidden()
 
         def grid(name, Tq):
             cells = root.locator(f'svg[data-grid="{name}"] rect')
@@ -788,9 +790,6 @@ def test_the_who_sees_whom_widget_draws_the_masks_torch_uses(server, playwright_
         kind.focus()
         page.keyboard.press("ArrowDown")
         assert kind.input_value() == "encoder" and bool(grid("lower-right", T - 3).all())
-        assert not errors, errors
-    finally:
-        context.close()
 
 
 def test_the_online_softmax_stepper_shows_the_running_state_torch_computes(server, playwright_browser):
@@ -803,14 +802,7 @@ def test_the_online_softmax_stepper_shows_the_running_state_torch_computes(serve
     from snippets.figures import STEPPER_SCORES, STEPPER_VALUES
     from snippets.streaming import online_causal_attention
 
-    context = playwright_browser.new_context()
-    errors = []
-    try:
-        page = context.new_page()
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.goto(server + "08-streaming/")
-        root = page.locator('[data-widget="online-softmax"]')
-        assert root.locator(".widget-static").is_hidden()
+    with _widget(playwright_browser, server, "08-streaming/", "online-softmax") as (page, root):
         preset, nxt = root.locator('select[data-control="preset"]'), root.locator('button[data-control="next"]')
         v = torch.tensor(STEPPER_VALUES, dtype=torch.float64)
         for index, (name, scores) in enumerate(STEPPER_SCORES.items()):
@@ -839,6 +831,3 @@ def test_the_online_softmax_stepper_shows_the_running_state_torch_computes(serve
             shown = float(re.search(r"Output acc / l = ([0-9]+\.[0-9]+)", said)[1])
             assert math.isclose(shown, expected, rel_tol=1e-4), (said, expected)
             assert ("nan (inf / inf)" in said) == (max(scores) > 88.72)
-        assert not errors, errors
-    finally:
-        context.close()

@@ -21,7 +21,7 @@ def doc() -> dict:
     return json.loads(VALID.read_text(encoding="utf-8"))
 
 
-def _refused(tmp_path: Path, text: str, message: str, name: str = "cpu-bad.json") -> str:
+def assert_refused(tmp_path: Path, text: str, message: str, name: str = "cpu-bad.json") -> str:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     with pytest.raises(schema.ResultsError) as raised:
@@ -73,8 +73,8 @@ def test_a_file_over_the_size_limit_is_refused_unread(tmp_path):
 
 
 def test_deep_nesting_is_refused_not_a_recursion_error(tmp_path):
-    _refused(tmp_path, '{"env": ' + "[" * 1000 + "]" * 1000 + "}", f"$: nested deeper than {safe_read.MAX_DEPTH} levels")
-    _refused(tmp_path, '{"a": "' + "[" * 1000 + '"}', "$.schema: expected")  # brackets in a string are text
+    assert_refused(tmp_path, '{"env": ' + "[" * 1000 + "]" * 1000 + "}", f"$: nested deeper than {safe_read.MAX_DEPTH} levels")
+    assert_refused(tmp_path, '{"a": "' + "[" * 1000 + '"}', "$.schema: expected")  # brackets in a string are text
 
 
 @pytest.mark.parametrize("path, value, message", [
@@ -85,18 +85,18 @@ def test_deep_nesting_is_refused_not_a_recursion_error(tmp_path):
     ("env.loadavg_start.0", 1e300, "$.env.loadavg_start[0]: expected a finite number >= 0"),
 ])
 def test_numbers_out_of_range_are_refused(tmp_path, doc, path, value, message):
-    _refused(tmp_path, _with(doc, path, value), message)
+    assert_refused(tmp_path, _with(doc, path, value), message)
 
 
 @pytest.mark.parametrize("path", ["results.0.T", "results.0.bytes", "results.0.flops", "results.0.peak_bytes",
                                   "config.B", "config.repeats", "env.threads", "env.memory_resolution_bytes"])
 def test_huge_integers_are_refused_not_an_overflow(tmp_path, doc, path):
     pretty = path.replace(".0.", "[0].")
-    _refused(tmp_path, _with(doc, path, 10**40), f"$.{pretty}: expected an integer < {2**53}, got an integer of 41 digits")
+    assert_refused(tmp_path, _with(doc, path, 10**40), f"$.{pretty}: expected an integer < {2**53}, got an integer of 41 digits")
 
 
 def test_a_seed_outside_torchs_range_is_refused(tmp_path, doc):
-    _refused(tmp_path, _with(doc, "config.seed", 2**64), f"$.config.seed: expected an integer < {2**64}")
+    assert_refused(tmp_path, _with(doc, "config.seed", 2**64), f"$.config.seed: expected an integer < {2**64}")
 
 
 FORMAT_CHARACTERS = ["\u061c", "\u2060", "\u2061", "\u2062", "\u2063", "\u2064", "\u00ad", "\U000e0001",
@@ -105,31 +105,31 @@ FORMAT_CHARACTERS = ["\u061c", "\u2060", "\u2061", "\u2062", "\u2063", "\u2064",
 
 @pytest.mark.parametrize("char", FORMAT_CHARACTERS, ids=[f"U+{ord(c):04X}" for c in FORMAT_CHARACTERS])
 def test_format_characters_are_refused(tmp_path, doc, char):
-    _refused(tmp_path, _with(doc, "env.device_name", f"AMD{char}EPYC"), "$.env.device_name: expected one line")
+    assert_refused(tmp_path, _with(doc, "env.device_name", f"AMD{char}EPYC"), "$.env.device_name: expected one line")
 
 
 def test_a_lone_surrogate_is_refused_not_a_matplotlib_crash(tmp_path, doc):
     text = _with(doc, "env.device_name", "AMD").replace('"device_name": "AMD"', '"device_name": "AMD\\ud800"')
-    _refused(tmp_path, text, "$.env.device_name: expected one line")
+    assert_refused(tmp_path, text, "$.env.device_name: expected one line")
 
 
 def test_the_same_point_twice_is_refused(tmp_path, doc):
     twice = dict(doc["results"][0], ms=doc["results"][0].get("ms") or 1.0)
     doc["results"].append(twice)
-    _refused(tmp_path, json.dumps(doc), f"$.results[{len(doc['results']) - 1}]: the same as $.results[0]")
+    assert_refused(tmp_path, json.dumps(doc), f"$.results[{len(doc['results']) - 1}]: the same as $.results[0]")
 
 
 @pytest.mark.parametrize("key", ["Ts", "dtypes", "methods"])
 def test_a_config_value_listed_twice_is_refused(tmp_path, doc, key):
     doc["config"][key].append(doc["config"][key][0])
     n = len(doc["config"][key]) - 1
-    _refused(tmp_path, json.dumps(doc), f"$.config.{key}[{n}]: the same as $.config.{key}[0]")
+    assert_refused(tmp_path, json.dumps(doc), f"$.config.{key}[{n}]: the same as $.config.{key}[0]")
 
 
 def test_too_many_sizes_or_samples_are_refused(tmp_path, doc):
-    _refused(tmp_path, _with(json.loads(json.dumps(doc)), "config.Ts", list(range(1, 20_001))),
+    assert_refused(tmp_path, _with(json.loads(json.dumps(doc)), "config.Ts", list(range(1, 20_001))),
              f"$.config.Ts: expected at most {validate.MAX_TS} items, got 20000")
-    _refused(tmp_path, _with(doc, "results.0.samples_ms", [1.0] * (validate.MAX_SAMPLES + 1)),
+    assert_refused(tmp_path, _with(doc, "results.0.samples_ms", [1.0] * (validate.MAX_SAMPLES + 1)),
              f"$.results[0].samples_ms: expected at most {validate.MAX_SAMPLES} items")
 
 
