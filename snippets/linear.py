@@ -31,49 +31,52 @@ from snippets.checks import causal_matmul, check_qkv, check_sequence
 
 
 # --8<-- [start:prefix_mean_fast]
-def _running_sums(x: torch.Tensor, n_t: torch.Tensor) -> torch.Tensor:
-    """out[:, t] = (x[:, 0] + ... + x[:, t]) / n_t[t] for x of shape (B, T, C), in n_t's dtype.
-
-    A few operations over the whole input. From the first position with a nan or inf
-    (in any channel) on, every output is nan; earlier outputs do not depend on it.
-    """
+def _blocked_sums(x: torch.Tensor, n_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """out[:, t] = (x[:, 0] + ... + x[:, t]) / n_t[t] for x of shape (B, T, C), in n_t's
+    dtype, and whether all of it is finite. A few operations over the whole input."""
     B, T, C = x.shape
     L = 16  # block length
-    n, full = -(-T // L), T // L  # blocks (the last one padded with zeros), full blocks
+    n = T // L  # full blocks; the last T - n * L rows are summed by cumsum
     acc, dev = n_t.dtype, x.device
-    if x.numel() == 0:
-        return torch.zeros(B, T, C, dtype=acc, device=dev)
-    # Each block gets L + 1 rows: its own L rows, then the sum of all earlier blocks (the
-    # carry). nan and inf become 0 in this copy, so that 0 * (a later value) stays 0.
-    buf = torch.empty(B, n, L + 1, C, dtype=acc, device=dev)
-    rows = buf[:, :, :L]  # (B, n, L, C)
-    rows[:, :full] = x[:, : full * L].reshape(B, full, L, C)
-    if full < n:  # the last, partial block
-        rows[:, full, : T - full * L] = x[:, full * L :]
-        rows[:, full, T - full * L :] = 0
-    buf.nan_to_num_(0.0, 0.0, 0.0)
-    buf[:, 0, L] = 0
-    buf[:, 1:, L] = rows.sum(dim=2)[:, :-1].cumsum(dim=1)  # carries: block totals, summed
-    # Row i of a block = (rows 0..i + carry) / count: one (L, L + 1) matrix per block; the
-    # carry is one more term of the product, summed in the order the library chooses.
-    W = torch.ones(L, L + 1, dtype=acc, device=dev).tril()
-    W[:, L] = 1
-    counts = torch.ones(n * L, dtype=acc, device=dev)
-    counts[:T] = n_t.flatten()
-    W = W / counts.view(n, L, 1)  # (n, L, L + 1)
-    # From the first nan or inf on, the weights are nan: those outputs are nan.
-    bad = ~(x.amax(dim=-1).isfinite() & x.amin(dim=-1).isfinite())  # (B, T)
-    seen = torch.zeros(B, n * L, dtype=torch.bool, device=dev)
-    seen[:, :T] = bad.cumsum(dim=1) > 0
-    W = W.masked_fill(seen.view(B, n, L, 1), float("nan"))  # (B, n, L, L + 1)
-    out = (W @ buf).view(B, n * L, C)  # one batched product: (B, n, L, C)
-    return out if full == n else out[:, :T].contiguous()
+    xb = x[:, : n * L].reshape(B, n, L, C).to(acc)  # (B, n, L, C)
+    # Row i of a block: its rows 0..i summed and divided by the count, as the product of
+    # a lower triangle of ones, each row divided by its count, with the block.
+    W = torch.ones(L, L, dtype=acc, device=dev).tril() / n_t[: n * L].view(n, L, 1)  # (n, L, L)
+    out = W @ xb  # (B, n, L, C), one batched product
+    # A block's last row times its count is the block's total; a cumsum of the totals,
+    # L times fewer numbers than x, gives every block the sum of the blocks before it.
+    carry = (out[:, :, L - 1] * n_t[L - 1 : n * L : L].view(n, 1)).cumsum(dim=1)  # (B, n, C)
+    if n > 1:  # each block after the first adds its carry / count, in one pass
+        out[:, 1:].addcmul_(carry[:, :-1].unsqueeze(2), 1 / n_t[L : n * L].view(n - 1, L, 1))
+    out = out.view(B, n * L, C)
+    if n * L < T:  # the last, partial block
+        rest = x[:, n * L :].cumsum(dim=1, dtype=acc)  # (B, T - n * L, C)
+        if n:
+            rest += carry[:, -1:]
+        out = torch.cat([out, rest / n_t[n * L :]], dim=1)
+    # Every number of x is in the last output (or the last carry), with a weight > 0.
+    return out, (out[:, -1] if n * L < T else carry[:, -1]).isfinite().all()
+
+
+def _running_sums(x: torch.Tensor, n_t: torch.Tensor) -> torch.Tensor:
+    out, finite = _blocked_sums(x, n_t)
+    if not torch.compiler.is_compiling() and finite:
+        return out
+    # A nan or inf in x (or a sum that overflows). The triangle's zeros times a nan are
+    # nan, which would reach the rows before it in its block: so the blocks are summed
+    # with 0 in its place, and from it on (in its channel) the plain cumsum is taken.
+    bad = ~x.isfinite()
+    clean, _ = _blocked_sums(x.masked_fill(bad, 0), n_t)
+    sums = x.cumsum(dim=1, dtype=n_t.dtype) / n_t
+    fixed = torch.where((bad.cumsum(dim=1) > 0) | ~bad.any(), sums, clean)
+    return torch.where(finite, out, fixed)  # a graph (torch.compile) computes both
 
 
 class _PrefixMean(torch.autograd.Function):
-    # Autograd would keep the forward pass's buffer and follow its nan weights into the
-    # gradient, so the gradient is written out: out[t] = (x[0] + ... + x[t]) / (t + 1),
-    # hence grad x[s] = g[s] / (s + 1) + ... + g[T - 1] / T, a running sum from the end.
+    # Autograd would keep the float32 copy of the blocks, and its product with the
+    # triangle's zeros would carry a nan of the gradient to positions it does not reach,
+    # so the gradient is written out: out[t] = (x[0] + ... + x[t]) / (t + 1), hence
+    # grad x[s] = g[s] / (s + 1) + ... + g[T - 1] / T, a running sum from the end.
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
         acc = torch.promote_types(x.dtype, torch.float32)
@@ -97,21 +100,22 @@ _SMALL = 2**18
 
 
 def prefix_mean_fast(x: torch.Tensor) -> torch.Tensor:
-    """Prefix mean in O(T): block sums by one matrix product, or one cumsum for small ``x``.
+    """Prefix mean in O(T): running sums of 16-row blocks by one matrix product, and their carries.
 
     Built for inputs larger than the CPU cache, with a few operations over the
     whole input rather than many small ones (the timing appendix measures how
-    close it gets to ``x.clone()``): it cuts time into blocks of 16 rows, adds
-    the sum of all earlier blocks to each as one more row, and one batched
-    matrix product per block computes its running sums and divides them by the
-    counts. For small inputs (fewer than ``_SMALL`` numbers) it falls back to the
-    plain cumsum, which is faster there. Sums are accumulated in at least
-    float32. On the blocked path, from the first position holding a nan or inf
-    on, every output is nan (in every channel); earlier outputs are what they are
-    without it. Reverse-mode derivatives of every order work; forward-mode AD and
-    ``torch.func`` transforms are not supported on the blocked path. With TF32
-    matrix products enabled on a GPU, float32 inputs are rounded to TF32 in the
-    product, so keep TF32 off where these sums must be float32-accurate.
+    close it gets to ``x.clone()``): it cuts time into blocks of 16 rows, one
+    batched matrix product gives every block its running sums divided by the
+    counts, a cumsum of the block totals gives every block the sum of the blocks
+    before it, and one more pass adds that, divided by the counts. For small
+    inputs (fewer than ``_SMALL`` numbers) it is the plain cumsum, which is
+    faster there. Sums are accumulated in at least float32. If ``x`` holds a nan
+    or inf, or a sum overflows, it falls back to the plain cumsum, so the result
+    is nan or inf exactly where the definition's is. Reverse-mode derivatives of
+    every order work; forward-mode AD and ``torch.func`` transforms are not
+    supported on the blocked path. With TF32 matrix products enabled on a GPU,
+    float32 inputs are rounded to TF32 in the product, so keep TF32 off where
+    these sums must be float32-accurate.
 
     >>> x = torch.tensor([[2.0, 0.0], [4.0, 6.0], [6.0, 3.0]])
     >>> prefix_mean_fast(x)

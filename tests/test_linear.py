@@ -110,14 +110,23 @@ def test_fast_is_causal(f):
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")], ids=str)
 @pytest.mark.parametrize("j", [0, 15, 16, 40, 49])
-def test_fast_blocked_path_is_nan_from_a_bad_value_on_in_every_channel(bad, j):
-    # The docstring's rule: earlier outputs bit for bit as without it, all later ones nan.
+def test_fast_blocked_path_is_not_finite_exactly_where_the_definition_is(bad, j):
+    # The docstring's rule: a nan or inf stays in its channel, from its position on, as in
+    # cumsum; the outputs before it (and in other channels) are what they are without it.
     x = torch.randn(2, 50, 3)
     dirty = x.clone()
     dirty[1, j, 2] = bad
-    clean_out, out = prefix_mean_blocked(x), prefix_mean_blocked(dirty)
-    assert torch.equal(out[:, :j], clean_out[:, :j])
-    assert out[1, j:].isnan().all() and torch.equal(out[0], clean_out[0])
+    clean_out, out, expected = prefix_mean_blocked(x), prefix_mean_blocked(dirty), prefix_mean_cumsum(dirty)
+    assert torch.equal(out.isnan(), expected.isnan()) and torch.equal(out.isinf(), expected.isinf())
+    assert out[1, j:, 2].isfinite().logical_not().all() and out.isfinite().sum() == out.numel() - (50 - j)
+    torch.testing.assert_close(out.nan_to_num(0.0, 0.0, 0.0), expected.nan_to_num(0.0, 0.0, 0.0))
+    torch.testing.assert_close(out[:, :j], clean_out[:, :j])
+
+
+def test_fast_blocked_path_falls_back_when_a_sum_overflows():
+    x = torch.full((1, 64, 2), 3e38)  # every number finite, the sums not
+    out = prefix_mean_blocked(x)
+    assert torch.equal(out, prefix_mean_cumsum(x)) and out[0, 0].isfinite().all() and out[0, 1:].isinf().all()
 
 
 def test_fast_blocked_path_runs_the_same_operations_whatever_the_batch():
@@ -138,8 +147,9 @@ def test_fast_blocked_path_runs_the_same_operations_whatever_the_batch():
 
     full = [count(s) for s in [(1, 64, 8), (64, 64, 8), (1, 4096, 8), (3, 512, 1000)]]
     partial = [count(s) for s in [(1, 65, 8), (64, 65, 8), (1, 4097, 8), (5, 35, 10_000)]]
-    assert len(set(full)) == 1, full
-    assert max(partial) - min(partial) <= 1 and max(partial) - full[0] <= 15, partial  # the last block
+    # matmul copies the 16 x 16 weights of each block once per sequence when B > 1 (a copy and a view)
+    assert max(full) - min(full) <= 2 and full[0] == full[2], full
+    assert max(partial) - min(partial) <= 2 and max(partial) - full[0] <= 15, partial  # the last block
 
 
 BAD_X = [
