@@ -301,7 +301,7 @@ def masks_svg(T: int = 6) -> str:
 def rotary_scores(T: int = 8) -> torch.Tensor:
     """Scores (T, T) of one query and one key placed at every position, rotated by RoPE.
 
-    The query is (1, 2) and the key (3, -1) at every position, as in chapter 6;
+    The query is (1, 2) and the key (3, -1) at every position, as in chapter 7;
     entry (m, n) is ``apply_rotary(q, [m]) . apply_rotary(k, [n])``, which works
     out to ``cos(m - n) - 7 sin(m - n)``: one value per diagonal.
 
@@ -358,7 +358,7 @@ def rotary_scores_svg(T: int = 8) -> str:
 
 
 def learned_weights(*, steps: int = 100, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Chapter 5's head on one sequence of 8 tokens, before and after training: two (T, T).
+    """Chapter 6's head on one sequence of 8 tokens, before and after training: two (T, T).
 
     The model and the run are the page's: ``OneHeadModel(vocab=8, n_embd=16,
     block_size=8)`` made after ``torch.manual_seed(seed)``, trained by ``train``
@@ -409,7 +409,7 @@ def learned_weights_svg(*, steps: int = 100, seed: int = 0) -> str:
 
 
 def tiled_running_sums(x: torch.Tensor, block_t: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Chapter 9's kernel, one program, in torch: running sums of x (T, C), tile by tile.
+    """Chapter 10's kernel, one program, in torch: running sums of x (T, C), tile by tile.
 
     Each tile of ``block_t`` rows is scanned on its own and the carry (the sum of
     every earlier tile) is added; returns the running sums (T, C) and the carry
@@ -553,7 +553,7 @@ def mask_alignment(T_new: int, T_all: int) -> dict[str, torch.Tensor]:
 
 
 def mask_alignment_svg(T_new: int = 3, T_all: int = 6) -> str:
-    """The two masks of :func:`mask_alignment` side by side: the static figure of chapter 10's
+    """The two masks of :func:`mask_alignment` side by side: the static figure of chapter 11's
     widget."""
     cell = _cell_colour(CMAP, 0.0, 1.0)
     with style():
@@ -584,7 +584,7 @@ def mask_alignment_svg(T_new: int = 3, T_all: int = 6) -> str:
         )
 
 
-# Chapter 8's example: weights e^s of 1, 2 and 1 on the values 4, 8 and 0 (the answer is 5),
+# Chapter 9's example: weights e^s of 1, 2 and 1 on the values 4, 8 and 0 (the answer is 5),
 # and the same scores + 100, whose exponentials overflow float32.
 STEPPER_SCORES = {
     "small scores": (0.0, math.log(2), 0.0),
@@ -594,7 +594,7 @@ STEPPER_VALUES = (4.0, 8.0, 0.0)
 
 
 def online_softmax_trace(scores, values) -> list[dict[str, float]]:
-    """The online softmax of one query, key by key, in float32: what chapter 8's stepper shows.
+    """The online softmax of one query, key by key, in float32: what chapter 9's stepper shows.
 
     Each step holds the score ``s``, the maximum before and after (``m_old``, ``m``), the
     ``scale`` exp(m_old - m) that rescales the sums so far, the new term ``p``, the running
@@ -619,7 +619,7 @@ def online_softmax_trace(scores, values) -> list[dict[str, float]]:
 
 
 def online_softmax_svg() -> str:
-    """The running maximum and the two running sums of chapter 8's example, key by key: the
+    """The running maximum and the two running sums of chapter 9's example, key by key: the
     static figure of its stepper."""
     traces = {name: online_softmax_trace(s, STEPPER_VALUES) for name, s in STEPPER_SCORES.items()}
     with style():
@@ -652,7 +652,7 @@ def online_softmax_svg() -> str:
                 ax.spines[side].set_visible(False)
         return to_svg(
             fig,
-            "The online softmax of chapter 8's example, key by key",
+            "The online softmax of chapter 9's example, key by key",
             "Two panels, the small scores and the same scores plus 100: in both the running sum l "
             "grows 1, 1.5, 2 and acc 4, 10, 10, so the output acc / l is 5; only the running "
             "maximum m differs, by 100.",

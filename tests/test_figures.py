@@ -167,7 +167,7 @@ def test_figure_functions_refuse_bad_arguments_clearly(call, error, message):
         call()
 
 
-# Chapter 5's figure: the page's model, before and after training.
+# Chapter 6's figure: the page's model, before and after training.
 
 
 def test_learned_weights_figure_shows_the_pages_model():
