@@ -1,5 +1,5 @@
 """What a function runs, seen through torch's profiler: for tests of what a page says a function
-does ("one extra row per 16-row block"), without naming its internals."""
+does ("a 16 x 16 triangle per block"), without naming its internals."""
 
 from __future__ import annotations
 

@@ -188,7 +188,7 @@ LEDGER = [
     Claim("appendix/timing.md", "starts at 128 KiB and rises as such\nblocks are freed, but never above 32 MiB",
           source="glibc mallopt(3), M_MMAP_THRESHOLD; malloc.c: DEFAULT_MMAP_THRESHOLD_MIN = 128 * 1024, "
                  "DEFAULT_MMAP_THRESHOLD_MAX = 4 * 1024 * 1024 * sizeof(long)"),
-    Claim("08-linear-time.md", "every CPU results file of the [timing appendix](appendix/timing.md), it takes\nmore than twice as long as simply copying `x`",
+    Claim("appendix/fast-prefix-mean.md", "every CPU results file of the [timing appendix](timing.md), it takes\nmore than twice as long as simply copying `x`",
           cpu_cumsum_takes_twice_a_copy_at_every_bandwidth_point),
     Claim("appendix/timing.md", "`clone` copies faster at\n  every $T$ of the sweep than at the bandwidth point", clone_rates_in_the_sweep_and_at_the_bandwidth_point),
     Claim("appendix/timing.md", "rate at the largest $T$ of the sweep is many times its rate at the smallest, the mark\n  of fixed costs per call, and still below its rate at the bandwidth point", clone_rates_in_the_sweep_and_at_the_bandwidth_point),
