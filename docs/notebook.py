@@ -517,27 +517,23 @@ print(causal_linear_attention_quadratic(queries, keys, torch.eye(4)))
 # $e^{m - m_\text{new}}$. That is the online softmax behind FlashAttention:
 
 # %%
-def one_query(s, v):
+s = torch.tensor([0.0, math.log(2), 0.0])  # weights e^s: 1, 2, 1
+v = torch.tensor([[4.0], [8.0], [0.0]])
+big = s + 100
+print("softmax:              ", torch.softmax(s, dim=0) @ v)
+print("naive, scores + 100:  ", big.exp() @ v / big.exp().sum())
+for name, scores in (("loop:", s), ("loop, scores + 100:", big)):
     m = torch.tensor(float("-inf"))  # largest score so far
     l = torch.tensor(0.0)  # sum of exp(s_j - m)
     acc = torch.zeros(v.shape[-1])  # sum of exp(s_j - m) * v_j
-    for s_j, v_j in zip(s, v):
+    for s_j, v_j in zip(scores, v):
         m_new = torch.maximum(m, s_j)
         scale = torch.exp(m - m_new)  # puts the old sums on the new maximum
         p = torch.exp(s_j - m_new)
         l = l * scale + p
         acc = acc * scale + p * v_j
         m = m_new
-    return acc / l
-
-
-s = torch.tensor([0.0, math.log(2), 0.0])  # weights e^s: 1, 2, 1
-v = torch.tensor([[4.0], [8.0], [0.0]])
-big = s + 100
-print("softmax:              ", torch.softmax(s, dim=0) @ v)
-print("loop:                 ", one_query(s, v))
-print("naive, scores + 100:  ", big.exp() @ v / big.exp().sum())
-print("loop, scores + 100:   ", one_query(big, v))
+    print(f"{name:22}", acc / l)
 
 # %% [markdown]
 # By hand: the weights are 1, 2 and 1 out of 4, so the output is

@@ -171,17 +171,17 @@ def python_version_matches_pyproject():
 
 
 LEDGER = [
-    Claim("09-streaming.md", "For query 0, PyTorch on the CPU returns 0 instead of `nan`\nfrom version 2.5 on, and `nan` in 2.4",
+    Claim("appendix/engineering.md", "For query 0, PyTorch on the CPU returns 0 instead of `nan`\nfrom version 2.5 on, and `nan` in 2.4",
           sdpa_zeroes_a_query_whose_only_key_is_minus_inf_since_2_5),
-    Claim("12-pitfalls.md", "On the CPU, since PyTorch 2.5,", sdpa_zeroes_fully_masked_rows_since_2_5,
+    Claim("appendix/engineering.md", "On the CPU, since PyTorch 2.5,", sdpa_zeroes_fully_masked_rows_since_2_5,
           source="https://github.com/pytorch/pytorch/pull/133882"),
-    Claim("12-pitfalls.md", "[pull request 133882](https://github.com/pytorch/pytorch/pull/133882)); 2.4",
+    Claim("appendix/engineering.md", "[pull request 133882](https://github.com/pytorch/pytorch/pull/133882)); 2.4",
           sdpa_zeroes_fully_masked_rows_since_2_5),
-    Claim("12-pitfalls.md", "`nn.MultiheadAttention` returns NaN with its default `need_weights=True`",
+    Claim("appendix/engineering.md", "`nn.MultiheadAttention` returns NaN with its default `need_weights=True`",
           mha_nan_with_weights_zero_without),
-    Claim("12-pitfalls.md", "but in evaluation mode without autograd its fused fast path\nreturns NaN again",
+    Claim("appendix/engineering.md", "but in evaluation mode without autograd its fused fast path\nreturns NaN again",
           mha_nan_with_weights_zero_without),
-    Claim("04-self-attention.md", "from `n_embd` inputs with weights drawn uniformly between",
+    Claim("appendix/engineering.md", "from `n_embd` inputs with weights drawn uniformly between",
           linear_init_is_uniform_in_one_over_sqrt_n),
     Claim("08-linear-time.md", "accumulate internally in higher\nprecision (float64 for float32 input, float32 for bfloat16)",
           cpu_cumsum_accumulates_in_a_wider_dtype),
@@ -198,7 +198,7 @@ LEDGER = [
     Claim("appendix/timing.md", "FlashAttention-2, Dao, 2023, since PyTorch 2.2",
           source="PyTorch 2.2 release notes: FlashAttention-2 in scaled_dot_product_attention"),
     Claim("index.md", "With Python 3.11 or newer", python_version_matches_pyproject),
-    Claim("11-inference.md", "2.3](https://docs.pytorch.org/docs/2.3/nn.attention.bias.html), a release older\nthan any this site supports",
+    Claim("appendix/engineering.md", "2.3](https://docs.pytorch.org/docs/2.3/nn.attention.bias.html), a release older\nthan any this site supports",
           causal_lower_right_is_there_in_every_supported_version,
           source="https://docs.pytorch.org/docs/2.3/nn.attention.bias.html"),
 ]
