@@ -178,6 +178,22 @@ def test_each_chapter_title_carries_its_file_number_and_its_nav_entry():
 
 
 @pytest.mark.parametrize("page", CHAPTERS, ids=lambda p: p.name)
+def test_a_validated_version_is_collapsed_under_its_name(page):
+    """MAINTAINING.md, "The main path": a block included from snippets/ sits alone in a collapsed
+    `??? example "The validated version: `NAME`"`, NAME its first definition; the open page
+    shows the short core version."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    for fence in (f for f in fences(page) if f.includes):
+        subject = next(name for path, name in fence.includes if name != "imports" and path != CHECKS)
+        opening = lines[fence.line - 1]
+        indent = len(opening) - len(opening.lstrip())
+        above = [ln for ln in lines[: fence.line - 1] if ln.strip() and len(ln) - len(ln.lstrip()) < indent]
+        assert indent and above, f"{fence}: the validated version of {subject} is open"
+        assert above[-1] == f'??? example "The validated version: `{subject}`"', (
+            f"{fence}: {subject} sits under {above[-1]!r}")
+
+
+@pytest.mark.parametrize("page", CHAPTERS, ids=lambda p: p.name)
 def test_a_chapter_opens_with_what_it_teaches_and_its_time_and_ends_with_a_recap(page):
     text = page.read_text(encoding="utf-8")
     lines = text.splitlines()
