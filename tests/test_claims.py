@@ -198,6 +198,13 @@ LEDGER = [
     Claim("appendix/timing.md", "FlashAttention-2, Dao, 2023, since PyTorch 2.2",
           source="PyTorch 2.2 release notes: FlashAttention-2 in scaled_dot_product_attention"),
     Claim("index.md", "With Python 3.11 or newer", python_version_matches_pyproject),
+    Claim("index.md", "each time links to that moment of the lecture, as its own chapter\nlist gives it",
+          source="the chapter list in the description of youtube.com/watch?v=kCc8FmEb1nY (00:42:13 version 1, "
+                 "00:47:11 the trick, 00:51:54 version 2, 00:54:42 version 3, 01:00:18 positional encoding, "
+                 "01:02:00 version 4, 01:11:38 note 1, 01:14:14 note 4, 01:15:39 note 5, 01:16:56 note 6, "
+                 "01:19:11 a single self-attention block, 01:21:59 multi-headed self-attention, 01:24:25 "
+                 "feedforward, 01:26:48 residual connections, 01:32:51 layernorm); checked against a transcript "
+                 "that carries the same chapter markers"),
     Claim("appendix/engineering.md", "2.3](https://docs.pytorch.org/docs/2.3/nn.attention.bias.html), a release older\nthan any this site supports",
           causal_lower_right_is_there_in_every_supported_version,
           source="https://docs.pytorch.org/docs/2.3/nn.attention.bias.html"),

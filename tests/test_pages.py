@@ -216,3 +216,14 @@ def test_each_exercise_has_its_own_solution(page):
     asked = re.findall(r"^(\d+)\. ", exercises, re.M)
     answered = re.findall(r'^\?\?\? success "Solution (\d+)"$', exercises, re.M)
     assert asked and asked == answered, f"{page.name}: exercises {asked}, solutions {answered}"
+
+
+def test_each_lecture_link_opens_at_the_time_it_shows():
+    """docs/index.md's table links to the lecture at `&t=SECONDS` and shows the time as (H:MM:SS):
+    the two agree, so a time copied from the lecture's chapter list is the moment the link opens."""
+    text = (DOCS / "index.md").read_text(encoding="utf-8")
+    links = re.findall(r"watch\?v=kCc8FmEb1nY&t=(\d+)s\) \(((?:\d+:)?\d\d:\d\d|\d+:\d\d)\)", text)
+    assert len(links) >= 10, links
+    for seconds, shown in links:
+        h_m_s = [int(part) for part in shown.split(":")]
+        assert int(seconds) == sum(v * 60**i for i, v in enumerate(reversed(h_m_s))), (seconds, shown)
