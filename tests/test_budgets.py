@@ -156,22 +156,13 @@ def test_the_parser_sees_collapsed_code_and_prose_apart(tmp_path):
     assert definitions(tmp_path) == Counter({("f", "01-x"): 1, ("G", "01-x"): 1, ("h", "01-x"): 1})
 
 
-# A chapter known to be over budget, with the work that will bring it within. The test fails as
-# soon as such a chapter fits, so that its entry is removed with the work that made it fit.
-PENDING = {"08-linear-time": "its section 'Making O(T) fast' moves to an appendix (issue 19)"}
-
-
 def test_each_chapter_keeps_to_its_budget(built_site):
     rows = measure(built_site)
     print("\n" + table(rows))
     assert len(rows) >= 12, rows
-    over = {name: f"{name}: {w} words (at most {PROSE_WORDS}), {c} lines of code shown (at most {CODE_LINES})"
-            for name, w, c, _ in rows if w > PROSE_WORDS or c > CODE_LINES}
-    unexpected = [line for name, line in over.items() if name not in PENDING]
-    assert not unexpected, ("over budget (move the engineering to an appendix):\n" + "\n".join(unexpected)
-                            + "\n" + table(rows))
-    fits = set(PENDING) - set(over)
-    assert not fits, f"now within budget: remove {sorted(fits)} from PENDING"
+    over = [f"{name}: {w} words (at most {PROSE_WORDS}), {c} lines of code shown (at most {CODE_LINES})"
+            for name, w, c, _ in rows if w > PROSE_WORDS or c > CODE_LINES]
+    assert not over, "over budget (move the engineering to an appendix):\n" + "\n".join(over) + "\n" + table(rows)
 
 
 def test_no_definition_is_shown_twice(built_site):
