@@ -26,38 +26,6 @@ def test_causal_attention_matches_definition_and_sdpa(qkv):
     torch.testing.assert_close(got, F.scaled_dot_product_attention(q, k, v, is_causal=True), **TOL[q.dtype])
 
 
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_causal_attention_low_precision_close_to_float64(dtype):
-    q, k, v = torch.randn(3, 2, 4, 16, 8).unbind(0)
-    got = causal_attention(q.to(dtype), k.to(dtype), v.to(dtype))
-    assert got.dtype == dtype and not got.isnan().any()
-    torch.testing.assert_close(got.double(), attention_reference(q, k, v), rtol=5e-2, atol=5e-2)
-
-
-def test_causal_attention_gradcheck():
-    q, k, v = (torch.randn(2, 5, 3, dtype=torch.float64, requires_grad=True) for _ in range(3))
-    assert torch.autograd.gradcheck(causal_attention, (q, k, v))
-
-
-def test_causal_attention_does_not_modify_inputs():
-    q, k, v = torch.randn(3, 2, 6, 4).unbind(0)
-    before = [a.clone() for a in (q, k, v)]
-    causal_attention(q, k, v)
-    assert all(torch.equal(a, b) for a, b in zip((q, k, v), before))
-
-
-@pytest.mark.parametrize("t", [0, 3, 7])
-def test_causal_attention_is_causal(t):
-    q, k, v = torch.randn(3, 2, 8, 4).unbind(0)
-    q2, k2, v2 = q.clone(), k.clone(), v.clone()
-    q2[:, t:] += 1.0
-    k2[:, t:] -= 2.0
-    v2[:, t:] *= 3.0
-    a, b = causal_attention(q, k, v), causal_attention(q2, k2, v2)
-    assert torch.equal(a[:, :t], b[:, :t])
-    assert not torch.allclose(a[:, t:], b[:, t:])
-
-
 # ---- Head ----
 
 DTYPES = st.sampled_from([torch.float32, torch.float64])
@@ -86,40 +54,7 @@ def test_head_with_zero_queries_and_keys_is_exactly_the_prefix_mean_of_its_value
     torch.testing.assert_close(head(x), prefix_mean_loop(v))
 
 
-@pytest.mark.parametrize("cls, args", [(Head, (8, 4, 16)), (MultiHeadAttention, (8, 2, 16))])
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_modules_in_low_precision_stay_close_and_finite(cls, args, dtype):
-    torch.manual_seed(0)
-    module = cls(*args)
-    x = torch.randn(2, 16, 8)
-    want = module(x)
-    got = module.to(dtype)(x.to(dtype))
-    assert got.dtype == dtype and got.isfinite().all()
-    torch.testing.assert_close(got.float(), want, atol=4 * torch.finfo(dtype).eps, rtol=4 * torch.finfo(dtype).eps)
-
-
 MODULES = {"Head": lambda: Head(4, 3, 9), "MultiHeadAttention": lambda: MultiHeadAttention(6, 3, 9)}
-
-
-@pytest.mark.parametrize("make", MODULES.values(), ids=MODULES.keys())
-def test_module_gradcheck(make):
-    torch.manual_seed(0)
-    module = make().double()
-    x = torch.randn(2, 6, module.n_embd, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(module, (x,))
-
-
-@pytest.mark.parametrize("make", MODULES.values(), ids=MODULES.keys())
-@pytest.mark.parametrize("t", [0, 4, 8])
-def test_module_is_causal(make, t):
-    torch.manual_seed(0)
-    module = make()
-    x = torch.randn(2, 9, module.n_embd)
-    y = x.clone()
-    y[:, t:] = torch.randn(2, 9 - t, module.n_embd)
-    a, b = module(x), module(y)
-    assert torch.equal(a[:, :t], b[:, :t])  # empty for t = 0: the next line is the test there
-    assert not torch.allclose(a[:, t:], b[:, t:])  # the changed tokens do reach the output
 
 
 def test_head_dropout_train_and_eval():
@@ -206,15 +141,6 @@ def test_autocast_does_not_excuse_dtypes_it_does_not_cast(cls, dtype):
             module(torch.ones(1, 5, 4, dtype=dtype))
 
 
-def test_modules_do_not_modify_input():
-    torch.manual_seed(0)
-    x = torch.randn(2, 5, 6)
-    before = x.clone()
-    Head(6, 2, 8)(x)
-    MultiHeadAttention(6, 2, 8)(x)
-    assert torch.equal(x, before)
-
-
 # ---- bad input ----
 
 @pytest.mark.parametrize(
@@ -283,11 +209,10 @@ def test_bad_x_is_refused_clearly(cls, x, error, message):
 @needs_cuda
 @pytest.mark.parametrize("make", [lambda: Head(4, 3, 8), lambda: MultiHeadAttention(4, 2, 8)],
                          ids=["Head", "MultiHeadAttention"])
-def test_on_cuda_matches_cpu_and_refuses_a_cpu_input(make):
+def test_on_cuda_a_cpu_input_is_refused(make):  # the GPU's result is the CPU's: tests/test_contracts.py
     torch.manual_seed(0)
     module = make()
     x = torch.randn(2, 6, 4)
-    torch.testing.assert_close(module.cuda()(x.cuda()).cpu(), module.cpu()(x), rtol=1e-4, atol=1e-4)
     name = type(module).__name__
     with pytest.raises(ValueError, match=rf"^{name}: x is on cpu but the weights are on cuda"):
         module.cuda()(x)

@@ -269,9 +269,8 @@ def test_low_precision_is_rotated_in_float32_and_rounded_once(dtype):
     assert not within_one_rounding(naive.flatten(-2), exact, dtype)
 
 
-def test_apply_rotary_gradcheck():
+def test_apply_rotary_gradgradcheck():  # the first derivative: tests/test_contracts.py
     x = torch.randn(2, 5, 6, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda a: apply_rotary(a, torch.arange(3, 8), base=50.0), (x,))
     assert torch.autograd.gradgradcheck(lambda a: apply_rotary(a), (x,))
 
 
@@ -281,16 +280,6 @@ def test_apply_rotary_gradient_is_the_inverse_rotation():
     g = torch.randn(7, 4, dtype=torch.float64)
     (apply_rotary(x) * g).sum().backward()
     torch.testing.assert_close(x.grad, apply_rotary(g, -torch.arange(7)))
-
-
-def test_apply_rotary_does_not_modify_its_input_and_accepts_views():
-    x = torch.randn(4, 6, 8)
-    before = x.clone()
-    out = apply_rotary(x)
-    assert torch.equal(x, before) and out.data_ptr() != x.data_ptr()
-    view = torch.randn(8, 6, 4).transpose(0, 2)  # (4, 6, 8), not contiguous
-    assert not view.is_contiguous()
-    assert torch.equal(apply_rotary(view), apply_rotary(view.contiguous()))
 
 
 def test_a_non_finite_value_stays_at_its_position():
@@ -516,7 +505,8 @@ def test_sinusoidal_positions_refuses_bad_input_clearly(args, kwargs, error, mes
 
 @needs_cuda
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_apply_rotary_on_cuda_matches_cpu(dtype):
+def test_apply_rotary_on_cuda_matches_cpu_at_large_positions(dtype):
+    # tests/test_contracts.py compares the GPU with the CPU at positions 3 to 11; here at 500 on.
     x = torch.randn(2, 4, 33, 16).to(dtype)
     positions = torch.arange(500, 533)
     got = apply_rotary(x.cuda(), positions.cuda())
@@ -524,7 +514,6 @@ def test_apply_rotary_on_cuda_matches_cpu(dtype):
     torch.testing.assert_close(got.cpu(), apply_rotary(x, positions), rtol=1e-2, atol=1e-2)
     with pytest.raises(ValueError, match="positions is on cpu but x is on cuda:0"):
         apply_rotary(x.cuda(), positions)
-    assert sinusoidal_positions(5, 4, device="cuda").device.type == "cuda"
 
 
 @pytest.mark.parametrize(("args", "kwargs", "message"), [
