@@ -1,14 +1,14 @@
 """The contract registry: how to call each public name of `snippets`, for tests/test_contracts.py.
 
-Every name in `snippets.__all__` has an Entry: one or more Cases (one way each to build a call of
+Every name in `snippets.__all__` has an Entry: one or more Cases (one way each to make a call of
 it, on small tensors), and for each contract property that does not apply to it, the reason.
 tests/test_contracts.py runs each property on every case that has it, and fails when a name of
 `snippets.__all__` has no entry, or a property is neither run nor excused.
 
-A case's `build(dtype, device)` returns `(fn, args)`: `fn(*args)` is the call. `fn` is the
+A case's `make(dtype, device)` returns `(fn, args)`: `fn(*args)` is the call. `fn` is the
 function itself, or an `nn.Module` (its parameters are inputs too: gradcheck differentiates
 through them, and they must come out unmodified); its weights come from `torch.manual_seed(0)`
-and the tensors of `args` from a fixed CPU generator, so two builds on two devices or in two
+and the tensors of `args` from a fixed CPU generator, so two calls of make on two devices or in two
 dtypes hold the same numbers (rounded to the dtype).
 """
 
@@ -61,13 +61,14 @@ B, T, C = 2, 9, 8  # T = 9: blocks of 4 leave a partial one, the decoding chunks
 class Case:
     """One way to call a public name."""
 
-    build: Callable[[torch.dtype, str], tuple[Callable, tuple]]
+    make: Callable[[torch.dtype, str], tuple[Callable, tuple]]
     names: tuple[str, ...] = ("x",)  # the arguments of fn, in order
     time: dict[str, int] = field(default_factory=lambda: {"x": -2})  # argument -> its time dim
     output: Callable = lambda out: out  # the part of fn's result whose dim -2 is time
     eps: float = 4  # low precision: how many eps of the dtype the result may be from float32's
     id: str = ""  # set by Entry's name, and a suffix where a name has several cases
     skip: frozenset[str] = frozenset()  # properties another case of the same name runs
+    marks: tuple = ()  # pytest marks of its tests
 
 
 @dataclass(frozen=True)
@@ -86,11 +87,11 @@ def _function(f, *shapes):
     return lambda dtype, device: (f, _tensors(dtype, device, *shapes))
 
 
-def _module(make, *shapes):
-    def build(dtype, device):
+def _module(new, *shapes):
+    def make(dtype, device):
         torch.manual_seed(0)
-        return make().to(device, dtype), _tensors(dtype, device, *shapes)
-    return build
+        return new().to(device, dtype), _tensors(dtype, device, *shapes)
+    return make
 
 
 QKV = dict(names=("q", "k", "v"), time={"q": -2, "k": -2, "v": -2})
@@ -155,7 +156,8 @@ REGISTRY: dict[str, Entry] = {
         Case(_function(_blocked, (B, 37, 3)), eps=1, id="blocked"),
     )),
     "prefix_mean_triton": Entry(
-        (Case(_triton, eps=2),),  # the interpreter truncates half types where a GPU rounds
+        # The interpreter truncates half types where a GPU rounds. Slow: tests/tiers.py.
+        (Case(_triton, eps=2, marks=(pytest.mark.slow,)),),
         {"cuda": "a process either compiles Triton's kernels (a GPU) or interprets them (none), so it "
                  "has no CPU result to compare; tests/test_kernels.py checks the GPU against float64"},
     ),
@@ -193,7 +195,7 @@ REGISTRY: dict[str, Entry] = {
 
 def cases(prop: str) -> list:
     """pytest params (name, case) of every case that runs `prop`."""
-    return [pytest.param(name, case, id=f"{name}-{case.id}" if case.id else name)
+    return [pytest.param(name, case, id=f"{name}-{case.id}" if case.id else name, marks=case.marks)
             for name, entry in REGISTRY.items() if prop not in entry.not_applicable
             for case in entry.cases if prop not in case.skip]
 

@@ -34,7 +34,7 @@ def _parameters(fn):
 
 @pytest.mark.parametrize(("name", "case"), cases("gradcheck"))
 def test_gradcheck(name, case):
-    fn, args = case.build(torch.float64, "cpu")
+    fn, args = case.make(torch.float64, "cpu")
     floats = [i for i, a in enumerate(args) if a.is_floating_point()]
     params = _parameters(fn)
 
@@ -53,7 +53,7 @@ def test_gradcheck(name, case):
 
 @pytest.mark.parametrize(("name", "case"), cases("unmodified"))
 def test_inputs_are_left_unmodified(name, case):
-    fn, args = case.build(torch.float32, "cpu")
+    fn, args = case.make(torch.float32, "cpu")
     before = [a.clone() for a in args]
     state = {k: v.clone() for k, v in fn.state_dict().items()} if isinstance(fn, nn.Module) else {}
     out = outputs(fn(*args))
@@ -65,14 +65,14 @@ def test_inputs_are_left_unmodified(name, case):
 
 def _float32_twin(case, fn, args):
     """fn and args of float32 holding exactly the numbers of low-precision fn and args."""
-    fn32 = copy.deepcopy(fn).float() if isinstance(fn, nn.Module) else case.build(torch.float32, "cpu")[0]
+    fn32 = copy.deepcopy(fn).float() if isinstance(fn, nn.Module) else case.make(torch.float32, "cpu")[0]
     return fn32, [a.float() if a.is_floating_point() else a for a in args]
 
 
 @pytest.mark.parametrize(("name", "case"), cases("low_precision"))
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
 def test_low_precision_keeps_the_dtype_and_stays_close_to_float32(name, case, dtype):
-    fn, args = case.build(dtype, "cpu")
+    fn, args = case.make(dtype, "cpu")
     got = outputs(fn(*args))
     fn32, args32 = _float32_twin(case, fn, args)
     want = outputs(fn32(*args32))
@@ -91,13 +91,13 @@ def _strided(a):
 
 @pytest.mark.parametrize(("name", "case"), cases("non_contiguous"))
 def test_strided_views_give_the_result_of_contiguous_copies(name, case):
-    fn, args = case.build(torch.float32, "cpu")
+    fn, args = case.make(torch.float32, "cpu")
     for got, want in zip(outputs(fn(*map(_strided, args))), outputs(fn(*args)), strict=True):
         torch.testing.assert_close(got, want)
 
 
 def _causal_params() -> list:
-    return [pytest.param(*param.values, arg, id=f"{param.id}-{arg}")
+    return [pytest.param(*param.values, arg, id=f"{param.id}-{arg}", marks=param.marks)
             for param in cases("causal") for arg in param.values[1].time]
 
 
@@ -114,7 +114,7 @@ def _changed_from(a, dim, j):
 
 @pytest.mark.parametrize(("name", "case", "arg"), _causal_params())
 def test_later_positions_never_change_earlier_outputs(name, case, arg):
-    fn, args = case.build(torch.float32, "cpu")
+    fn, args = case.make(torch.float32, "cpu")
     i, dim = case.names.index(arg), case.time[arg]
     clean = case.output(fn(*args))
     T = args[i].shape[dim]
@@ -139,8 +139,8 @@ def test_later_positions_never_change_earlier_outputs(name, case, arg):
 @pytest.mark.parametrize(("name", "case"), cases("cuda"))
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
 def test_cuda_gives_the_result_of_the_cpu(name, case, dtype):
-    fn, args = case.build(dtype, "cpu")
-    fn_gpu, args_gpu = case.build(dtype, "cuda")
+    fn, args = case.make(dtype, "cpu")
+    fn_gpu, args_gpu = case.make(dtype, "cuda")
     got, want = outputs(fn_gpu(*args_gpu)), outputs(fn(*args))
     tol = dict(rtol=1e-4, atol=1e-5) if dtype == torch.float32 else dict(rtol=2 * torch.finfo(dtype).eps,
                                                                            atol=2 * torch.finfo(dtype).eps)
