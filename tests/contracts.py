@@ -32,6 +32,8 @@ from snippets import (
     causal_linear_attention,
     causal_linear_attention_quadratic,
     causal_mean_weights,
+    linear,
+    lookback_batch,
     online_causal_attention,
     prefix_mean_cumsum,
     prefix_mean_fast,
@@ -40,7 +42,6 @@ from snippets import (
     prefix_mean_softmax,
     sinusoidal_positions,
 )
-from snippets import linear
 from snippets.learning import IGNORE
 from tests.marks import CUDA
 
@@ -53,6 +54,9 @@ PROPERTIES = {
     "causal": "changing positions j.. of an input changes no output before j (and does change a later one); "
               "a nan or inf at j changes no output before j",
     "cuda": "on a CUDA GPU, the result of the CPU (float32 and bfloat16)",
+    "compiles": "torch.compile(fullgraph=True) traces it without a graph break (as a check that read a "
+                "value would cause), to the same numbers",
+    "meta": "runs on the meta device (shapes without data: nothing reads a value), to the real shapes",
 }
 B, T, C = 2, 9, 8  # T = 9: blocks of 4 leave a partial one, the decoding chunks are 1, 2, 3, 3
 
@@ -135,7 +139,7 @@ def _rotary(dtype, device):
 
 
 def _triton(dtype, device):
-    """Chapter 9's kernel. Where a GPU is present this process compiles Triton's kernels, so
+    """Chapter 10's kernel. Where a GPU is present this process compiles Triton's kernels, so
     they take CUDA tensors whatever device is asked; without one, Triton's interpreter runs
     them on CPU tensors (the root conftest.py sets TRITON_INTERPRET)."""
     if importlib.util.find_spec("triton") is None:
@@ -153,13 +157,16 @@ REGISTRY: dict[str, Entry] = {
        (prefix_mean_loop, prefix_mean_matmul, prefix_mean_softmax, prefix_mean_cumsum)},
     "prefix_mean_fast": Entry((
         Case(_function(prefix_mean_fast, (B, 37, 3)), eps=1),  # float32 inside, rounded once
-        Case(_function(_blocked, (B, 37, 3)), eps=1, id="blocked"),
+        # Compiled, the blocked path is the same code at a size past _SMALL: tests/test_limits.py.
+        Case(_function(_blocked, (B, 37, 3)), eps=1, id="blocked", skip=frozenset({"compiles"})),
     )),
     "prefix_mean_triton": Entry(
         # The interpreter truncates half types where a GPU rounds. Slow: tests/tiers.py.
         (Case(_triton, eps=2, marks=(pytest.mark.slow,)),),
         {"cuda": "a process either compiles Triton's kernels (a GPU) or interprets them (none), so it "
-                 "has no CPU result to compare; tests/test_kernels.py checks the GPU against float64"},
+                 "has no CPU result to compare; tests/test_kernels.py checks the GPU against float64",
+         "compiles": "a Triton kernel launched from an autograd.Function: torch.compile cannot trace "
+                     "Triton's interpreter, and compiling adds nothing to a kernel that is already one"},
     ),
     "causal_mean_weights": Entry(
         (Case(lambda dtype, device: (lambda: causal_mean_weights(T, dtype=dtype, device=device), ()),
@@ -183,11 +190,13 @@ REGISTRY: dict[str, Entry] = {
     "KVCache": Entry((Case(_module(_Decoder, (B, T, C))),)),
     "OneHeadModel": Entry((Case(_tokens, names=("idx", "targets"), time={"idx": 1},
                                 output=lambda out: out[0]),)),  # the logits: the loss sees every position
-    "lookback_batch": Entry(not_applicable={
-        p: TOKENS_OUT for p in ("gradcheck", "unmodified", "low_precision", "non_contiguous", "causal", "cuda")}),
+    "lookback_batch": Entry(
+        (Case(lambda dtype, device: (lambda: lookback_batch(B, T, 5), ()), names=(), time={}),),
+        {p: TOKENS_OUT for p in ("gradcheck", "unmodified", "low_precision", "non_contiguous", "causal",
+                                 "cuda", "meta")}),
     "train": Entry(not_applicable={
         p: "a training loop: it changes the model on purpose, and the model's contracts are "
-           "OneHeadModel's" for p in PROPERTIES}),
+           "OneHeadModel's (chapter 6 says to compile the model, not the loop)" for p in PROPERTIES}),
     "decode_macs": Entry(not_applicable={p: "counts operations from sizes: no tensor in or out"
                                          for p in PROPERTIES}),
 }

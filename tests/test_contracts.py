@@ -2,7 +2,7 @@
 
 The chapters' own tests check what each function computes; these check what every one of them
 promises alike: gradients, untouched inputs, low precision, strided views, causality (the
-non-finite policy of chapter 11 included) and the GPU.
+non-finite policy of chapter 12 included) and the GPU.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from torch import nn
 import snippets
 from tests.contracts import PROPERTIES, REGISTRY, cases, outputs
 from tests.marks import needs_cuda
+from tests.pages import ROOT
 
 
 def test_the_registry_covers_every_public_name_and_property():
@@ -26,6 +27,11 @@ def test_the_registry_covers_every_public_name_and_property():
         for prop in PROPERTIES:
             runs = any(param.values[0] == name for param in cases(prop))
             assert runs or prop in entry.not_applicable, f"{name}: {prop} is neither run by a case nor excused"
+
+
+def test_the_reasons_that_cite_a_page_are_true():
+    assert "chapter 6 says to compile the model" in REGISTRY["train"].not_applicable["compiles"]
+    assert "torch.compile(model)" in (ROOT / "docs/06-learning.md").read_text(encoding="utf-8")
 
 
 def _parameters(fn):
@@ -147,3 +153,24 @@ def test_cuda_gives_the_result_of_the_cpu(name, case, dtype):
     for g, w in zip(got, want, strict=True):
         assert g.device.type == "cuda" and g.dtype == w.dtype
         torch.testing.assert_close(g.cpu(), w, **tol)
+
+
+@pytest.mark.parametrize(("name", "case"), cases("compiles"))
+def test_compiles_into_one_graph(name, case):
+    torch._dynamo.reset()
+    fn, args = case.make(torch.float32, "cpu")
+    compiled = torch.compile(fn, fullgraph=True, backend="eager")
+    torch.manual_seed(0)  # lookback_batch draws from the global generator: the same tokens twice
+    got = outputs(compiled(*args))
+    torch.manual_seed(0)
+    for got, want in zip(got, outputs(fn(*args)), strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(("name", "case"), cases("meta"))
+def test_runs_on_the_meta_device(name, case):
+    fn, args = case.make(torch.float32, "meta")
+    real_fn, real_args = case.make(torch.float32, "cpu")
+    got, want = outputs(fn(*args)), outputs(real_fn(*real_args))
+    assert [g.device.type for g in got] == ["meta"] * len(want)
+    assert [g.shape for g in got] == [w.shape for w in want]
