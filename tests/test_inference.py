@@ -166,7 +166,7 @@ def test_a_bad_later_token_never_changes_earlier_outputs(make, bad, sizes, j):
 
 # ---- refusals ----
 # The cache's refusals keep their whole sentences: each says what to do (reset() it, one cache per
-# module), and chapter 10 shows two of them.
+# module), and chapter 11 shows two of them.
 
 @each_module
 def test_going_past_block_size_is_refused_and_leaves_the_cache_as_it_was(make):
