@@ -8,10 +8,14 @@ visit is a scope of its own, so that the tests of one visit run on one worker, w
 page once, while the other pages load on the other workers.
 
 This reads one private name: it overrides `LoadScopeScheduling._split_scope`, pytest-xdist's
-only way to say what a scope is. Its public alternative, `--dist loadgroup` with an
-`xdist_group` mark on every test, tags node ids with `@group`; tried with pytest-xdist 3.8.0,
-it did not keep a file's tests on one worker in the time there was to find out why, so the
-override stays (tests/test_suite.py lists it as the one allowed).
+only way to say what a scope is. Its public alternative is `--dist loadgroup` with an
+`xdist_group` mark on every test (this plugin would add them: the file, or the visit). With the
+locked pytest 9.2.0 and pytest-xdist 3.8.0 that groups nothing: xdist passes the group to the
+scheduler by writing `item._nodeid`, which pytest 9.2 no longer reads (node ids are structured,
+`item._id`), so every test is its own scope and a file's tests spread over the workers (tried:
+no `@group` suffix, files split between gw0 and gw1). This is pytest-xdist issue 1386, open,
+with a fix proposed in pull request 1388. Once a release fixes it, switch `dev.py` to
+`--dist loadgroup`, mark each test here in `pytest_collection_modifyitems`, and drop the override.
 """
 
 from __future__ import annotations

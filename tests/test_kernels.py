@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from tests.marks import CUDA, needs_cuda
+from tests.refusals import refuses
 from tests.pages import ROOT
 
 if not CUDA:  # before the kernels are defined; conftest.py does it first in a pytest run
@@ -112,11 +113,6 @@ def test_non_contiguous_input(dtype, block_t):
     assert torch.equal(y, prefix_mean_triton(x.contiguous()))
 
 
-def test_gradcheck_float64():
-    x = torch.randn(2, 6, 3, dtype=torch.float64, device=DEVICE, requires_grad=True)
-    assert torch.autograd.gradcheck(prefix_mean_triton, (x,))
-
-
 def test_gradcheck_float64_split(block_t):
     x = torch.randn(1, 37, 3, dtype=torch.float64, device=DEVICE, requires_grad=True)
     assert _plan(1, 37, 3)[2] > 1 or block_t == 64
@@ -173,26 +169,17 @@ def test_a_bad_gradient_never_changes_a_later_input_gradient(block_t):
 
 
 @pytest.mark.parametrize(
-    ("x", "error", "message"),
+    ("x", "error", "got"),
     [
-        ([[1.0]], TypeError, "prefix_mean_triton: x must be a torch.Tensor, got list"),
-        (
-            torch.ones(3, 2, dtype=torch.int64),
-            TypeError,
-            "x must be float16, bfloat16, float32 or float64, got torch.int64",
-        ),
-        (
-            torch.ones(4),
-            ValueError,
-            r"x must have shape \(B, T, C\) or \(T, C\) with T >= 1, got shape \(4,\)",
-        ),
-        (torch.ones(2, 0, 3), ValueError, r"got shape \(2, 0, 3\)"),
+        ([[1.0]], TypeError, "got list"),
+        (torch.ones(3, 2, dtype=torch.int64), TypeError, "got torch.int64"),
+        (torch.ones(4), ValueError, "got shape (4,)"),
+        (torch.ones(2, 0, 3), ValueError, "got shape (2, 0, 3)"),
     ],
     ids=["list", "int", "1d", "T0"],
 )
-def test_bad_input_is_refused(x, error, message):
-    with pytest.raises(error, match=message):
-        prefix_mean_triton(x.to(DEVICE) if isinstance(x, torch.Tensor) else x)
+def test_bad_input_is_refused(x, error, got):
+    refuses(error, "x", prefix_mean_triton, x.to(DEVICE) if isinstance(x, torch.Tensor) else x, got=got)
 
 
 def test_empty_batch_or_channels():
@@ -205,8 +192,7 @@ def test_empty_batch_or_channels():
 def test_cpu_input_is_refused_by_the_compiled_kernel():
     if os.environ.get("TRITON_INTERPRET") == "1":
         pytest.skip("the interpreter runs CPU tensors")
-    with pytest.raises(ValueError, match="x must be on a CUDA device, got cpu"):
-        prefix_mean_triton(torch.ones(3, 2))
+    refuses(ValueError, "x", prefix_mean_triton, torch.ones(3, 2), got="got cpu")
 
 
 # Compiles every variant of the kernel for sm_90 (H100, H200) in a process where @triton.jit

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import re
 
 import pytest
 import torch
@@ -19,6 +18,7 @@ from hypothesis import strategies as st
 
 from snippets.learning import IGNORE, OneHeadModel, lookback_batch, train
 from tests.marks import needs_cuda
+from tests.refusals import refuses
 from tests.strategies import attention_reference
 
 
@@ -70,20 +70,19 @@ def test_ignore_is_what_cross_entropy_skips():
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "error", "message"),
+    ("kwargs", "error", "arg", "got"),
     [
-        (dict(B=0, T=4, vocab=3), ValueError, "B must be >= 1, got 0"),
-        (dict(B=2, T="4", vocab=3), TypeError, "T must be an int, got str"),
-        (dict(B=2, T=4, vocab=True), TypeError, "vocab must be an int, got bool"),
-        (dict(B=2, T=4, vocab=3, back=0), ValueError, "back must be >= 1, got 0"),
-        (dict(B=2, T=4, vocab=3, back=2.0), TypeError, "back must be an int, got float"),
-        (dict(B=2, T=4, vocab=3, back=4), ValueError, "back must be < T=4 so that some position has a target, got 4"),
-        (dict(B=2, T=4, vocab=3, generator=0), TypeError, "generator must be a torch.Generator or None, got int"),
+        (dict(B=0, T=4, vocab=3), ValueError, "B", "got 0"),
+        (dict(B=2, T="4", vocab=3), TypeError, "T", "got str"),
+        (dict(B=2, T=4, vocab=True), TypeError, "vocab", "got bool"),
+        (dict(B=2, T=4, vocab=3, back=0), ValueError, "back", "got 0"),
+        (dict(B=2, T=4, vocab=3, back=2.0), TypeError, "back", "got float"),
+        (dict(B=2, T=4, vocab=3, back=4), ValueError, "back", "got 4"),
+        (dict(B=2, T=4, vocab=3, generator=0), TypeError, "generator", "got int"),
     ],
 )
-def test_lookback_batch_refuses_bad_arguments_clearly(kwargs, error, message):
-    with pytest.raises(error, match="^lookback_batch: " + re.escape(message) + "$"):
-        lookback_batch(**kwargs)
+def test_lookback_batch_refuses_bad_arguments_clearly(kwargs, error, arg, got):
+    refuses(error, arg, lookback_batch, **kwargs, got=got)
 
 
 # ---- OneHeadModel ----
@@ -142,18 +141,6 @@ def test_attention_weights_are_the_heads_and_chapter_3s_recipe():
         torch.testing.assert_close(wei @ model.sa_head.value(x), model.sa_head(x))
 
 
-@pytest.mark.parametrize("j", [0, 3, 6])
-def test_model_is_causal(j):
-    torch.manual_seed(0)
-    model = OneHeadModel(5, 8, 7)
-    idx = torch.randint(5, (4, 7))
-    changed = idx.clone()
-    changed[:, j] = (idx[:, j] + 1) % 5
-    a, b = model(idx)[0], model(changed)[0]
-    assert torch.equal(a[:, :j], b[:, :j])
-    assert not torch.allclose(a[:, j], b[:, j])
-
-
 def test_without_positions_the_past_is_a_bag_with_positions_it_is_not():
     # The reason for the position table: permuting x[:, :t] leaves a blind model's output at t alone.
     torch.manual_seed(0)
@@ -165,59 +152,41 @@ def test_without_positions_the_past_is_a_bag_with_positions_it_is_not():
     assert not torch.allclose(seeing(permuted)[0][:, -1], seeing(idx)[0][:, -1])
 
 
-def test_model_gradcheck():
-    torch.manual_seed(0)
-    model = OneHeadModel(5, 4, 6).double()
-    idx = torch.randint(5, (2, 6))
-    targets = idx.roll(2, dims=1)
-    targets[:, :2] = IGNORE
-    names = [n for n, _ in model.named_parameters()]
-    params = tuple(p.detach().clone().requires_grad_() for p in model.parameters())
-
-    def loss(*ps):
-        return torch.func.functional_call(model, dict(zip(names, ps)), (idx, targets))[1]
-
-    assert torch.autograd.gradcheck(loss, params)
-
-
 @pytest.mark.parametrize(
-    ("args", "kwargs", "error", "message"),
+    ("args", "kwargs", "error", "arg", "got"),
     [
-        ((0, 4, 8), {}, ValueError, "vocab must be >= 1, got 0"),
-        ((5, 4.0, 8), {}, TypeError, "n_embd must be an int, got float"),
-        ((5, 4, None), {}, TypeError, "block_size must be an int, got NoneType"),
-        ((5, 4, 8), dict(positions=1), TypeError, "positions must be a bool, got int"),
+        ((0, 4, 8), {}, ValueError, "vocab", "got 0"),
+        ((5, 4.0, 8), {}, TypeError, "n_embd", "got float"),
+        ((5, 4, None), {}, TypeError, "block_size", "got NoneType"),
+        ((5, 4, 8), dict(positions=1), TypeError, "positions", "got int"),
     ],
 )
-def test_model_refuses_bad_sizes_clearly(args, kwargs, error, message):
-    with pytest.raises(error, match="^OneHeadModel: " + re.escape(message) + "$"):
-        OneHeadModel(*args, **kwargs)
+def test_model_refuses_bad_sizes_clearly(args, kwargs, error, arg, got):
+    refuses(error, arg, OneHeadModel, *args, got=got, **kwargs)
 
 
 @pytest.mark.parametrize(
-    ("idx", "targets", "error", "message"),
+    ("idx", "targets", "error", "arg", "got"),
     [
-        ([[1, 2]], None, TypeError, "idx must be an int64 tensor of tokens, got list"),
-        (torch.ones(1, 3), None, TypeError, "idx must be an int64 tensor of tokens, got torch.float32"),
-        (torch.ones(1, 3, dtype=torch.int32), None, TypeError, "idx must be an int64 tensor of tokens, got torch.int32"),
+        ([[1, 2]], None, TypeError, "idx", "got list"),
+        (torch.ones(1, 3), None, TypeError, "idx", "got torch.float32"),
+        (torch.ones(1, 3, dtype=torch.int32), None, TypeError, "idx", "got torch.int32"),
         (torch.ones(3, dtype=torch.long), None, ValueError,
-         "idx must have shape (B, T) with 1 <= T <= block_size=6, got shape (3,)"),
+         "idx", "got shape (3,)"),
         (torch.ones(1, 7, dtype=torch.long), None, ValueError,
-         "idx must have shape (B, T) with 1 <= T <= block_size=6, got shape (1, 7)"),
+         "idx", "got shape (1, 7)"),
         (torch.ones(1, 0, dtype=torch.long), None, ValueError,
-         "idx must have shape (B, T) with 1 <= T <= block_size=6, got shape (1, 0)"),
+         "idx", "got shape (1, 0)"),
         (torch.ones(1, 3, dtype=torch.long, device="meta"), None, ValueError,
-         "idx is on meta but the weights are on cpu"),
+         "idx", "idx is on meta but the weights are on cpu"),
         (torch.ones(1, 3, dtype=torch.long), torch.ones(1, 3), TypeError,
-         "targets must be an int64 tensor of tokens, got torch.float32"),
+         "targets", "got torch.float32"),
         (torch.ones(2, 3, dtype=torch.long), torch.ones(2, 2, dtype=torch.long), ValueError,
-         "targets must have the shape of idx (2, 3), got (2, 2)"),
+         "targets", "got (2, 2)"),
     ],
 )
-def test_model_refuses_bad_tokens_clearly(idx, targets, error, message):
-    model = OneHeadModel(5, 4, 6)
-    with pytest.raises(error, match="^OneHeadModel: " + re.escape(message) + "$"):
-        model(idx, targets)
+def test_model_refuses_bad_tokens_clearly(idx, targets, error, arg, got):
+    refuses(error, arg, OneHeadModel(5, 4, 6), idx, targets, got=got)
 
 
 def test_a_batch_without_any_target_has_a_nan_loss():
@@ -322,32 +291,30 @@ class NoSizes(torch.nn.Module):
 
 
 @pytest.mark.parametrize(
-    ("model", "kwargs", "error", "message"),
+    ("model", "kwargs", "error", "arg", "got"),
     [
-        (torch.nn.Linear(2, 2), {}, TypeError,
-         "model must be an nn.Module with int attributes vocab and block_size (like OneHeadModel), got Linear"),
-        (NoSizes(), {}, TypeError, "got NoSizes"),
-        ("model", {}, TypeError, "got str"),
-        (None, dict(steps=0), ValueError, "steps must be >= 1, got 0"),
-        (None, dict(steps=2.0), TypeError, "steps must be an int, got float"),
-        (None, dict(batch_size=-1), ValueError, "batch_size must be >= 1, got -1"),
-        (None, dict(back=0), ValueError, "back must be >= 1, got 0"),
-        (None, dict(back=8), ValueError, "back must be < block_size=8, got 8"),
-        (None, dict(lr=0.0), ValueError, "lr must be a finite number > 0, got 0.0"),
-        (None, dict(lr=float("nan")), ValueError, "lr must be a finite number > 0, got nan"),
-        (None, dict(lr=float("inf")), ValueError, "lr must be a finite number > 0, got inf"),
-        (None, dict(lr="1e-2"), TypeError, "lr must be a number, got str"),
-        (None, dict(lr=True), TypeError, "lr must be a number, got bool"),
-        (None, dict(generator=1), TypeError, "generator must be a torch.Generator or None, got int"),
+        (torch.nn.Linear(2, 2), {}, TypeError, "model", "got Linear"),
+        (NoSizes(), {}, TypeError, "model", "got NoSizes"),
+        ("model", {}, TypeError, "model", "got str"),
+        (None, dict(steps=0), ValueError, "steps", "got 0"),
+        (None, dict(steps=2.0), TypeError, "steps", "got float"),
+        (None, dict(batch_size=-1), ValueError, "batch_size", "got -1"),
+        (None, dict(back=0), ValueError, "back", "got 0"),
+        (None, dict(back=8), ValueError, "back", "got 8"),
+        (None, dict(lr=0.0), ValueError, "lr", "got 0.0"),
+        (None, dict(lr=float("nan")), ValueError, "lr", "got nan"),
+        (None, dict(lr=float("inf")), ValueError, "lr", "got inf"),
+        (None, dict(lr="1e-2"), TypeError, "lr", "got str"),
+        (None, dict(lr=True), TypeError, "lr", "got bool"),
+        (None, dict(generator=1), TypeError, "generator", "got int"),
     ],
 )
-def test_train_refuses_bad_arguments_clearly_before_training(model, kwargs, error, message):
+def test_train_refuses_bad_arguments_clearly_before_training(model, kwargs, error, arg, got):
     if model is None:
         torch.manual_seed(0)
         model = OneHeadModel(8, 4, 8)
     before = {k: v.clone() for k, v in model.state_dict().items()} if isinstance(model, torch.nn.Module) else None
-    with pytest.raises(error, match="^train: .*" + re.escape(message) + "$"):
-        train(model, **kwargs)
+    refuses(error, arg, train, model, **kwargs, got=got)
     if before is not None:
         assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
 
@@ -366,8 +333,7 @@ def test_trains_on_cuda_like_on_cpu():
     torch.testing.assert_close(b[:5], a, rtol=1e-4, atol=1e-4)  # the same run, up to rounding
     assert b[-10:].mean() < 0.05
     x, _ = lookback_batch(4, 8, 8, generator=gen(1))
-    with pytest.raises(ValueError, match="^OneHeadModel: idx is on cpu but the weights are on cuda"):
-        gpu(x)
+    refuses(ValueError, "idx", gpu, x, got="idx is on cpu but the weights are on cuda")
 
 
 class NoParameters(torch.nn.Module):
@@ -387,13 +353,11 @@ def _bool_vocab() -> OneHeadModel:
     return model
 
 
-@pytest.mark.parametrize(("make", "kwargs", "error", "message"), [
-    (NoParameters, {}, ValueError, "model has no parameter that requires grad (none, or all frozen)"),  # StopIteration
-    (_frozen, {}, ValueError, "model has no parameter that requires grad (none, or all frozen)"),
-    (lambda: OneHeadModel(8, 4, 8), dict(steps=10**12), ValueError, "steps must be at most 10000000, got 10**12"),
-    (_bool_vocab, {}, TypeError, "model.vocab must be an int, got bool"),  # was refused by lookback_batch
+@pytest.mark.parametrize(("make", "kwargs", "error", "arg", "got"), [
+    (NoParameters, {}, ValueError, "model", "no parameter that requires grad"),  # was StopIteration
+    (_frozen, {}, ValueError, "model", "no parameter that requires grad"),
+    (lambda: OneHeadModel(8, 4, 8), dict(steps=10**12), ValueError, "steps", f"got {10**12}"),
+    (_bool_vocab, {}, TypeError, "model.vocab", "got bool"),  # was refused by lookback_batch
 ])
-def test_train_refuses_what_it_cannot_train_naming_the_argument(make, kwargs, error, message):
-    message = message.replace("10**12", str(10**12))
-    with pytest.raises(error, match="^train: " + re.escape(message) + "$"):
-        train(make(), **kwargs)
+def test_train_refuses_what_it_cannot_train_naming_the_argument(make, kwargs, error, arg, got):
+    refuses(error, arg, train, make(), **kwargs, got=got)
