@@ -9,16 +9,19 @@ And a third review (the routes of CSS, image metadata, srcdoc and CDATA are in
 tests/test_notebook_routes.py's list):
 - an output 50,000 elements deep took html5lib about 95 s to parse before the depth was refused;
 - a Markdown cell of 2,000 backticks, or of many `![` or `[`, stalled the notebook check;
+- a results file with `"schema": 3.0` (or `true`, or `"3"`) was read as the current version.
 """
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
 from bench.schema import ResultsError
-from bench.validate import load
+from bench.validate import load, parse
+from tests.pages import DOCS
 from tests.scripts import load_file
 
 pytest.importorskip("mkdocs", reason="the site's builder is not installed", exc_type=ImportError)
@@ -108,3 +111,14 @@ def test_markdown_images_from_other_hosts_are_still_found(markdown, url):
     assert f"an image from {url!r}" in outputs.markdown_problem(markdown)
     assert "raw HTML" in outputs.markdown_problem("``<i>` and `x` <b>bold</b>")  # an unclosed run is text
 
+
+@pytest.mark.parametrize("version", [3.0, True, "3", 2.0, None])
+def test_a_schema_version_that_is_not_exactly_the_integer_is_refused(version):
+    (valid,) = (DOCS / "appendix" / "results").glob("cpu-*.json")
+    doc = json.loads(valid.read_text(encoding="utf-8"))
+    assert parse(doc, "cpu-x.json").schema == 3
+    doc["schema"] = version
+    with pytest.raises(ResultsError) as raised:
+        parse(doc, "cpu-x.json")
+    assert str(raised.value).startswith(f"cpu-x.json: $.schema: expected the integer 3, got {version!r}"), raised.value
+    assert "\n" not in str(raised.value)
