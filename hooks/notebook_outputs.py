@@ -21,10 +21,16 @@ standard as browsers do, and refuses what the browser would run or fetch, naming
 Refused markup: a `<script>` (inline scripts outside the cells are judged by hooks/csp.py's
 allow-list), a frame, a plugin (`<object>`, `<embed>`), `<base>`, `<meta>`, an inline event
 handler (`onload=`), a `javascript:` URL, a URL to another host where the browser would fetch it
-(`src`, `srcset`, `href` outside a link, `data`, `poster`, `action`, `url(...)` in CSS) and any
-CSS `@import`. URLs are read as a browser reads them (tabs and newlines removed, `\\` as `/`), CSS
-after its escapes (`u\\72l(`) and comments. A link (`<a href>`) to another host is fine: nothing
-is fetched until the reader follows it.
+(`src`, `srcset`, `href` outside a link, `data`, `poster`, `action`, `url(...)` in CSS, every
+string inside CSS `image-set(...)` and `image(...)`) and any CSS `@import`. URLs are read as a
+browser reads them (tabs and newlines removed, `\\` as `/`), CSS by its tokens, after its escapes
+(`u\\72l(`) and comments. A link (`<a href>`) to another host is fine: nothing is fetched until
+the reader follows it. Image `width` and `height` metadata, which nbconvert writes into the
+`<img>` tag unquoted, must be plain numbers.
+
+An output (or a cell's outputs together) of more than MAX_MARKUP characters or MAX_TAGS tags is
+refused before it is parsed, and markup nested deeper than MAX_NESTING stops the parser, so a
+hostile output costs seconds at most, not minutes.
 
 `on_config` gives mkdocs-jupyter an HTML exporter that adds `CheckOutputs` as its last
 preprocessor. Should a release of mkdocs-jupyter build its exporter some other way, that check
