@@ -313,11 +313,15 @@ def parse(doc: Any, source: str) -> Results:
     """Validate a decoded results document; `source` names it in error messages."""
     c = _Check(source)
     c.mapping(doc, "$")
-    c.legacy = doc.get("schema") in LEGACY  # read, and flagged on the page
-    if doc.get("schema") != VERSION and not c.legacy:
+    version = doc.get("schema")
+    # exactly an int: 3.0 == 3 and True == 1 in Python, but neither is a version this code wrote
+    exact = type(version) is int
+    c.legacy = exact and version in LEGACY  # read, and flagged on the page
+    if not exact or (version != VERSION and not c.legacy):
+        got = short(version) if exact else repr(version)[:80]
         c.fail(
             "$.schema",
-            f"expected {VERSION}, got {doc.get('schema')!r} (measure again with this version of "
+            f"expected the integer {VERSION}, got {got} (measure again with this version of "
             "python -m bench)",
         )
     c.obj(doc, "$", Results)

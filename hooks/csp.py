@@ -26,6 +26,11 @@ to their hashes: that allows exactly those declarations, not any inline style. N
 An inline event handler (`onclick="..."`) or a `javascript:` URL would be blocked by this policy,
 so the build stops naming the page instead of shipping a page that silently breaks.
 
+The page is read with html5lib, a parser that follows the HTML standard as browsers do (so a
+CDATA section outside SVG and MathML hides nothing), and an iframe's `srcdoc` is read as the
+document it is: its scripts, handlers and styles count as the page's, since the frame inherits
+the page's policy.
+
 `mkdocs serve` injects its own inline live-reload script into each page it serves, after this
 hook has run; a policy would block it, so pages built for `serve` carry none. `mkdocs build`
 (and so the site that is deployed and tested) always has it.
@@ -35,11 +40,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import html.parser
 import re
 from importlib import resources
 from urllib.parse import urlsplit
 
+import html5lib
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.utils import get_relative_url
@@ -91,42 +96,58 @@ def sha256(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(data).digest()).decode("ascii") + "'"
 
 
-class _Inline(html.parser.HTMLParser):
-    """Collects what a page runs or styles inline."""
+def _local(name: str) -> str:
+    return name.rsplit("}", 1)[-1].lower()  # html5lib names SVG and MathML tags {namespace}tag
+
+
+def _browser_url(value: str) -> str:
+    """A URL as the browser reads it: no tab or newline anywhere, no leading C0 or space."""
+    return re.sub(r"[\t\n\r]", "", value).lstrip("".join(map(chr, range(0x21)))).lower()
+
+
+MAX_SRCDOC_DEPTH = 3  # an iframe's srcdoc inside an iframe's srcdoc ...: refused deeper than this
+
+
+class _Inline:
+    """Collects what a page runs or styles inline, from the page as html5lib reads it (a parser
+    that follows the HTML standard as browsers do: a CDATA section outside SVG and MathML ends at
+    the first `>`, Python's html.parser read it to `]]>` and missed a script behind it). An
+    iframe's `srcdoc` is read the same way, as the document it is, and counted with the page: the
+    frame inherits the page's policy."""
 
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.scripts: list[str] = []
+        self.scripts: list[tuple[str, str]] = []  # (text, where on the page)
         self.styles: list[str] = []
         self.style_attrs: list[str] = []
         self.refused: list[str] = []
-        self._open: str | None = None  # "script" or "style" while inside one that is collected
-        self._text: list[str] = []
 
-    def handle_starttag(self, tag, attrs):
-        names = dict(attrs)
-        for name, value in attrs:
-            if name.startswith("on"):
-                self.refused.append(f"an inline event handler <{tag} {name}=...>")
-            elif name in _URL_ATTRS and (value or "").strip().lower().startswith("javascript:"):
-                self.refused.append(f"a javascript: URL in <{tag} {name}=...>")
-            elif name == "style" and value:
-                self.style_attrs.append(value)
-        if tag == "meta" and (names.get("http-equiv") or "").strip().lower() == "refresh":
-            self.refused.append("a <meta http-equiv=refresh>, which can send the reader to another host")
-        if tag == "script" and "src" not in names and (names.get("type") or "").strip().lower() not in DATA_TYPES:
-            self._open, self._text = "script", []
-        elif tag == "style":
-            self._open, self._text = "style", []
-
-    def handle_data(self, data):
-        if self._open:
-            self._text.append(data)
-
-    def handle_endtag(self, tag):
-        if tag == self._open:
-            (self.scripts if tag == "script" else self.styles).append("".join(self._text))
-            self._open = None
+    def read(self, page_html: str, inside: str = "", depth: int = 0) -> None:
+        parser = html5lib.HTMLParser(tree=html5lib.getTreeBuilder("etree"), namespaceHTMLElements=False)
+        for element in parser.parse(page_html, scripting=True).iter():
+            if not isinstance(element.tag, str):  # a comment
+                continue
+            tag = _local(element.tag)
+            attrs = {_local(k): v for k, v in element.attrib.items()}
+            for name, value in attrs.items():
+                if name.startswith("on"):
+                    self.refused.append(f"an inline event handler <{tag} {name}=...>{inside}")
+                elif name in _URL_ATTRS and _browser_url(value).startswith("javascript:"):
+                    self.refused.append(f"a javascript: URL in <{tag} {name}=...>{inside}")
+                elif name == "style" and value:
+                    self.style_attrs.append(value)
+                elif name == "srcdoc":
+                    if depth >= MAX_SRCDOC_DEPTH:
+                        self.refused.append(f"an iframe's srcdoc nested more than {MAX_SRCDOC_DEPTH} deep")
+                    else:
+                        self.read(value, f" in the srcdoc of <{tag}>{inside}", depth + 1)
+            if tag == "meta" and attrs.get("http-equiv", "").strip().lower() == "refresh":
+                self.refused.append("a <meta http-equiv=refresh>, which can send the reader to another "
+                                   f"host{inside}")
+            if tag == "script" and not {"src", "href"} & attrs.keys() and \
+                    attrs.get("type", "").strip().lower() not in DATA_TYPES:
+                self.scripts.append(("".join(element.itertext()), inside))
+            elif tag == "style":
+                self.styles.append("".join(element.itertext()))
 
 
 def policy(page_html: str, where: str, base_url: str = ".", scope: str | None = None) -> str:
@@ -134,22 +155,21 @@ def policy(page_html: str, where: str, base_url: str = ".", scope: str | None = 
 
     `base_url` (and Material's `extra.scope`, if set) are the page's values in the templates."""
     found = _Inline()
-    found.feed(page_html)
-    found.close()
+    found.read(page_html)
     if found.refused:
         raise PluginError(
             f"Content-Security-Policy: {where} has {found.refused[0]}, which the site does not "
             "allow; use a script file from the site instead"
         )
     allowed = {sha256(s) for s in allowed_scripts(base_url, scope)}
-    for script in found.scripts:
+    for script, inside in found.scripts:
         if sha256(script) not in allowed:
             raise PluginError(
-                f"Content-Security-Policy: {where} has an inline script that no template of the theme "
-                f"or the notebook plugin writes, starting {script.strip()[:60]!r}; the site runs no "
+                f"Content-Security-Policy: {where} has an inline script{inside} that no template of the "
+                f"theme or the notebook plugin writes, starting {script.strip()[:60]!r}; the site runs no "
                 "other inline script (hooks/csp.py, ALLOWED_SOURCES)"
             )
-    script_hashes = sorted({sha256(s) for s in found.scripts})
+    script_hashes = sorted({sha256(s) for s, _ in found.scripts})
     style_hashes = sorted({sha256(s) for s in found.styles})
     attr_hashes = sorted({sha256(s) for s in found.style_attrs} - set(style_hashes))
     style_src = ["'self'", *style_hashes]

@@ -21,10 +21,16 @@ standard as browsers do, and refuses what the browser would run or fetch, naming
 Refused markup: a `<script>` (inline scripts outside the cells are judged by hooks/csp.py's
 allow-list), a frame, a plugin (`<object>`, `<embed>`), `<base>`, `<meta>`, an inline event
 handler (`onload=`), a `javascript:` URL, a URL to another host where the browser would fetch it
-(`src`, `srcset`, `href` outside a link, `data`, `poster`, `action`, `url(...)` in CSS) and any
-CSS `@import`. URLs are read as a browser reads them (tabs and newlines removed, `\\` as `/`), CSS
-after its escapes (`u\\72l(`) and comments. A link (`<a href>`) to another host is fine: nothing
-is fetched until the reader follows it.
+(`src`, `srcset`, `href` outside a link, `data`, `poster`, `action`, `url(...)` in CSS, every
+string inside CSS `image-set(...)` and `image(...)`) and any CSS `@import`. URLs are read as a
+browser reads them (tabs and newlines removed, `\\` as `/`), CSS by its tokens, after its escapes
+(`u\\72l(`) and comments. A link (`<a href>`) to another host is fine: nothing is fetched until
+the reader follows it. Image `width` and `height` metadata, which nbconvert writes into the
+`<img>` tag unquoted, must be plain numbers.
+
+An output (or a cell's outputs together) of more than MAX_MARKUP characters or MAX_TAGS tags is
+refused before it is parsed, and markup nested deeper than MAX_NESTING stops the parser, so a
+hostile output costs seconds at most, not minutes.
 
 `on_config` gives mkdocs-jupyter an HTML exporter that adds `CheckOutputs` as its last
 preprocessor. Should a release of mkdocs-jupyter build its exporter some other way, that check
@@ -33,6 +39,8 @@ would not run; so `on_page_content` fails the build on a notebook page rendered 
 
 from __future__ import annotations
 
+import collections
+import math
 import re
 
 import html5lib
@@ -100,15 +108,102 @@ def _css_unescape(css: str) -> str:
 _CSS_URL = re.compile(r"""(?:url|src|image|image-set|-webkit-image-set)\(\s*(['"]?)([^'")]*)""", re.I)
 
 
+# CSS functions whose string arguments are URLs that the browser fetches (vendor prefixes
+# removed): `url("...")`, `src("...")`, `image("...")`, `image-set("a.png" 1x, "b.png" 2x)`;
+# `cross-fade(...)` holds images too.
+_CSS_URL_FUNCTIONS = {"url", "src", "image", "image-set", "cross-fade"}
+_CSS_NAME = re.compile(r"(?:[\w\-\u0080-\U0010ffff]|\\[0-9a-fA-F]{1,6}[ \t\n]?|\\[^\n0-9a-fA-F])+")
+_CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n]?|(.)|\Z)", re.S)
+
+
+def _css_escapes(text: str) -> str:
+    """`text` with its CSS escapes read: `\\72 ` is r, an escaped newline is nothing."""
+
+    def one(m: re.Match) -> str:
+        if m.group(1):
+            code = int(m.group(1), 16)
+            return chr(code) if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
+        return "" if m.group(2) in (None, "\n") else m.group(2)
+
+    return _CSS_ESCAPE.sub(one, text)
+
+
+def css_tokens(css: str):
+    """(kind, value) for the tokens of CSS as the CSS Syntax standard reads them, as far as this
+    check needs: "at" (an at-keyword), "function" (a name and its "("), "string", "url" (an
+    unquoted url(...)), "(" and ")"; names and strings with their escapes read, comments
+    skipped. Anything else is skipped a character at a time."""
+    css = css.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n").replace("\0", "\ufffd")
+    i, n = 0, len(css)
+    while i < n:
+        c = css[i]
+        if css.startswith("/*", i):
+            end = css.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+        elif c in "\"'":
+            j, parts = i + 1, []
+            while j < n and css[j] != c and css[j] != "\n":
+                if css[j] == "\\" and j + 1 < n:
+                    m = _CSS_ESCAPE.match(css, j)
+                    parts.append(_css_escapes(m.group(0)))
+                    j = m.end()
+                else:
+                    parts.append(css[j] if css[j] != "\\" else "")
+                    j += 1
+            yield "string", "".join(parts)
+            i = j + 1 if j < n and css[j] == c else j  # a newline ends a bad string
+        elif c == "@" and _CSS_NAME.match(css, i + 1):
+            m = _CSS_NAME.match(css, i + 1)
+            yield "at", _css_escapes(m.group(0)).lower()
+            i = m.end()
+        elif _CSS_NAME.match(css, i):
+            m = _CSS_NAME.match(css, i)
+            name, i = _css_escapes(m.group(0)).lower(), m.end()
+            if i < n and css[i] == "(":
+                i += 1
+                rest = re.match(r"[ \t\n]*", css[i:]).end()
+                if name == "url" and not css[i + rest:i + rest + 1] in ("'", '"'):
+                    j = i + rest  # an unquoted url(...): up to ")", escapes read
+                    m = re.compile(r"(?:\\[^\n]|[^)\\])*").match(css, j)
+                    yield "url", _css_escapes(m.group(0)).strip(" \t\n")
+                    i = m.end() + 1
+                else:
+                    yield "function", name
+        elif c in "()":
+            yield c, c
+            i += 1
+        else:
+            i += 1
+
+
+def _css_base(name: str) -> str:
+    return re.sub(r"^-(?:webkit|moz|o|ms)-", "", name)
+
+
 def css_problem(css: str, where: str) -> str | None:
-    """Why CSS would load from another host or run script, read after its escapes and comments."""
-    css = _css_unescape(css)
-    if re.search(r"@import", css, re.I):
+    """Why CSS would load from another host or run script, read as the browser reads it: its
+    tokens, with their escapes, comments and whitespace (every string inside `image-set(...)`,
+    `image(...)` or `url(...)` is a URL), and, to be safe, its text with every escape read and
+    every comment removed."""
+    text = _css_unescape(css)
+    if re.search(r"@import", text, re.I):
         return f"{where} has an @import"
-    if re.search(r"expression\s*\(|-moz-binding|behavior\s*:", css, re.I):
+    if re.search(r"expression\s*\(|-moz-binding|behavior\s*:", text, re.I):
         return f"{where} runs script"
-    for m in _CSS_URL.finditer(css):
-        url = browser_url(m.group(2))
+    urls = [m.group(2) for m in _CSS_URL.finditer(text)]
+    opened: list[str] = []  # the functions and blocks the current token is inside
+    for kind, value in css_tokens(css):
+        if kind == "at" and value == "import":
+            return f"{where} has an @import"
+        if kind == "function" and _css_base(value) in ("expression", "-moz-binding"):
+            return f"{where} runs script"
+        if kind == "function" or kind == "(":
+            opened.append(_css_base(value))
+        elif kind == ")" and opened:
+            opened.pop()
+        elif kind == "url" or (kind == "string" and _CSS_URL_FUNCTIONS.intersection(opened)):
+            urls.append(value)
+    for url in map(browser_url, urls):
         if _OTHER_HOST.match(url) or _SCRIPT_URL.match(url):
             return f"{where} loads {url[:60]!r}"
     return None
@@ -146,16 +241,44 @@ def element_problem(tag: str, attrs: dict[str, str]) -> str | None:
     return None
 
 
-def _parser():
-    return html5lib.HTMLParser(tree=html5lib.getTreeBuilder("etree"), namespaceHTMLElements=False)
-
-
 MAX_NESTING = 512  # elements inside one another: far more than any notebook output needs
 TOO_DEEP = f"markup nested deeper than {MAX_NESTING} elements"
+# Markup of one output, or of a cell's outputs together, in characters and in tags (counted as
+# "<"), refused before it is parsed: html5lib reads some markup at under 10,000 tags a second, so
+# the largest accepted output is checked in seconds, not minutes. A table of 60 rows and 20
+# columns has about 5,000.
+MAX_MARKUP = 2**20
+MAX_TAGS = 20_000
 
 
 class _TooDeep(ValueError):
     pass
+
+
+class _Stack(list):
+    """html5lib's stack of open elements, refusing to grow past MAX_NESTING (and the few elements
+    above the markup: html, body): its scope checks read the whole stack at every tag, so
+    markup 50,000 elements deep took minutes to parse before the walk below refused it."""
+
+    def append(self, element):
+        if len(self) >= MAX_NESTING + 4:
+            raise _TooDeep(TOO_DEEP)
+        super().append(element)
+
+    def insert(self, index, element):
+        if len(self) >= MAX_NESTING + 4:
+            raise _TooDeep(TOO_DEEP)
+        super().insert(index, element)
+
+
+class _BoundedTree(html5lib.getTreeBuilder("etree")):
+    def reset(self):
+        super().reset()
+        self.openElements = _Stack()
+
+
+def _parser():
+    return html5lib.HTMLParser(tree=_BoundedTree, namespaceHTMLElements=False)
 
 
 def _walk(element, visit, inside=()):
@@ -177,8 +300,15 @@ def _walk(element, visit, inside=()):
 
 def markup_problem(markup: str) -> str | None:
     """Why `markup` would run script or load from another host, or None if it would not."""
+    if len(markup) > MAX_MARKUP:
+        return f"{len(markup):,} characters of markup, more than {MAX_MARKUP:,}"
+    if markup.count("<") > MAX_TAGS:
+        return f"{markup.count('<'):,} tags (counted as '<'), more than {MAX_TAGS:,}"
     parser = _parser()
-    root = parser.parseFragment(markup, scripting=True)  # as a browser that runs script reads it
+    try:
+        root = parser.parseFragment(markup, scripting=True)  # as a browser that runs script reads it
+    except _TooDeep:
+        return TOO_DEEP
     found: list[str] = []
 
     def visit(element, tag, attrs, inside):
@@ -200,24 +330,52 @@ def markup_problem(markup: str) -> str | None:
     return found[0] if found else None
 
 
-# Markdown: raw HTML outside code, and images from other hosts.
-_FENCED = re.compile(r"^[ \t]*(`{3,}|~{3,})[^\n]*\n.*?(?:^[ \t]*\1[`~]*[ \t]*$|\Z)", re.M | re.S)
-_CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1", re.S)
+# Markdown: raw HTML outside code, and images from other hosts. Every pattern runs in time
+# linear in the text (a pattern that scans ahead from each of many starts took minutes): alt text
+# holds brackets one level deep, a link label none and at most 999 characters (as CommonMark says).
+_FENCED = re.compile(r"^[ \t]*(`{3,}+|~{3,}+)[^\n]*\n.*?(?:^[ \t]*\1[`~]*[ \t]*$|\Z)", re.M | re.S)
 _AUTOLINK = re.compile(r"<[a-z][a-z0-9+.-]{1,31}:[^\s<>]*>", re.I)
 _RAW_HTML = re.compile(r"<[a-z!?/]", re.I)
-_MD_IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]*)")
-_MD_IMAGE_REF = re.compile(r"!\[([^\]]*)\](?!\()(?:\[([^\]]*)\])?")
-_MD_DEFINITION = re.compile(r"^ {0,3}\[([^\]]+)\]:\s*<?([^\s>]+)", re.M)
+_ALT = r"((?:[^\[\]]|\[[^\[\]]*\])*)"
+_LABEL = r"([^\[\]]{1,999})"
+_MD_IMAGE = re.compile(r"!\[" + _ALT + r"\]\(\s*<?([^)\s>]*)")
+_MD_IMAGE_REF = re.compile(r"!\[" + _ALT + r"\](?!\()(?:\[" + _LABEL + r"?\])?")
+_MD_DEFINITION = re.compile(r"^ {0,3}\[" + _LABEL + r"\]:\s*<?([^\s>]+)", re.M)
+
+
+def _without_code_spans(text: str) -> str:
+    """`text` without its code spans: a run of backticks up to the next run of the same length
+    (CommonMark), found in one pass (a regular expression took hours on 2,000 backticks)."""
+    runs = [m.span() for m in re.finditer(r"`+", text)]
+    by_length: dict[int, collections.deque] = collections.defaultdict(collections.deque)
+    for index, (start, end) in enumerate(runs):
+        by_length[end - start].append(index)
+    kept, done, i = [], 0, 0
+    while i < len(runs):
+        start, end = runs[i]
+        later = by_length[end - start]
+        while later and later[0] <= i:
+            later.popleft()
+        if not later:  # no closing run: the backticks are text
+            i += 1
+            continue
+        close = later.popleft()
+        kept.append(text[done:start])
+        done, i = runs[close][1], close + 1
+    kept.append(text[done:])
+    return "".join(kept)
 
 
 def markdown_problem(text: str) -> str | None:
     """Why Markdown would put raw HTML on the page or an image from another host, or None."""
-    prose = _AUTOLINK.sub("", _CODE_SPAN.sub("", _FENCED.sub("", text)))
+    if len(text) > MAX_MARKUP:
+        return f"{len(text):,} characters of Markdown, more than {MAX_MARKUP:,}"
+    prose = _AUTOLINK.sub("", _without_code_spans(_FENCED.sub("", text)))
     raw = _RAW_HTML.search(prose)
     if raw:
         return f"raw HTML ({prose[raw.start():raw.start() + 30]!r}) reaches the page as it is"
     labels = {(m.group(2) or m.group(1)).strip().lower() for m in _MD_IMAGE_REF.finditer(prose)}
-    urls = [m.group(1) for m in _MD_IMAGE.finditer(prose)]
+    urls = [m.group(2) for m in _MD_IMAGE.finditer(prose)]
     urls += [m.group(2) for m in _MD_DEFINITION.finditer(prose) if m.group(1).strip().lower() in labels]
     for url in map(browser_url, urls):
         if _OTHER_HOST.match(url) or _SCRIPT_URL.match(url):
@@ -229,16 +387,37 @@ def _text(value) -> str:
     return value if isinstance(value, str) else "".join(value)
 
 
+# Output metadata that nbconvert writes into an <img> tag without quotes (`width={{ width |
+# escape_html }}`): its `get_metadata` filter reads the image type's own metadata first, then the
+# output's top level. Only a plain number stays one attribute value.
+_SIZE_KEYS = ("width", "height")
+
+
+def _plain_number(value) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)) or (
+        isinstance(value, float) and math.isfinite(value))
+
+
 def _metadata_problem(output: dict) -> str | None:
-    for mime, meta in (output.get("metadata") or {}).items():
+    metadata = output.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        return f"output metadata is {type(metadata).__name__}, not an object"
+    for key in _SIZE_KEYS:  # the fallback for every image type
+        if key in metadata and not _plain_number(metadata[key]):
+            return f"output metadata {key}={str(metadata[key])[:40]!r} is not a number"
+    for mime, meta in metadata.items():
         if mime == "filenames":
+            if not isinstance(meta or {}, dict):
+                return f"output metadata filenames is {type(meta).__name__}, not an object"
             for name in (meta or {}).values():
                 if not re.fullmatch(r"[\w][\w.-]*(?:/[\w][\w.-]*)*", str(name)):
                     return f"output metadata names the file {str(name)[:60]!r}, which is not a plain relative path"
-        elif mime in IMAGE_TYPES and isinstance(meta, dict):
-            for key in ("width", "height"):
+        elif mime in IMAGE_TYPES:
+            if not isinstance(meta, dict):
+                return f"{mime} metadata is {type(meta).__name__}, not an object"
+            for key in _SIZE_KEYS:
                 value = meta.get(key)
-                if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                if value is not None and not _plain_number(value):
                     return f"{mime} metadata {key}={str(value)[:40]!r} is not a number"
     return None
 
@@ -306,7 +485,10 @@ def page_problem(page_html: str) -> tuple[int | None, str, str] | None:
     """(cell index or None, the cell's first words, reason) for the first element of a notebook
     page's final HTML that the browser would run or fetch from another host; None if there is none."""
     parser = _parser()
-    root = parser.parse(page_html, scripting=True)
+    try:
+        root = parser.parse(page_html, scripting=True)
+    except _TooDeep:
+        return (None, "", TOO_DEEP)
     body = next((e for e in root.iter() if isinstance(e.tag, str) and _local(e.tag) == "body"), None)
     cells: dict[int, int] = {}  # id of a cell's <div> -> its index
     found: list = []

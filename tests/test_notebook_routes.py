@@ -93,6 +93,35 @@ ROUTES = {
         "could set a link or a script", "could set a link or a script"),
     "MathML with a javascript: link": (_code(_out("text/html", '<math href="javascript:alert(1)"><mi>x</mi></math>')),
                                        "runs script", "<math href='javascript:alert(1)'> runs script"),
+    # Round three (issue 23's second hostile review).
+    "a string URL in CSS image-set()": (
+        _code(_out("text/html", '<p style="background: image-set(\'a.png\' 1x, \'https://h.example/b.png\' 2x)">x</p>')),
+        "<p style=...> loads 'https://h.example/b.png'", "<p style=...> loads 'https://h.example/b.png'"),
+    "-webkit-image-set() with a CSS escape and a comment": (
+        _code(_out("text/html", r'<style>p { background: -webkit-image-set("a.png" 1x,/**/"\68ttps://h.example/b.png" 2x) }</style>')),
+        "<style> loads 'https://h.example/b.png'", "<style> loads 'https://h.example/b.png'"),
+    "an escaped quote that hides the next string of image-set() from a naive reading": (
+        _code(_out("text/html", r'<style>p { background: image-set("a\"" 1x, "//h.example/b.png" 2x) }</style>')),
+        "<style> loads '//h.example/b.png'", "<style> loads '//h.example/b.png'"),
+    "PNG metadata width carrying a quote and onerror=": (
+        _code(_out("image/png", "iVBORw0KGgo=", {"image/png": {"width": '10" onerror="alert(1)'}})),
+        "image/png metadata width='10\" onerror=\"alert(1)' is not a number", "<img onerror=...> runs script"),
+    "top-level output metadata width carrying onerror=": (
+        _code(_out("image/png", "iVBORw0KGgo=", {"width": "10 onerror=alert(1)"})),
+        "output metadata width='10 onerror=alert(1)' is not a number", "<img onerror=...> runs script"),
+    "top-level output metadata height carrying srcset= on a JPEG": (
+        _code(_out("image/jpeg", "/9j/4AAQ", {"height": "1 srcset=//h.example/x"})),
+        "output metadata height='1 srcset=//h.example/x' is not a number",
+        "<img srcset='//h.example/x'> loads from another host"),
+    "an iframe whose srcdoc holds a script": (
+        _code(_out("text/html", '<iframe srcdoc="<script>alert(1)</script>"></iframe>')),
+        "<iframe> loads a frame", "<iframe> loads a frame"),
+    "a CDATA section in HTML, which Python's parser reads to ]]> and a browser to the first >": (
+        _code(_out("text/html", "<![CDATA[ x ><script>alert(1)</script> ]]>")), "<script> runs script",
+        "<script> runs script"),
+    "a CDATA section in SVG that hides </svg>, so that an <img> breaks out of the SVG": (
+        _code(_out("text/html", "<svg><![CDATA[</svg>]]><img src=x onerror=alert(1)></svg>")),
+        "<img onerror=...> runs script", "<img onerror=...> runs script"),
 }
 
 

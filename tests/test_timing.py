@@ -564,7 +564,7 @@ MALFORMED = {
     "a list": (lambda d: [], "$: expected an object, got a list"),
     "Infinity": (lambda d: json.dumps(d).replace('"wall_s": ', '"wall_s": Infinity, "x": '), "Infinity is not a number"),
     "duplicate key": (lambda d: json.dumps(d).replace('"wall_s": ', '"wall_s": 1, "wall_s": '), "duplicate key"),
-    "old schema": (_set("schema", 1), "$.schema: expected 3, got 1"),
+    "old schema": (_set("schema", 1), "$.schema: expected the integer 3, got 1"),
     "missing section": (_drop("env"), "$: missing key 'env'"),
     "missing key in a point": (_drop("results.0.T"), "$.results[0]: missing key 'T'"),
     "unknown key": (_set("results.0.colour", "red"), "$.results[0].colour: unknown key"),

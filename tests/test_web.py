@@ -206,6 +206,41 @@ def test_policy_refuses_what_it_would_block(markup, what):
         csp.policy(f"<html><head></head><body>{markup}</body></html>", "page.md")
 
 
+# Scripts that Python's html.parser did not see but a browser finds (issue 23, third review): the
+# policy is read from the page as html5lib reads it, srcdoc documents included. Keep adding routes.
+HIDDEN_SCRIPTS = {
+    "a CDATA section in HTML, a bogus comment that ends at the first >":
+        ("<![CDATA[ x ><script>alert(1)</script> ]]>", "has an inline script that no template"),
+    "a CDATA section in SVG that hides </svg>, so that an <img> breaks out":
+        ("<svg><![CDATA[</svg>]]><img src=x onerror=alert(1)></svg>", "has an inline event handler <img onerror=...>,"),
+    "a script in an iframe's srcdoc": ('<iframe srcdoc="<script>alert(1)</script>"></iframe>',
+                                       "has an inline script in the srcdoc of <iframe> that no template"),
+    "an event handler in an iframe's srcdoc": ('<iframe srcdoc="<img src=x onerror=alert(1)>"></iframe>',
+                                               "has an inline event handler <img onerror=...> in the srcdoc of <iframe>,"),
+    "a srcdoc inside a srcdoc": ('<iframe srcdoc="<iframe srcdoc=&quot;<script>alert(1)</script>&quot;>"></iframe>',
+                                 "has an inline script in the srcdoc of <iframe> in the srcdoc of <iframe> that"),
+    "a script in SVG": ("<svg><script>alert(1)</script></svg>", "has an inline script that no template"),
+    "a tab inside javascript:": ('<a href="java&#9;script:alert(1)">x</a>', "has a javascript: URL in <a href=...>"),
+}
+
+
+@pytest.mark.parametrize("route", HIDDEN_SCRIPTS)
+def test_a_script_hidden_from_pythons_parser_fails_the_build_naming_the_page(route):
+    markup, message = HIDDEN_SCRIPTS[route]
+    with pytest.raises(PluginError) as raised:
+        csp.policy(f"<html><head></head><body><p>text</p>{markup}</body></html>", "chapter.md")
+    assert str(raised.value).startswith(f"Content-Security-Policy: chapter.md {message}"), raised.value
+
+
+@pytest.mark.parametrize("markup", [
+    "<svg><text><![CDATA[<script>alert(1)</script>]]></text></svg>",  # text in SVG: nothing runs
+    '<iframe srcdoc="<p>plain</p>"></iframe>',
+    '<svg><script href="figure.js"></script></svg>',  # a script file, allowed by 'self'
+])
+def test_what_the_browser_does_not_run_passes(markup):
+    assert csp.policy(f"<html><head></head><body>{markup}</body></html>", "chapter.md")
+
+
 # -- hooks/notebook_outputs.py ---------------------------------------------------------------
 
 
