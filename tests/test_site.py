@@ -89,8 +89,9 @@ def test_the_minimal_site_builds(tmp_path):
 
 def test_plain_mkdocs_builds_with_nothing_on_the_path(tmp_path):
     """`mkdocs build --strict` typed in the activated .venv, PYTHONPATH unset: the MathML
-    extension comes from its hook, which MkDocs loads by path (no `hooks` package to import).
-    The shared build (`built_site`) runs the same command with every hook and page, with
+    extension comes from the adapter hook, which MkDocs loads by path (no `hooks` package to
+    import) and which puts `sitegen` on the path.
+    The shared build (`built_site`) runs the same command with every step and page, with
     nothing on PYTHONPATH wherever the venv's editable install is this checkout."""
     result = build(minimal_site(tmp_path, pages=("07-linear-time.md",)), tmp_path / "out", plain=True)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -118,9 +119,9 @@ def test_a_breakage_fails_the_strict_build(tmp_path, what):
 
 @pytest.fixture
 def timing_site(tmp_path) -> Path:
-    """The appendix page in full with the timing hook; every other page as its headings."""
+    """The appendix page in full with the timing step; every other page as its headings."""
     (tmp_path / "project").mkdir()
-    return minimal_site(tmp_path / "project", pages=("appendix/timing.md",), hooks=("hooks/timing.py",))
+    return minimal_site(tmp_path / "project", pages=("appendix/timing.md",), steps=("timing",))
 
 
 def test_hostile_results_show_as_text_and_changed_code_is_flagged_stale(timing_site, tmp_path):
