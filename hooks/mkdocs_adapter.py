@@ -10,7 +10,7 @@ MkDocs and which any builder can run as `python -m sitegen pre` and `python -m s
   `mkdocs serve`, whose live-reload script it would block.
 
 MkDocs loads a hook by its path, with nothing of this repository on `sys.path`: the hook puts
-the repository first, so that `sitegen`, `snippets` and `bench` are this checkout's. A step's
+the repository first (`_on_path`), so that `sitegen`, `snippets` and `bench` are this checkout's. A step's
 refusal (`sitegen.BuildError`) fails the build with its message; stale timing results are a
 warning outside the "mkdocs" logger tree, so a strict build does not fail on them.
 """
@@ -25,8 +25,16 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+
+
+def _on_path() -> None:
+    """The repository first on `sys.path`: at load, and again at each event, since a builder may
+    restore `sys.path` after loading a hook (ProperDocs does) while the steps import lazily."""
+    if not sys.path or sys.path[0] != str(ROOT):
+        sys.path.insert(0, str(ROOT))
+
+
+_on_path()
 
 from sitegen import BuildError, config as configuration, post, pre  # noqa: E402
 from sitegen.mathml import MathMLExtension  # noqa: E402
@@ -36,6 +44,7 @@ _serving = False
 
 
 def _config(config) -> configuration.Config:
+    _on_path()
     try:
         return configuration.load(Path(config.config_file_path))
     except BuildError as exc:
@@ -49,6 +58,7 @@ def on_startup(command, dirty):
 
 @event_priority(100)
 def on_config(config):
+    _on_path()
     if not any(isinstance(ext, MathMLExtension) for ext in config.markdown_extensions):
         config.markdown_extensions.append(MathMLExtension())
     return config

@@ -191,3 +191,26 @@ def test_the_command_line_says_why_in_one_line(tmp_path):
     done = subprocess.run([sys.executable, "-m", "sitegen", "-f", str(tmp_path / "mkdocs.yml"), "post",
                            str(tmp_path / "nowhere")], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 1 and done.stderr == f"sitegen: {tmp_path / 'nowhere'}: no such folder; build the site first\n"
+
+
+# -- the builders' check ------------------------------------------------------------------------
+
+
+def test_compare_lists_what_another_builder_lost(tmp_path):
+    from sitegen.compare import compare
+
+    (tmp_path / "ref").mkdir()
+    ref = _site(tmp_path / "ref", {"index.html": "<h1>H</h1>", "one/index.html": CHAPTER})
+    (ref / "figures").mkdir()
+    (ref / "figures" / "masks.svg").write_text("<svg/>")
+    post.run(ref, _project(tmp_path / "ref"))
+    (tmp_path / "other").mkdir()
+    other = _site(tmp_path / "other", {"index.html": "<h1>H</h1>", "one/index.html": CHAPTER})
+    lines = compare(ref, other)
+    assert lines[0] == "pages: 2 (reference 2); only in reference: none; only here: none"
+    assert lines[1] == ("drawings: 0 (reference 1); missing: 1; images whose file is missing: 1, "
+                        "e.g. ['one/index.html: ../figures/masks.svg']")
+    assert lines[2].startswith("CSP: 0 of 2 pages have one; without: ['index.html', 'one/index.html']")
+    assert lines[4] == "tested-with line: missing on 2 pages, e.g. ['index.html', 'one/index.html']"
+    assert lines[5] == "HTML otherwise different: 2 of 2 common pages: ['index.html', 'one/index.html']"
+    assert compare(ref, ref)[5] == "HTML otherwise different: 0 of 2 common pages"
