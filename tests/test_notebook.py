@@ -24,7 +24,6 @@ REPO_URL = re.search(r"^repo_url:\s*(\S+)", (ROOT / "mkdocs.yml").read_text(), r
 
 notebook_hook = load_file("sitegen/notebook_links.py")
 math_hook = load_file("sitegen/mathml.py")
-griffe_doctest = load_file("hooks/griffe_doctest.py")
 
 
 @pytest.fixture(scope="module")
@@ -221,11 +220,3 @@ def test_notebook_math_leaves_code_and_outputs_alone():
 def test_an_unpaired_dollar_fails_instead_of_showing_raw_tex():
     with pytest.raises(ValueError, match="unpaired"):
         math_hook.render_notebook_math(CELL.format("<p>costs $5</p>"))
-
-
-def test_reference_examples_are_fenced():
-    text = "Row t.\n\n    >>> f(3)\n    tensor([1.,\n            2.])\n\n    Raises:\n        E: x"
-    assert griffe_doctest.fence_doctests(text) == (
-        "Row t.\n\n    ```pycon\n    >>> f(3)\n    tensor([1.,\n            2.])\n    ```\n\n    Raises:\n        E: x"
-    )
-    assert griffe_doctest.fence_doctests("No examples.\n") == "No examples.\n"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.building import build, minimal_site
-from tests.pages import ROOT, expand, fences, pages
+from tests.pages import DOCS, ROOT, expand, fences, pages
 
 
 def test_strict_build_passes(built_site):
@@ -177,3 +177,31 @@ def test_a_malformed_results_file_stops_the_build_naming_it(timing_site, tmp_pat
     assert result.returncode != 0
     assert "timing results:" in result.stderr and "cpu-bad.json: $: missing key 'bandwidth'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _documented(obj):
+    """`obj` and every member documented under it (no imported aliases)."""
+    yield obj
+    for member in obj.members.values():
+        if not member.is_alias:
+            yield from _documented(member)
+
+
+def test_reference_examples_are_examples_sections_that_mkdocstrings_renders(built_site):
+    """Every `>>>` example of a module on the API reference sits in a Google-style `Examples:`
+    section, which mkdocstrings renders as code by itself (no extension rewrites docstrings):
+    the page shows one "Examples:" title and one copyable session per section."""
+    griffe = pytest.importorskip("griffe", reason="mkdocstrings' parser", exc_type=ImportError)
+    modules = re.findall(r"^::: (snippets\.\w+)", (DOCS / "reference.md").read_text(encoding="utf-8"), re.M)
+    assert len(modules) >= 8, modules
+    sections = 0
+    for name in modules:
+        for obj in _documented(griffe.load(name, docstring_parser="google", search_paths=[str(ROOT)])):
+            for section in (obj.docstring.parsed if obj.docstring else []):
+                if section.kind.value == "examples":
+                    sections += 1
+                else:
+                    assert ">>>" not in str(section.value), (obj.path, section.kind.value)
+    page = (built_site / "reference" / "index.html").read_text(encoding="utf-8")
+    assert sections >= 20 and page.count('<span class="doc-section-title">Examples:</span>') == sections
+    assert page.count('<div class="highlight" data-copy="') >= sections
