@@ -142,7 +142,7 @@ def run(site: Path, config: Config, *, csp: bool = True) -> int:
         if text.rstrip().endswith(DONE):
             continue
         relative = path.relative_to(site).as_posix()
-        if notebook_outputs_page(text) and "notebook" in config.steps:
+        if _is_notebook(text) and "notebook" in config.steps:
             notebooks.append(relative)
         try:
             done_html = page(text, relative, config, site, csp=csp, tested_with=line)
@@ -155,7 +155,7 @@ def run(site: Path, config: Config, *, csp: bool = True) -> int:
     return done
 
 
-def notebook_outputs_page(page_html: str) -> bool:
+def _is_notebook(page_html: str) -> bool:
     from sitegen.notebook_outputs import is_notebook
 
     return is_notebook(page_html)
