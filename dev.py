@@ -109,10 +109,10 @@ FLOOR_LEFT_OUT = ("tests/building.py", "tests/test_browser.py", "tests/test_code
                   "tests/test_copy.py", "tests/test_dev.py", "tests/test_gpu_check.py",
                   "tests/test_lint.py", "tests/test_mathml.py", "tests/test_notebook.py",
                   "tests/test_notebook_routes.py", "tests/test_packaging.py", "tests/test_palettes.py",
-                  "tests/test_site.py",
+                  "tests/test_site.py", "tests/test_sitegen.py",
                   "tests/test_toolchain.py", "tests/test_web.py", "tests/test_hostile_review.py",
-                  "tests/test_results_files.py::test_the_build_hook_shows_the_error_escaped",
-                  "tests/test_timing.py::test_the_hook_fills_the_appendix_page",
+                  "tests/test_results_files.py::test_the_build_step_shows_the_error_escaped",
+                  "tests/test_timing.py::test_the_timing_step_fills_the_appendix_page",
                   "tests/test_timing.py::test_chapter_10_states_the_kernels_speed_from_the_results_files")
 
 

@@ -1,6 +1,6 @@
 """The appendix page's results sections, built from the committed results files.
 
-Used by ``hooks/timing.py`` while the site is built: every measurement on the
+Used by ``sitegen/timing.py`` before the site is built: every measurement on the
 appendix, and every sentence there that says what a file holds, comes from a
 committed results file through these functions (the prose typed into the page
 describes only the method). Files are read only

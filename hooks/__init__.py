@@ -1,1 +1,1 @@
-"""Build steps for the site: MkDocs hooks (loaded by path) and the MathML Markdown extension."""
+"""The site's one MkDocs hook, `mkdocs_adapter.py` (loaded by path), which runs `sitegen`."""

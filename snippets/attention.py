@@ -34,12 +34,13 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch
     Row ``t`` of the weights is a softmax over the scores of positions ``0..t``;
     the output is the weighted average of ``v[0..t]``.
 
-    >>> q = k = torch.zeros(3, 2)                     # equal scores: the prefix mean
-    >>> v = torch.tensor([[2.0], [4.0], [6.0]])
-    >>> causal_attention(q, k, v)
-    tensor([[2.],
-            [3.],
-            [4.]])
+    Examples:
+        >>> q = k = torch.zeros(3, 2)                     # equal scores: the prefix mean
+        >>> v = torch.tensor([[2.0], [4.0], [6.0]])
+        >>> causal_attention(q, k, v)
+        tensor([[2.],
+                [3.],
+                [4.]])
 
     Half-precision inputs are computed in float32 and rounded once at the end.
     A later inf or nan never changes an earlier output (see ``causal_matmul``).
@@ -66,9 +67,10 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch
 class Head(nn.Module):
     """One head of causal self-attention: (B, T, n_embd) -> (B, T, head_size).
 
-    >>> head = Head(n_embd=4, head_size=2, block_size=8)
-    >>> head(torch.randn(3, 5, 4)).shape
-    torch.Size([3, 5, 2])
+    Examples:
+        >>> head = Head(n_embd=4, head_size=2, block_size=8)
+        >>> head(torch.randn(3, 5, 4)).shape
+        torch.Size([3, 5, 2])
 
     The causal mask is built from T on each call, never stored: nothing in a
     ``state_dict`` can make the head see the future.
@@ -134,9 +136,10 @@ class MultiHeadAttention(nn.Module):
     One ``nn.Linear`` makes the queries, keys and values of every head at once;
     the heads' outputs are concatenated and mixed by ``proj``.
 
-    >>> mha = MultiHeadAttention(n_embd=6, n_head=3, block_size=8)
-    >>> mha(torch.randn(2, 5, 6)).shape
-    torch.Size([2, 5, 6])
+    Examples:
+        >>> mha = MultiHeadAttention(n_embd=6, n_head=3, block_size=8)
+        >>> mha(torch.randn(2, 5, 6)).shape
+        torch.Size([2, 5, 6])
 
     With a ``cache`` (a ``KVCache``), ``x`` holds only the new tokens, as for ``Head``;
     the cache holds keys and values of shape (B, n_head, T, n_embd // n_head).

@@ -38,10 +38,11 @@ def causal_mean_weights(
     Row ``t`` holds ``1 / (t + 1)`` in columns ``0..t`` and ``0`` after them,
     so ``causal_mean_weights(T) @ x`` is the prefix mean of ``x``.
 
-    >>> causal_mean_weights(3)
-    tensor([[1.0000, 0.0000, 0.0000],
-            [0.5000, 0.5000, 0.0000],
-            [0.3333, 0.3333, 0.3333]])
+    Examples:
+        >>> causal_mean_weights(3)
+        tensor([[1.0000, 0.0000, 0.0000],
+                [0.5000, 0.5000, 0.0000],
+                [0.3333, 0.3333, 0.3333]])
 
     Raises:
         TypeError: ``T`` is not an int, or ``dtype`` is not a floating dtype.
@@ -68,11 +69,12 @@ def causal_mean_weights(
 def prefix_mean_loop(x: torch.Tensor) -> torch.Tensor:
     """Prefix mean with explicit loops over batch and time: slow, but obvious.
 
-    >>> x = torch.tensor([[2.0, 0.0], [4.0, 6.0], [6.0, 3.0]])  # (T, C) = (3, 2)
-    >>> prefix_mean_loop(x)
-    tensor([[2., 0.],
-            [3., 3.],
-            [4., 3.]])
+    Examples:
+        >>> x = torch.tensor([[2.0, 0.0], [4.0, 6.0], [6.0, 3.0]])  # (T, C) = (3, 2)
+        >>> prefix_mean_loop(x)
+        tensor([[2., 0.],
+                [3., 3.],
+                [4., 3.]])
 
     Raises:
         TypeError: ``x`` is not a floating-point tensor.
@@ -95,11 +97,12 @@ def prefix_mean_loop(x: torch.Tensor) -> torch.Tensor:
 def prefix_mean_matmul(x: torch.Tensor) -> torch.Tensor:
     """Prefix mean as one matrix product with normalised lower-triangular weights.
 
-    >>> x = torch.tensor([[2.0, 0.0], [4.0, 6.0], [6.0, 3.0]])
-    >>> prefix_mean_matmul(x)
-    tensor([[2., 0.],
-            [3., 3.],
-            [4., 3.]])
+    Examples:
+        >>> x = torch.tensor([[2.0, 0.0], [4.0, 6.0], [6.0, 3.0]])
+        >>> prefix_mean_matmul(x)
+        tensor([[2., 0.],
+                [3., 3.],
+                [4., 3.]])
 
     Raises:
         TypeError: ``x`` is not a floating-point tensor.
@@ -119,11 +122,12 @@ def prefix_mean_matmul(x: torch.Tensor) -> torch.Tensor:
 def prefix_mean_softmax(x: torch.Tensor) -> torch.Tensor:
     """Prefix mean from equal scores: mask the future with -inf, then softmax.
 
-    >>> x = torch.tensor([[2.0, 0.0], [4.0, 6.0], [6.0, 3.0]])
-    >>> prefix_mean_softmax(x)
-    tensor([[2., 0.],
-            [3., 3.],
-            [4., 3.]])
+    Examples:
+        >>> x = torch.tensor([[2.0, 0.0], [4.0, 6.0], [6.0, 3.0]])
+        >>> prefix_mean_softmax(x)
+        tensor([[2., 0.],
+                [3., 3.],
+                [4., 3.]])
 
     Raises:
         TypeError: ``x`` is not a floating-point tensor.
@@ -145,11 +149,12 @@ def prefix_mean_softmax(x: torch.Tensor) -> torch.Tensor:
 def prefix_mean_cumsum(x: torch.Tensor) -> torch.Tensor:
     """Prefix mean in O(T): a running sum divided by the number of terms.
 
-    >>> x = torch.tensor([[2.0, 0.0], [4.0, 6.0], [6.0, 3.0]])
-    >>> prefix_mean_cumsum(x)
-    tensor([[2., 0.],
-            [3., 3.],
-            [4., 3.]])
+    Examples:
+        >>> x = torch.tensor([[2.0, 0.0], [4.0, 6.0], [6.0, 3.0]])
+        >>> prefix_mean_cumsum(x)
+        tensor([[2., 0.],
+                [3., 3.],
+                [4., 3.]])
 
     Raises:
         TypeError: ``x`` is not a floating-point tensor.

@@ -1,6 +1,6 @@
 """Figures for the pages: weight matrices drawn as heatmaps, returned as SVG text.
 
-The site's build calls these functions (see ``hooks/figures.py``), so a figure
+The site's build calls these functions (see ``sitegen/pre.py``), so a figure
 always shows what the code computes today; no image is committed. Each function
 returns a complete SVG document as a ``str``, with a ``<title>`` that describes it.
 
@@ -492,7 +492,7 @@ def scan_tiles_svg(x: tuple[float, ...] = (3, 1, 4, 1, 5, 9, 2, 6, 5, 3), block_
         )
 
 
-# What the site shows: figures/<name>.svg, drawn by the build (hooks/figures.py).
+# What the site shows: figures/<name>.svg, drawn before the build (sitegen/pre.py).
 # The scores of the widget of chapter 3 (docs/assets/widgets/widgets.js) when it starts: one
 # query at position 2, five keys, 3 and 4 in its future. The page and this figure share them.
 WIDGET_SCORES = (1.0, 2.0, 0.5, 3.0, -1.0)

@@ -13,17 +13,18 @@ imports, so the block can be copied alone into a project that has torch.
 This module does not import ``snippets.attention`` (which names ``KVCache`` for its
 type hints): the example imports it, as a reader would.
 
->>> import torch
->>> from snippets.attention import Head
->>> from snippets.inference import KVCache
->>> head = Head(n_embd=4, head_size=2, block_size=8)
->>> x = torch.randn(1, 5, 4)                       # (B, T, n_embd)
->>> cache = KVCache()
->>> out = torch.cat([head(x[:, :3], cache), head(x[:, 3:], cache)], dim=1)
->>> len(cache), tuple(cache.k.shape)
-(5, (1, 5, 2))
->>> torch.allclose(out, head(x), atol=1e-6)        # the full forward's rows
-True
+Examples:
+    >>> import torch
+    >>> from snippets.attention import Head
+    >>> from snippets.inference import KVCache
+    >>> head = Head(n_embd=4, head_size=2, block_size=8)
+    >>> x = torch.randn(1, 5, 4)                       # (B, T, n_embd)
+    >>> cache = KVCache()
+    >>> out = torch.cat([head(x[:, :3], cache), head(x[:, 3:], cache)], dim=1)
+    >>> len(cache), tuple(cache.k.shape)
+    (5, (1, 5, 2))
+    >>> torch.allclose(out, head(x), atol=1e-6)        # the full forward's rows
+    True
 """
 
 __all__ = ["KVCache", "decode_macs"]
@@ -131,10 +132,11 @@ def decode_macs(T: int, n_embd: int, *, cached: bool) -> int:
     token only, against T cached keys: 4 * C * C + 2 * T * C. Heads do not change
     the count: n_head heads of size C // n_head.
 
-    >>> decode_macs(1, 8, cached=False), decode_macs(1, 8, cached=True)
-    (272, 272)
-    >>> decode_macs(8, 8, cached=False) // decode_macs(8, 8, cached=True)
-    8
+    Examples:
+        >>> decode_macs(1, 8, cached=False), decode_macs(1, 8, cached=True)
+        (272, 272)
+        >>> decode_macs(8, 8, cached=False) // decode_macs(8, 8, cached=True)
+        8
 
     Raises:
         TypeError: ``T`` or ``n_embd`` is not an int, or ``cached`` not a bool.

@@ -137,12 +137,13 @@ def prefix_mean_triton(x: torch.Tensor) -> torch.Tensor:
     the price of reading ``x`` twice.
     ``x`` may have any strides. First derivatives only.
 
-    >>> device = "cuda" if torch.cuda.is_available() else "cpu"  # CPU: the interpreter
-    >>> x = torch.tensor([[2.0, 0.0], [4.0, 6.0], [6.0, 3.0]], device=device)
-    >>> prefix_mean_triton(x).cpu()
-    tensor([[2., 0.],
-            [3., 3.],
-            [4., 3.]])
+    Examples:
+        >>> device = "cuda" if torch.cuda.is_available() else "cpu"  # CPU: the interpreter
+        >>> x = torch.tensor([[2.0, 0.0], [4.0, 6.0], [6.0, 3.0]], device=device)
+        >>> prefix_mean_triton(x).cpu()
+        tensor([[2., 0.],
+                [3., 3.],
+                [4., 3.]])
 
     Raises:
         TypeError: ``x`` is not a floating-point tensor.

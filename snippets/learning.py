@@ -38,11 +38,12 @@ def lookback_batch(
     answer: their target is ``IGNORE`` (-100), which ``F.cross_entropy`` skips.
     Both are int64 tensors of shape (B, T) on the CPU.
 
-    >>> x, y = lookback_batch(1, 6, 10, generator=torch.Generator().manual_seed(0))
-    >>> x
-    tensor([[4, 9, 3, 0, 3, 9]])
-    >>> y
-    tensor([[-100, -100,    4,    9,    3,    0]])
+    Examples:
+        >>> x, y = lookback_batch(1, 6, 10, generator=torch.Generator().manual_seed(0))
+        >>> x
+        tensor([[4, 9, 3, 0, 3, 9]])
+        >>> y
+        tensor([[-100, -100,    4,    9,    3,    0]])
 
     Raises:
         TypeError: a size or ``back`` is not an int, or ``generator`` is not a
@@ -75,13 +76,14 @@ class OneHeadModel(nn.Module):
     the loss is nan, 0 / 0). With
     ``positions=False`` there is no position embedding (chapter 6's exercise).
 
-    >>> model = OneHeadModel(vocab=10, n_embd=16, block_size=8)
-    >>> logits, loss = model(torch.tensor([[1, 2, 3]]))
-    >>> logits.shape, loss
-    (torch.Size([1, 3, 10]), None)
-    >>> wei = model.attention_weights(torch.tensor([[1, 2, 3]]))    # (B, T, T)
-    >>> wei[0, 0], torch.allclose(wei.sum(dim=-1), torch.ones(1, 3))
-    (tensor([1., 0., 0.]), True)
+    Examples:
+        >>> model = OneHeadModel(vocab=10, n_embd=16, block_size=8)
+        >>> logits, loss = model(torch.tensor([[1, 2, 3]]))
+        >>> logits.shape, loss
+        (torch.Size([1, 3, 10]), None)
+        >>> wei = model.attention_weights(torch.tensor([[1, 2, 3]]))    # (B, T, T)
+        >>> wei[0, 0], torch.allclose(wei.sum(dim=-1), torch.ones(1, 3))
+        (tensor([1., 0., 0.]), True)
 
     Raises:
         TypeError: a size is not an int, ``positions`` is not a bool, ``idx`` or
@@ -186,11 +188,12 @@ def train(
     Returns the loss of every step, a float32 tensor of shape (steps,) on the
     CPU, each computed before that step's update.
 
-    >>> _ = torch.manual_seed(0)
-    >>> model = OneHeadModel(vocab=8, n_embd=16, block_size=8)
-    >>> losses = train(model, steps=30, generator=torch.Generator().manual_seed(0))
-    >>> losses.shape, bool(losses[-1] < losses[0])
-    (torch.Size([30]), True)
+    Examples:
+        >>> _ = torch.manual_seed(0)
+        >>> model = OneHeadModel(vocab=8, n_embd=16, block_size=8)
+        >>> losses = train(model, steps=30, generator=torch.Generator().manual_seed(0))
+        >>> losses.shape, bool(losses[-1] < losses[0])
+        (torch.Size([30]), True)
 
     Raises:
         TypeError: ``model`` is not an ``nn.Module`` with int ``vocab`` and

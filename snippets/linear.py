@@ -117,11 +117,12 @@ def prefix_mean_fast(x: torch.Tensor) -> torch.Tensor:
     float32 inputs are rounded to TF32 in the product, so keep TF32 off where
     these sums must be float32-accurate.
 
-    >>> x = torch.tensor([[2.0, 0.0], [4.0, 6.0], [6.0, 3.0]])
-    >>> prefix_mean_fast(x)
-    tensor([[2., 0.],
-            [3., 3.],
-            [4., 3.]])
+    Examples:
+        >>> x = torch.tensor([[2.0, 0.0], [4.0, 6.0], [6.0, 3.0]])
+        >>> prefix_mean_fast(x)
+        tensor([[2., 0.],
+                [3., 3.],
+                [4., 3.]])
 
     Raises:
         TypeError: ``x`` is not a floating-point tensor.
@@ -149,12 +150,13 @@ def causal_linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -
     The running sums are all kept, one ``(D, Dv)`` matrix per position, so memory
     grows as T * D * Dv; a loop over t would keep only the last one.
 
-    >>> q = k = torch.zeros(3, 2)                     # phi = 1 everywhere: equal weights
-    >>> v = torch.tensor([[2.0], [4.0], [6.0]])
-    >>> causal_linear_attention(q, k, v)
-    tensor([[2.],
-            [3.],
-            [4.]])
+    Examples:
+        >>> q = k = torch.zeros(3, 2)                     # phi = 1 everywhere: equal weights
+        >>> v = torch.tensor([[2.0], [4.0], [6.0]])
+        >>> causal_linear_attention(q, k, v)
+        tensor([[2.],
+                [3.],
+                [4.]])
 
     If q and k are so negative that a denominator phi(q_t) . (phi(k_0) + ... +
     phi(k_t)) underflows to 0, that row is nan (0 / 0): rescale q and k, or pass
@@ -194,12 +196,13 @@ def causal_linear_attention_quadratic(
     Takes O(T * T * (D + Dv)) time and O(T * T) memory, against O(T * D * Dv) for
     the running sums.
 
-    >>> q = k = torch.zeros(3, 2)
-    >>> v = torch.tensor([[2.0], [4.0], [6.0]])
-    >>> causal_linear_attention_quadratic(q, k, v)
-    tensor([[2.],
-            [3.],
-            [4.]])
+    Examples:
+        >>> q = k = torch.zeros(3, 2)
+        >>> v = torch.tensor([[2.0], [4.0], [6.0]])
+        >>> causal_linear_attention_quadratic(q, k, v)
+        tensor([[2.],
+                [3.],
+                [4.]])
 
     A row whose weights all underflow to 0 is nan (0 / 0), as in
     ``causal_linear_attention``; a later inf or nan never changes an earlier output.

@@ -48,13 +48,14 @@ def apply_rotary(
     by default ``0, 1, ..., T - 1``. float16 and bfloat16 inputs are rotated in
     float32 and rounded once at the end; the result has the dtype of ``x``.
 
-    >>> x = torch.tensor([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])  # (T, D) = (3, 2)
-    >>> apply_rotary(x)                                   # row m is (cos m, sin m)
-    tensor([[ 1.0000,  0.0000],
-            [ 0.5403,  0.8415],
-            [-0.4161,  0.9093]])
-    >>> apply_rotary(x[:1], torch.tensor([2]))            # position 2 alone
-    tensor([[-0.4161,  0.9093]])
+    Examples:
+        >>> x = torch.tensor([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])  # (T, D) = (3, 2)
+        >>> apply_rotary(x)                                   # row m is (cos m, sin m)
+        tensor([[ 1.0000,  0.0000],
+                [ 0.5403,  0.8415],
+                [-0.4161,  0.9093]])
+        >>> apply_rotary(x[:1], torch.tensor([2]))            # position 2 alone
+        tensor([[-0.4161,  0.9093]])
 
     Raises:
         TypeError: ``x`` is not a floating-point tensor, ``positions`` is not an
@@ -99,10 +100,11 @@ def sinusoidal_positions(
     column ``2i + 1``, with ``w_i = base**(-2i / C)``. It is added to the token
     features: ``x + sinusoidal_positions(T, C)``.
 
-    >>> sinusoidal_positions(3, 4, base=100.0)   # w = 1 and 1/10
-    tensor([[ 0.0000,  1.0000,  0.0000,  1.0000],
-            [ 0.8415,  0.5403,  0.0998,  0.9950],
-            [ 0.9093, -0.4161,  0.1987,  0.9801]])
+    Examples:
+        >>> sinusoidal_positions(3, 4, base=100.0)   # w = 1 and 1/10
+        tensor([[ 0.0000,  1.0000,  0.0000,  1.0000],
+                [ 0.8415,  0.5403,  0.0998,  0.9950],
+                [ 0.9093, -0.4161,  0.1987,  0.9801]])
 
     Raises:
         TypeError: ``T``, ``C`` are not ints, ``base`` is not a number, or

@@ -36,12 +36,13 @@ def online_causal_attention(
     (..., T, D). Sums are kept in at least float32.
     A nan or inf in ``k`` or ``v`` at position j changes no output before j.
 
-    >>> q = k = torch.zeros(3, 2)                     # equal scores: the prefix mean
-    >>> v = torch.tensor([[2.0], [4.0], [6.0]])
-    >>> online_causal_attention(q, k, v, block=2)
-    tensor([[2.],
-            [3.],
-            [4.]])
+    Examples:
+        >>> q = k = torch.zeros(3, 2)                     # equal scores: the prefix mean
+        >>> v = torch.tensor([[2.0], [4.0], [6.0]])
+        >>> online_causal_attention(q, k, v, block=2)
+        tensor([[2.],
+                [3.],
+                [4.]])
 
     Raises:
         TypeError: q, k or v is not a floating-point tensor, their dtypes differ,

@@ -22,6 +22,9 @@ from tests.pages import ROOT
 
 # The console script a MkDocs user types from the activated .venv, beside this interpreter.
 MKDOCS = Path(sys.executable).with_name("mkdocs")
+# Another builder that takes MkDocs' command line (ProperDocs: .venv-properdocs/bin/properdocs, made
+# by .ci/builders.sh), to run the site tests on its build instead (MAINTAINING.md, the builders).
+BUILDER = os.environ.get("SITE_BUILDER") or str(MKDOCS)
 _FENCE = re.compile(r"^\s*(```|~~~)")
 
 
@@ -29,7 +32,7 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 def installed_elsewhere() -> bool:
     """Whether `import snippets`, with nothing on PYTHONPATH, finds another checkout's copy: a
     worktree that shares another checkout's editable install. Then the builds put this checkout
-    first on PYTHONPATH, so that its hooks' `snippets` and `bench` and the notebook's are these;
+    first on PYTHONPATH, so that its build steps' `snippets` and `bench` and the notebook's are these;
     in the checkout the venv was made for (a fresh clone, CI) they run with nothing on it."""
     probe = "import snippets, pathlib; print(pathlib.Path(snippets.__file__).resolve().parent.parent)"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -49,7 +52,7 @@ def build(root: Path, site: Path, *, execute_notebook: bool = True, plain: bool 
     if not plain and (root.resolve() != ROOT or installed_elsewhere()):
         env["PYTHONPATH"] = str(root)
     return subprocess.run(
-        [str(MKDOCS), "build", "--strict", "-f", str(root / "mkdocs.yml"), "-d", str(site)],
+        [BUILDER, "build", "--strict", "-f", str(root / "mkdocs.yml"), "-d", str(site)],
         cwd=root, env=env, capture_output=True, text=True, timeout=600,
     )
 
@@ -65,10 +68,11 @@ def _headings_only(text: str) -> str:
     return "\n".join(kept)
 
 
-def minimal_site(dest: Path, *, pages: tuple[str, ...] = (), hooks: tuple[str, ...] = ()) -> Path:
+def minimal_site(dest: Path, *, pages: tuple[str, ...] = (), steps: tuple[str, ...] = ()) -> Path:
     """A copy of the project that builds in seconds: the same mkdocs.yml (strictness,
-    link validation, Markdown extensions, theme) but only the given hooks (and always
-    hooks/mathml.py, which adds the MathML Markdown extension) and the search plugin, the
+    link validation, Markdown extensions, theme, the adapter hook that adds the MathML Markdown
+    extension) but only the given build steps of `sitegen` (`extra.sitegen.steps`: none unless
+    named) and the search plugin, the
     given pages in full and every other page reduced to its headings, so that links and
     anchors between pages still resolve."""
     import yaml
@@ -77,12 +81,13 @@ def minimal_site(dest: Path, *, pages: tuple[str, ...] = (), hooks: tuple[str, .
     source = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     config = yaml.load(source, Loader=get_yaml_loader())
     config.pop("nav", None)
-    config["hooks"] = list(dict.fromkeys(("hooks/mathml.py", *hooks)))
+    config["hooks"] = ["hooks/mkdocs_adapter.py"]
+    config.setdefault("extra", {})["sitegen"] = {"steps": list(steps)}
     config["plugins"] = ["search"]
     text = yaml.dump(config, sort_keys=False, allow_unicode=True)
     site_url = re.search(r"^site_url:.*$", source, re.M).group(0)  # keep its !ENV SITE_URL
     (dest / "mkdocs.yml").write_text(re.sub(r"^site_url:.*$", lambda _: site_url, text, flags=re.M))
-    for name in ("hooks", "overrides", "snippets", "bench"):  # bench: the timing hook imports it
+    for name in ("hooks", "sitegen", "overrides", "snippets", "bench"):  # bench: the timing step imports it
         shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
     for src in (ROOT / "docs").rglob("*"):  # in the file system's order: a file may come first
         out = dest / src.relative_to(ROOT)

@@ -537,7 +537,7 @@ def test_notebook_page_shows_executed_outputs(server, playwright_browser, shots)
 
 APPENDIX_JS = """() => {
   const small = parseFloat(getComputedStyle(document.querySelector('.md-typeset table:not([class])')).fontSize);
-  // the palette's copy of each plot (hooks/palettes.py): the other one is not displayed
+  // the palette's copy of each plot (sitegen/palettes.py): the other one is not displayed
   const plots = [...document.querySelectorAll('img[src*="plots/"]')].filter(i => i.getBoundingClientRect().width > 0).map(i => ({
     src: i.getAttribute('src'), shown: i.getBoundingClientRect().width, natural: i.naturalWidth}));
   const boxes = [...document.querySelectorAll('.scroll-table')].map(b => ({
@@ -580,7 +580,7 @@ def test_appendix_plots_text_is_as_large_as_the_small_print_and_tables_scroll_by
 
 
 def test_every_copy_button_of_a_chapter_gives_runnable_code(server, playwright_browser):
-    """Material's button copies `data-copy` (hooks/copy.py) where a block has it, else the block.
+    """Material's button copies `data-copy` (sitegen/copy.py) where a block has it, else the block.
 
     tests/test_copy.py checks every block's text against what Sybil runs; this checks, on one
     chapter, that the button really copies that text, for every block of the page.

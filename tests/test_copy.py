@@ -1,6 +1,6 @@
 """The copy button copies code that runs: a session's input without prompts or output.
 
-hooks/copy.py puts the text to copy in ``data-copy`` at build time. Here: that text is, block
+sitegen/copy.py puts the text to copy in ``data-copy`` at build time. Here: that text is, block
 for block, exactly what Sybil runs for the page (so the page's test suite runs what a reader
 pastes), a definition is copied whole (tests/test_pages.py runs each one alone), and in a
 browser Material's button puts that text on the clipboard.
@@ -17,7 +17,7 @@ import pytest
 from tests.pages import DOCS, expand, fences, pages
 from tests.scripts import load_file
 
-copy = load_file("hooks/copy.py")
+copy = load_file("sitegen/copy.py")
 
 _BLOCK = re.compile(r'<div class="highlight"(?P<attrs>[^>]*)>.*?<code[^>]*>(?P<code>.*?)</code>', re.S)
 

@@ -25,16 +25,16 @@ from tests.pages import DOCS
 from tests.scripts import load_file
 
 pytest.importorskip("mkdocs", reason="the site's builder is not installed", exc_type=ImportError)
-csp = load_file("hooks/csp.py")
-outputs = load_file("hooks/notebook_outputs.py")
-PluginError = pytest.importorskip("mkdocs.exceptions", exc_type=ImportError).PluginError
+csp = load_file("sitegen/csp.py")
+outputs = load_file("sitegen/notebook_outputs.py")
+from sitegen import BuildError
 
 
 @pytest.mark.parametrize("meta", ['<meta http-equiv="refresh" content="1;url=https://evil.example/">',
                                   "<META HTTP-EQUIV=Refresh content=0;url=//evil.example>"])
 def test_a_page_that_refreshes_to_elsewhere_fails_the_build_naming_it(meta):
     page = f"<html><head><meta charset='utf-8'></head><body><p>hi</p>{meta}</body></html>"
-    with pytest.raises(PluginError, match=r"chapter\.md has a <meta http-equiv=refresh>"):
+    with pytest.raises(BuildError, match=r"chapter\.md has a <meta http-equiv=refresh>"):
         csp.policy(page, "chapter.md")
     assert csp.policy(page.replace(meta, ""), "chapter.md")  # the same page without it passes
 

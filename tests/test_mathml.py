@@ -1,11 +1,11 @@
-"""hooks/mathml.py as a Python-Markdown extension: TeX becomes MathML under any Python-Markdown builder."""
+"""sitegen/mathml.py as a Python-Markdown extension: TeX becomes MathML under any Python-Markdown builder."""
 
 from __future__ import annotations
 
 import markdown
 import pytest
 
-EXTENSIONS = ["pymdownx.arithmatex", "hooks.mathml"]
+EXTENSIONS = ["pymdownx.arithmatex", "sitegen.mathml"]
 CONFIG = {"pymdownx.arithmatex": {"generic": True}}
 
 

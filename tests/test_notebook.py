@@ -13,7 +13,7 @@ import torch
 REASON = "a site-building tool, absent where only the CUDA tests run (python3 -m bench.gpu)"
 jupytext = pytest.importorskip("jupytext", reason=REASON, exc_type=ImportError)
 nbformat = pytest.importorskip("nbformat", reason=REASON, exc_type=ImportError)
-PluginError = pytest.importorskip("mkdocs.exceptions", reason=REASON, exc_type=ImportError).PluginError
+from sitegen import BuildError
 
 from tests.pages import ROOT
 from tests.scripts import load_file
@@ -22,9 +22,8 @@ NOTEBOOK = ROOT / "docs" / "notebook.py"
 REPO_URL = re.search(r"^repo_url:\s*(\S+)", (ROOT / "mkdocs.yml").read_text(), re.M).group(1)
 
 
-notebook_hook = load_file("hooks/notebook_links.py")
-math_hook = load_file("hooks/mathml.py")
-griffe_doctest = load_file("hooks/griffe_doctest.py")
+notebook_hook = load_file("sitegen/notebook_links.py")
+math_hook = load_file("sitegen/mathml.py")
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +103,7 @@ def test_colab_url_comes_from_repo_url():
         f"{notebook_hook.COLAB_BRANCH}/{notebook_hook.IPYNB}"
     )
     assert notebook_hook.colab_url("https://github.com/octo/demo.git/").endswith("/octo/demo/blob/notebook/notebook.ipynb")
-    with pytest.raises(PluginError, match="repo_url"):
+    with pytest.raises(BuildError, match="repo_url"):
         notebook_hook.colab_url("https://gitlab.com/octo/demo")
 
 
@@ -140,9 +139,9 @@ def test_the_colab_install_is_pinned_to_the_commit():
     pinned = nbformat.reads(notebook_hook.to_ipynb(source, "ab" * 20), as_version=4)
     install = pinned.cells[1].source
     assert re.search(r'"git\+https://github\.com/[\w.-]+/[\w.-]+@' + "ab" * 20 + '"', install), install
-    with pytest.raises(PluginError, match="40-digit commit"):
+    with pytest.raises(BuildError, match="40-digit commit"):
         notebook_hook.to_ipynb(source, "main; rm -rf /")
-    with pytest.raises(PluginError, match="found it 0 times"):
+    with pytest.raises(BuildError, match="found it 0 times"):
         notebook_hook.to_ipynb(source.replace("git+https://github.com/", "https://example.org/"), "ab" * 20)
 
 
@@ -221,11 +220,3 @@ def test_notebook_math_leaves_code_and_outputs_alone():
 def test_an_unpaired_dollar_fails_instead_of_showing_raw_tex():
     with pytest.raises(ValueError, match="unpaired"):
         math_hook.render_notebook_math(CELL.format("<p>costs $5</p>"))
-
-
-def test_reference_examples_are_fenced():
-    text = "Row t.\n\n    >>> f(3)\n    tensor([1.,\n            2.])\n\n    Raises:\n        E: x"
-    assert griffe_doctest.fence_doctests(text) == (
-        "Row t.\n\n    ```pycon\n    >>> f(3)\n    tensor([1.,\n            2.])\n    ```\n\n    Raises:\n        E: x"
-    )
-    assert griffe_doctest.fence_doctests("No examples.\n") == "No examples.\n"

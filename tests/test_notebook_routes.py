@@ -1,6 +1,6 @@
 """Every known route by which a notebook could put script or a fetch from another host on the built
-site, and the build's refusal of each, naming the cell (hooks/notebook_outputs.py, hooks/mathml.py,
-hooks/csp.py). The list of routes is kept here: add a route when a review finds one."""
+site, and the build's refusal of each, naming the cell (sitegen/notebook_outputs.py, sitegen/mathml.py,
+sitegen/csp.py). The list of routes is kept here: add a route when a review finds one."""
 
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ REASON = "a site-building tool, absent where only the CUDA tests run (python3 -m
 nbformat = pytest.importorskip("nbformat", reason=REASON, exc_type=ImportError)
 pytest.importorskip("html5lib", reason=REASON, exc_type=ImportError)
 nbconvert2 = pytest.importorskip("mkdocs_jupyter.nbconvert2", reason=REASON, exc_type=ImportError)
-PluginError = pytest.importorskip("mkdocs.exceptions", reason=REASON, exc_type=ImportError).PluginError
 
+from sitegen import BuildError
 from tests.pages import ROOT
 from tests.scripts import load_file
 
-notebook_outputs = load_file("hooks/notebook_outputs.py")
-math_hook = load_file("hooks/mathml.py")
-notebook_links = load_file("hooks/notebook_links.py")
+notebook_outputs = load_file("sitegen/notebook_outputs.py")
+math_hook = load_file("sitegen/mathml.py")
+notebook_links = load_file("sitegen/notebook_links.py")
 
 SCRIPT = "<img src=x onerror=alert(1)>"
 TEX_SCRIPT = "<img/src/onerror=alert(1)>"  # in \text{}, latex2mathml turns spaces into &#xA0;
@@ -139,7 +139,7 @@ def test_the_notebook_check_refuses_each_route_naming_the_cell(route):
     if reason is None:
         notebook_outputs.check_outputs(_notebook(hostile), "docs/nb.ipynb")  # nothing to see before MathML
         return
-    with pytest.raises(PluginError) as raised:
+    with pytest.raises(BuildError) as raised:
         notebook_outputs.check_outputs(_notebook(hostile), "docs/nb.ipynb")
     message = str(raised.value)
     assert message.startswith("docs/nb.ipynb: cell 2 (counting from 0, markdown cells included), which starts "), message
@@ -147,8 +147,8 @@ def test_the_notebook_check_refuses_each_route_naming_the_cell(route):
 
 
 def _final_page(tmp_path, nb, *, tex_to_mathml=None, monkeypatch=None) -> str:
-    """The notebook page as the site's hooks leave it: nbconvert's HTML (unchecked), without the
-    scripts from other hosts (hooks/notebook_links.py), then MathML."""
+    """The notebook page as the post-build pass leaves it: nbconvert's HTML (unchecked), without the
+    scripts from other hosts (sitegen/notebook_links.py), then MathML."""
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
     body = notebook_links.strip_remote_scripts(nbconvert2.nb2html(str(path)))
@@ -190,13 +190,13 @@ def test_the_real_notebook_page_passes_both_checks(built_site):
 @pytest.mark.slow
 @pytest.mark.parametrize("route", [r for r in ROUTES if ROUTES[r][1] or ROUTES[r][2]])
 def test_a_strict_build_with_each_route_fails_naming_the_cell(route, tmp_path):
-    """A strict build of a small site with the theme and the project's hooks, the notebook's
-    outputs stored in it (not executed)."""
+    """A strict build of a small site with the theme and the project's adapter hook, the notebook's
+    outputs stored in it (not executed): refused by the pre-build check of the stored outputs, or
+    by the post-build check of the final page."""
     hostile, source_reason, final_reason = ROUTES[route]
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "index.md").write_text("# Home\n", encoding="utf-8")
     nbformat.write(_notebook(hostile), tmp_path / "docs" / "nb.ipynb")
-    hooks = "\n".join(f"  - {ROOT / 'hooks' / name}" for name in ("mathml.py", "notebook_outputs.py", "csp.py"))
     (tmp_path / "mkdocs.yml").write_text(textwrap.dedent(f"""\
         site_name: planted
         site_url: https://example.org/planted/
@@ -206,8 +206,12 @@ def test_a_strict_build_with_each_route_fails_naming_the_cell(route, tmp_path):
           - mkdocs-jupyter:
               include: ["nb.ipynb"]
               execute: false
+        extra:
+          sitegen:
+            steps: [notebook, csp]
         hooks:
-        """) + hooks + "\n", encoding="utf-8")
+          - {ROOT / "hooks" / "mkdocs_adapter.py"}
+        """), encoding="utf-8")
     result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "out")],
                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0, f"the build passed with {route}"

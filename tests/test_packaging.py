@@ -27,10 +27,10 @@ def wheel(tmp_path_factory):
 
 
 def _imported_modules() -> set[str]:
-    """Every snippets or bench module that a page, the notebook, a build hook or a bench module imports."""
+    """Every snippets or bench module that a page, the notebook, a build step or a bench module imports."""
     found = set()
     sources = [*(ROOT / "docs").rglob("*.md"), ROOT / "docs" / "notebook.py", *(ROOT / "bench").glob("*.py"),
-               *(ROOT / "hooks").glob("*.py")]
+               *(ROOT / "hooks").glob("*.py"), *(ROOT / "sitegen").glob("*.py")]
     for path in sources:
         for m in re.finditer(r"^\s*(?:>>> |\.\.\. )?(?:from|import) ((?:snippets|bench)(?:\.\w+)*)",
                              path.read_text(encoding="utf-8"), re.M):

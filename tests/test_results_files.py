@@ -1,5 +1,5 @@
 """Hostile results files are refused in one line naming the file and the JSON path, never
-crash or stall the build (bench/safe_read.py, bench/validate.py, bench/report.py, hooks/timing.py)."""
+crash or stall the build (bench/safe_read.py, bench/validate.py, bench/report.py, sitegen/timing.py)."""
 
 from __future__ import annotations
 
@@ -144,15 +144,14 @@ def test_a_file_name_with_an_escape_is_shown_escaped(tmp_path, doc):
     assert "\\u202eevil\\x07.json: cannot be read" in str(raised.value)
 
 
-def test_the_build_hook_shows_the_error_escaped(tmp_path, doc, monkeypatch):
+def test_the_build_step_shows_the_error_escaped(tmp_path, doc, monkeypatch):
+    from sitegen import BuildError
     from tests.scripts import load_file
-    PluginError = pytest.importorskip("mkdocs.exceptions").PluginError
-    timing = load_file("hooks/timing.py")
+    timing = load_file("sitegen/timing.py")
     (tmp_path / "appendix" / "results").mkdir(parents=True)
     (tmp_path / "appendix" / "results" / "cpu-\x1bx.json").write_text("{")
-    config = type("Config", (), {"docs_dir": str(tmp_path)})()
-    with pytest.raises(PluginError) as raised:
-        timing.on_files([], config)
+    with pytest.raises(BuildError) as raised:
+        timing.generate(tmp_path)
     assert "\x1b" not in str(raised.value) and "cpu-\\x1bx.json" in str(raised.value)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.building import build, minimal_site
-from tests.pages import ROOT, expand, fences, pages
+from tests.pages import DOCS, ROOT, expand, fences, pages
 
 
 def test_strict_build_passes(built_site):
@@ -89,8 +89,9 @@ def test_the_minimal_site_builds(tmp_path):
 
 def test_plain_mkdocs_builds_with_nothing_on_the_path(tmp_path):
     """`mkdocs build --strict` typed in the activated .venv, PYTHONPATH unset: the MathML
-    extension comes from its hook, which MkDocs loads by path (no `hooks` package to import).
-    The shared build (`built_site`) runs the same command with every hook and page, with
+    extension comes from the adapter hook, which MkDocs loads by path (no `hooks` package to
+    import) and which puts `sitegen` on the path.
+    The shared build (`built_site`) runs the same command with every step and page, with
     nothing on PYTHONPATH wherever the venv's editable install is this checkout."""
     result = build(minimal_site(tmp_path, pages=("08-linear-time.md",)), tmp_path / "out", plain=True)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -118,9 +119,9 @@ def test_a_breakage_fails_the_strict_build(tmp_path, what):
 
 @pytest.fixture
 def timing_site(tmp_path) -> Path:
-    """The appendix page in full with the timing hook; every other page as its headings."""
+    """The appendix page in full with the timing step; every other page as its headings."""
     (tmp_path / "project").mkdir()
-    return minimal_site(tmp_path / "project", pages=("appendix/timing.md",), hooks=("hooks/timing.py",))
+    return minimal_site(tmp_path / "project", pages=("appendix/timing.md",), steps=("timing",))
 
 
 def test_hostile_results_show_as_text_and_changed_code_is_flagged_stale(timing_site, tmp_path):
@@ -176,3 +177,36 @@ def test_a_malformed_results_file_stops_the_build_naming_it(timing_site, tmp_pat
     assert result.returncode != 0
     assert "timing results:" in result.stderr and "cpu-bad.json: $: missing key 'bandwidth'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _examples_sections(docstring: str, where: str) -> int:
+    """How many `Examples:` sections `docstring` has; fails on a `>>>` line outside one."""
+    sections, header = 0, None  # header: the indent of the open Examples: line
+    for line in docstring.splitlines():
+        indent, text = len(line) - len(line.lstrip()), line.strip()
+        if text == "Examples:":
+            sections, header = sections + 1, indent
+        elif text and header is not None and indent <= header:
+            header = None
+        assert not text.startswith(">>>") or header is not None, (where, line)
+    return sections
+
+
+def test_reference_examples_are_examples_sections_that_mkdocstrings_renders(built_site):
+    """Every `>>>` example of a module on the API reference sits in a Google-style `Examples:`
+    section, which mkdocstrings renders as code by itself (no extension rewrites docstrings):
+    the page shows one "Examples:" title and one copyable session per section."""
+    import ast
+
+    modules = re.findall(r"^::: snippets\.(\w+)", (DOCS / "reference.md").read_text(encoding="utf-8"), re.M)
+    assert len(modules) >= 8, modules
+    sections = 0
+    for name in modules:
+        tree = ast.parse((ROOT / "snippets" / f"{name}.py").read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                doc = ast.get_docstring(node, clean=False)
+                sections += _examples_sections(doc or "", f"snippets/{name}.py: {getattr(node, 'name', 'module')}")
+    page = (built_site / "reference" / "index.html").read_text(encoding="utf-8")
+    assert sections >= 20 and page.count('<span class="doc-section-title">Examples:</span>') == sections
+    assert page.count('<div class="highlight" data-copy="') >= sections

@@ -29,7 +29,7 @@ TESTS = Path(__file__).resolve().parent
 EXPECTING = {"raises", "warns", "fail", "deprecated_call"}  # pytest.<name>
 ASSERTING = {
     "check": "tests/test_claims.py: a Claim's check is a ledger function, each of which asserts",
-    "check_outputs": "hooks/notebook_outputs.py: raises PluginError on an output the site refuses",
+    "check_outputs": "sitegen/notebook_outputs.py: raises BuildError on an output the site refuses",
 }
 # Tests whose check is that a call raises nothing, where no assertion would add to that.
 RAISES_NOTHING = {

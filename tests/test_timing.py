@@ -442,24 +442,18 @@ def test_a_changed_method_is_flagged_stale_and_measuring_again_clears_it(tiny, t
     assert "`prefix_mean_fast` (stale)" not in cpu
 
 
-def test_the_hook_fills_the_appendix_page():
-    """Run hooks/timing.py the way MkDocs does, on the committed results."""
-    from mkdocs.config.defaults import MkDocsConfig
-    from mkdocs.structure.files import Files
+def test_the_timing_step_fills_the_appendix_page():
+    """sitegen/timing.py on the committed results: the Markdown the appendix page includes, and its plots."""
+    from sitegen.timing import generate, include_line
 
-    config = MkDocsConfig(config_file_path=str(ROOT / "mkdocs.yml"))
-    config.load_dict({"site_name": "test", "docs_dir": str(DOCS), "hooks": [str(ROOT / "hooks" / "timing.py")]})
-    failed, _ = config.validate()
-    assert not failed, failed
-    files = config.plugins.on_files(Files([]), config=config)
-    page = type("Page", (), {"file": type("F", (), {"src_uri": "appendix/timing.md"})()})()
-    source = (DOCS / "appendix" / "timing.md").read_text()
-    text = config.plugins.on_page_markdown(source, page=page, config=config, files=files)
-    assert "<!-- timing:" not in text
+    markdown, plots, _ = generate(DOCS)
+    page = (DOCS / "appendix" / "timing.md").read_text()
+    assert all(include_line(name) in page for name in ("cpu", "gpu"))
+    text = markdown["cpu"] + markdown["gpu"]
     for path in RESULTS:
         assert f"(results/{path.name})" in text
         assert f"(plots/{path.stem}-float32-time.svg)" in text
-        assert files.get_file_from_path(f"appendix/plots/{path.stem}-float32-time.svg") is not None
+        assert f"appendix/plots/{path.stem}-float32-time.svg" in plots
     if not any(json.loads(p.read_text())["env"]["device_type"] == "cuda" for p in RESULTS):
         assert "No GPU results committed yet" in text
     waiting = [p for p in RESULTS if _awaits_a_gpu(p)]
@@ -746,13 +740,12 @@ def test_the_triton_kernel_is_timed_on_cuda_only():
 
 
 def test_chapter_10_states_the_kernels_speed_from_the_results_files(tmp_path):
-    """The sentence that replaces chapter 10's marker: each file's fractions of clone's speed, as
+    """The sentence that chapter 10 includes: each file's fractions of clone's speed, as
     computed here from the file; or "not measured yet" where no file has the kernel."""
     from tests.scripts import load_file
 
-    pytest.importorskip("mkdocs", reason="the site's builder is not installed", exc_type=ImportError)
-    hook = load_file("hooks/timing.py")
-    assert hook.KERNEL_MARKER in (DOCS / "10-kernel.md").read_text(encoding="utf-8")
+    hook = load_file("sitegen/timing.py")
+    assert any(hook.include_line("kernel") in p.read_text(encoding="utf-8") for p in DOCS.glob("*.md"))
     said = hook.kernel_sentence(RESULTS[0].parent)
     timed = False
     for path in RESULTS:

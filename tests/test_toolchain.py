@@ -107,7 +107,7 @@ def _third_party_imports(path: Path, left_out: set[str] = frozenset()) -> set[st
         elif (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "importorskip"
               and node.args and isinstance(node.args[0], ast.Constant)):
             names.add(node.args[0].value)
-    own = {"tests", "snippets", "bench", "hooks", "__future__"}
+    own = {"tests", "snippets", "bench", "hooks", "sitegen", "__future__"}
     return {n.split(".")[0] for n in names} - own - set(sys.stdlib_module_names)
 
 

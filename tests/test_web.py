@@ -1,6 +1,6 @@
 """What the built pages carry for the web: a Content-Security-Policy, edit links, link
 previews; and the build's refusal of notebook outputs that would run script or load from
-another host (hooks/csp.py, hooks/notebook_outputs.py, overrides/main.html, mkdocs.yml)."""
+another host (sitegen/csp.py, sitegen/notebook_outputs.py, overrides/main.html, mkdocs.yml)."""
 
 from __future__ import annotations
 
@@ -18,15 +18,15 @@ import pytest
 
 REASON = "a site-building tool, absent where only the CUDA tests run (python3 -m bench.gpu)"
 nbformat = pytest.importorskip("nbformat", reason=REASON, exc_type=ImportError)
-PluginError = pytest.importorskip("mkdocs.exceptions", reason=REASON, exc_type=ImportError).PluginError
 
 from tests.pages import DOCS, ROOT
+from sitegen import BuildError as PluginError  # what a refused step raises; MkDocs shows its message
 from tests.scripts import load_file
 
 
 
-csp = load_file("hooks/csp.py")
-notebook_outputs = load_file("hooks/notebook_outputs.py")
+csp = load_file("sitegen/csp.py")
+notebook_outputs = load_file("sitegen/notebook_outputs.py")
 
 REPO_URL = "https://github.com/attention-trick/attention-trick"
 SITE_NAME = "The attention trick"
@@ -47,7 +47,7 @@ def _directives(policy: str) -> dict[str, list[str]]:
 
 
 def _inline_scripts(text: str) -> list[str]:
-    """Inline scripts the browser runs, found here independently of hooks/csp.py's parser."""
+    """Inline scripts the browser runs, found here independently of sitegen/csp.py's parser."""
     scripts = []
     for m in re.finditer(r"<script\b([^>]*)>(.*?)</script>", text, re.S | re.I):
         attrs = m.group(1)
@@ -147,12 +147,33 @@ def test_every_page_has_link_preview_metadata(built_site):
 
 
 def test_the_project_build_checks_notebook_outputs_and_sets_the_policy_last():
+    from sitegen.config import POST_STEPS
+
     config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     hooks = re.findall(r"^  - (hooks/[\w/]+\.py)", config, re.M)
-    assert "hooks/notebook_outputs.py" in hooks and hooks[-1] == "hooks/csp.py", hooks
+    assert hooks == ["hooks/mkdocs_adapter.py"], hooks
+    assert "notebook" in POST_STEPS and POST_STEPS[-1] == "csp", POST_STEPS
 
 
-# -- hooks/csp.py ----------------------------------------------------------------------------
+def test_no_build_step_patches_another_package():
+    """The hooks and the steps call other packages; none replaces a name inside one (as the old
+    output check did with mkdocs-jupyter's exporter class)."""
+    import ast
+
+    for path in [*sorted((ROOT / "hooks").glob("*.py")), *sorted((ROOT / "sitegen").glob("*.py"))]:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {a.asname or a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+                    for a in n.names} - {"sitegen", "snippets", "bench"}
+        for node in ast.walk(tree):
+            assert not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "setattr"), (path, node.lineno)
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AugAssign) else []
+            for target in targets:
+                while isinstance(target, ast.Attribute):
+                    target = target.value
+                assert not (isinstance(target, ast.Name) and target.id in imported), (path, node.lineno)
+
+
+# -- sitegen/csp.py -------------------------------------------------------------------------
 
 
 PALETTE = next(s for s in csp.allowed_scripts("..") if s.startswith("var palette="))
@@ -227,7 +248,7 @@ HIDDEN_SCRIPTS = {
 @pytest.mark.parametrize("route", HIDDEN_SCRIPTS)
 def test_a_script_hidden_from_pythons_parser_fails_the_build_naming_the_page(route):
     markup, message = HIDDEN_SCRIPTS[route]
-    with pytest.raises(PluginError) as raised:
+    with pytest.raises(BuildError) as raised:
         csp.policy(f"<html><head></head><body><p>text</p>{markup}</body></html>", "chapter.md")
     assert str(raised.value).startswith(f"Content-Security-Policy: chapter.md {message}"), raised.value
 
@@ -241,7 +262,7 @@ def test_what_the_browser_does_not_run_passes(markup):
     assert csp.policy(f"<html><head></head><body>{markup}</body></html>", "chapter.md")
 
 
-# -- hooks/notebook_outputs.py ---------------------------------------------------------------
+# -- sitegen/notebook_outputs.py ------------------------------------------------------------
 
 
 def _notebook(output) -> nbformat.NotebookNode:
@@ -250,22 +271,6 @@ def _notebook(output) -> nbformat.NotebookNode:
     cell.outputs = [nbformat.v4.new_output("stream", text="fine\n"), output]
     nb.cells = [nbformat.v4.new_markdown_cell("# Title"), nbformat.v4.new_code_cell("x = 1"), cell]
     return nb
-
-
-def test_a_notebook_page_rendered_without_the_output_check_fails_the_build():
-    """Should a release of mkdocs-jupyter build its exporter in a way the hook does not wrap, the
-    notebook page arrives unchecked: the hook refuses it instead of letting it through."""
-    from types import SimpleNamespace
-
-    page = SimpleNamespace(file=SimpleNamespace(src_path="nb.py"))
-    notebook_page = '<div class="jp-Notebook" data-jp-theme-light="true"><div class="jp-Cell">'
-    notebook_outputs._RUNS.update(checked=0, rendered=0)
-    assert notebook_outputs.on_page_content("<p>a chapter</p>", page, None, None) == "<p>a chapter</p>"
-    with pytest.raises(PluginError, match="nb.py was rendered by mkdocs-jupyter without the output check"):
-        notebook_outputs.on_page_content(notebook_page, page, None, None)
-    notebook_outputs._RUNS.update(checked=0, rendered=0)
-    notebook_outputs.CheckOutputs().preprocess(_notebook(_display("text/plain", "fine")), {})
-    assert notebook_outputs.on_page_content(notebook_page, page, None, None) == notebook_page
 
 
 def _display(mime: str, value: str):
@@ -313,8 +318,8 @@ def test_a_notebook_output_that_stays_on_the_page_is_accepted(mime, value):
 
 @pytest.mark.slow
 def test_a_build_with_such_an_output_fails_naming_the_cell(tmp_path):
-    """A real strict build of a small site with the project's hook: the executed cell's
-    iframe stops it, with the hook's message."""
+    """A real strict build of a small site with the project's adapter hook: the executed cell's
+    iframe stops it in the post-build pass over the finished page, which is deleted."""
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "index.md").write_text("# Home\n", encoding="utf-8")
     (tmp_path / "docs" / "nb.py").write_text(textwrap.dedent("""\
@@ -327,8 +332,11 @@ def test_a_build_with_such_an_output_fails_naming_the_cell(tmp_path):
         """), encoding="utf-8")
     (tmp_path / "mkdocs.yml").write_text(textwrap.dedent(f"""\
         site_name: planted
+        extra:
+          sitegen:
+            steps: [notebook]
         hooks:
-          - {ROOT / "hooks" / "notebook_outputs.py"}
+          - {ROOT / "hooks" / "mkdocs_adapter.py"}
         plugins:
           - mkdocs-jupyter:
               include: ["nb.py"]
@@ -340,11 +348,11 @@ def test_a_build_with_such_an_output_fails_naming_the_cell(tmp_path):
                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0, "the build passed with an iframe from another host in the notebook"
     assert ("cell 1 (counting from 0, markdown cells included), which starts 'from IPython.display import HTML', "
-            "has something the site refuses: an output: text/html: <iframe> loads a frame") in result.stderr, result.stderr[-3000:]
+            "the built page has <iframe> loads a frame") in result.stderr, result.stderr[-3000:]
     assert not (tmp_path / "out" / "nb" / "index.html").exists()
 
 
-tested_with = load_file("hooks/tested_with.py")
+tested_with = load_file("sitegen/tested_with.py")
 
 
 def test_every_page_says_which_torch_ci_tests_and_when_it_was_built(built_site):

@@ -27,7 +27,7 @@ USES = {
     "a run of the timing harness": r"\bcli\.main\(",
     "a memory profile": r"\bprofile_memory\(",
     "torch.compile": r"\btorch\.compile\(",
-    "the timing page's plots": r"\breport\.render\(|\bhooks\W+timing\.py",
+    "the timing page's plots": r"\breport\.render\(|\bsitegen\W+timing\.py|\btiming\.generate\(",
     "chapter 10's kernel": r"\bprefix_mean_triton\b|\b_scan\(",
 }
 _SLOW = re.compile("|".join(f"(?:{p})" for p in USES.values()))

@@ -1,4 +1,4 @@
-"""MkDocs hook: the link-preview image (`assets/social.png`), drawn at every build.
+"""The link-preview image (`docs/assets/social.png`), drawn before every build (`sitegen.pre`).
 
 A 1200 x 630 PNG (the size link previews show whole): the site's name and description
 beside the matrix that averages the past tokens, the tutorial's first idea (row t is
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import textwrap
-from pathlib import Path
 
 IMAGE = "assets/social.png"
 SIZE = (1200, 630)
@@ -40,11 +39,3 @@ def draw(title: str, description: str, T: int = 5) -> bytes:
     out = io.BytesIO()
     fig.savefig(out, format="png", dpi=100, metadata={"Software": None})  # the same bytes every build
     return out.getvalue()
-
-
-def on_post_build(config):
-    path = Path(config.site_dir) / IMAGE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    partial.write_bytes(draw(config.site_name, config.site_description or ""))
-    partial.replace(path)  # atomic

@@ -1,19 +1,18 @@
-"""MkDocs hook: every drawn figure comes in a light and a dark copy, and each page shows the
+"""Every drawn figure comes in a light and a dark copy, and each page shows the
 copy of its palette.
 
-The figures (hooks/figures.py) and the timing plots (hooks/timing.py) are drawn with their text
+The figures (snippets.figures) and the timing plots (sitegen.timing) are drawn with their text
 in one mid grey, which no single colour can replace on both a white and a dark slate page at
 4.5:1. Here each such SVG becomes two files, ``NAME.svg`` for the light palette and
 ``NAME-dark.svg`` for the dark one (``snippets.plotting.for_palette``), and each ``<img>`` of
 one becomes two, marked ``#only-light`` and ``#only-dark``: Material's stylesheet shows the one
-that matches the palette the reader chose. Runs after the hooks that add the figures.
+that matches the palette the reader chose. The copies are written before the build
+(`sitegen.pre`), the `<img>` pairs made in the built HTML (`sitegen.post`).
 """
 
 from __future__ import annotations
 
 import re
-
-from mkdocs.structure.files import File
 
 from snippets.plotting import for_palette
 
@@ -26,13 +25,9 @@ def dark_name(uri: str) -> str:
     return uri.removesuffix(".svg") + "-dark.svg"
 
 
-def on_files(files, config):
-    for file in list(files):
-        if file.generated_by and file.src_uri.startswith(FOLDERS) and file.src_uri.endswith(".svg"):
-            svg = file.content_string
-            file.content_string = for_palette(svg, "light")
-            files.append(File.generated(config, dark_name(file.src_uri), content=for_palette(svg, "dark")))
-    return files
+def palette_copies(svg: str) -> dict[str, str]:
+    """{"light": svg, "dark": svg}: the drawing with its grey for each palette."""
+    return {palette: for_palette(svg, palette) for palette in ("light", "dark")}
 
 
 def both_palettes(page_html: str) -> str:
@@ -44,7 +39,3 @@ def both_palettes(page_html: str) -> str:
         return light + dark
 
     return _IMG.sub(twin, page_html)
-
-
-def on_page_content(page_html: str, page, config, files) -> str:
-    return both_palettes(page_html)

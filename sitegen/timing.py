@@ -1,28 +1,25 @@
-"""MkDocs hook: render the committed timing results into the appendix at build time.
+"""The committed timing results, rendered before the build into files the pages include.
 
 Every ``docs/appendix/results/*.json`` written by ``python -m bench``
-becomes tables and SVG plots (``bench.report``). The plots are added as
-generated files, so links to them are checked like any other; the Markdown
-replaces the ``<!-- timing:cpu -->`` and ``<!-- timing:gpu -->`` markers of the
-appendix page. Nothing here is measured: the page shows only what the files hold.
+becomes tables and SVG plots (``bench.report``). The plots are written under
+``docs/appendix/plots/`` (git-ignored), so links to them are checked like any other; the
+Markdown goes to ``build/sitegen/timing/cpu.md`` and ``gpu.md``, which the appendix page
+includes with ``pymdownx.snippets`` (``--8<-- "build/sitegen/timing/cpu.md"``). Nothing here
+is measured: the page shows only what the files hold.
 
-Chapter 10's ``<!-- timing:kernel -->`` marker becomes what the files say of its kernel: for
+Chapter 10 includes ``build/sitegen/timing/kernel.md``: what the files say of its kernel: for
 each file that timed it, its speed as a fraction of ``clone``'s (``kernel_sentence``), or that
 it has not been measured yet.
 
 A malformed results file stops the build with a message naming the file and the
 bad value. A method whose code changed since its file was measured is flagged on
-the page and reported as a warning that does not fail a strict build (a GPU file
+the page and returned as a warning that does not fail a strict build (a GPU file
 cannot be measured again without a GPU).
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
-
-from mkdocs.exceptions import PluginError
-from mkdocs.structure.files import File
 
 from bench.escape import esc
 from bench.report import render
@@ -30,40 +27,32 @@ from bench.schema import ResultsError
 from bench.summary import pct
 from bench.validate import load
 from bench.validate import shown
+from sitegen import BuildError
 
 PAGE = "appendix/timing.md"
-KERNEL_PAGE, KERNEL_MARKER = "10-kernel.md", "<!-- timing:kernel -->"
-UNMEASURED = "How fast the kernel runs has not been measured yet."
 RESULTS = "appendix/results"
-# Outside the "mkdocs" logger tree on purpose: a stale file is a warning, not a strict-mode failure.
-log = logging.getLogger("attention_trick.timing")
-_rendered = None
+INCLUDES = "build/sitegen/timing"  # below the project's root, where pymdownx.snippets looks
+UNMEASURED = "How fast the kernel runs has not been measured yet."
 
 
-def on_files(files, config):
-    global _rendered
+def include_line(name: str) -> str:
+    """The line a page holds to show the Markdown `name` ("cpu", "gpu", "kernel")."""
+    return f'--8<-- "{INCLUDES}/{name}.md"'
+
+
+def generate(docs_dir: Path) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """({name: Markdown}, {path below docs/: SVG}, [stale-method warnings]) for the results in `docs_dir`."""
     try:
-        _rendered = render(Path(config.docs_dir) / RESULTS)
+        rendered = render(docs_dir / RESULTS)
+        kernel = kernel_sentence(docs_dir / RESULTS)
     except ResultsError as exc:
-        raise PluginError(f"timing results: {shown(exc)}") from None  # a file name may hold escapes
-    for line in _rendered.stale:
-        log.warning("stale timing results: %s", shown(line))
-    for path, svg in _rendered.plots.items():
-        files.append(File.generated(config, path, content=svg))
-    return files
-
-
-def on_page_markdown(markdown: str, page, config, files) -> str:
-    if page.file.src_uri == KERNEL_PAGE:  # (tests/test_timing.py checks the marker is there)
-        return markdown.replace(KERNEL_MARKER, kernel_sentence(Path(config.docs_dir) / RESULTS))
-    if page.file.src_uri != PAGE:
-        return markdown
-    for name, text in _rendered.markdown.items():
-        marker = f"<!-- timing:{name} -->"
-        if marker not in markdown:
-            raise PluginError(f"{PAGE}: the marker {marker} is missing; the results have nowhere to go")
-        markdown = markdown.replace(marker, text)
-    return markdown
+        raise BuildError(f"timing results: {shown(exc)}") from None  # a file name may hold escapes
+    page = (docs_dir / PAGE).read_text(encoding="utf-8")
+    for name in rendered.markdown:
+        if include_line(name) not in page:
+            raise BuildError(f"{PAGE}: the line {include_line(name)} is missing; the results have nowhere to go")
+    return ({**rendered.markdown, "kernel": kernel}, dict(rendered.plots),
+            [f"stale timing results: {shown(line)}" for line in rendered.stale])
 
 
 def kernel_sentence(results: Path) -> str:

@@ -1,4 +1,4 @@
-"""MkDocs hook: the numbers an interactive figure shows, computed by the package at build time.
+"""The numbers an interactive figure shows, computed by the package at build time.
 
 A widget that steps through numbers the package computes (chapter 9's online softmax) gets them
 here as JSON in a ``data-trace`` attribute of its ``<div data-widget="NAME">``, HTML-escaped:
@@ -49,7 +49,3 @@ def with_traces(page_html: str) -> str:
         return f'<div {m["attrs"]} data-trace="{value}">'
 
     return _WIDGET.sub(add, page_html)
-
-
-def on_page_content(page_html: str, page, config, files) -> str:
-    return with_traces(page_html)

@@ -1,24 +1,26 @@
-"""MkDocs hook: the build refuses a notebook that would run script or load from another host.
+"""The build refuses a notebook that would run script or load from another host.
 
-mkdocs-jupyter (through nbconvert) puts some outputs of the executed notebook into the page as
-they are: `text/html`, `image/svg+xml`, the HTML inside `text/markdown` and `text/vnd.mermaid`,
-and `application/javascript` as a `<script>`; the raw HTML of Markdown cells passes too. Such
-markup could run code on the site or make the reader's browser fetch from another host (an
-`<iframe src="https://...">`, a style sheet from `//host`), which the site promises not to do.
-The Content-Security-Policy (hooks/csp.py) would block most of it in the browser; this hook
-stops the build first, naming the cell.
+The notebook plugin (mkdocs-jupyter, through nbconvert) puts some outputs of the executed notebook
+into the page as they are: `text/html`, `image/svg+xml`, the HTML inside `text/markdown` and
+`text/vnd.mermaid`, and `application/javascript` as a `<script>`; the raw HTML of Markdown cells
+passes too. Such markup could run code on the site or make the reader's browser fetch from
+another host (an `<iframe src="https://...">`, a style sheet from `//host`), which the site
+promises not to do. The Content-Security-Policy (sitegen/csp.py) would block most of it in the
+browser; this check stops the build first, naming the cell.
 
-It looks twice. `CheckOutputs`, inside nbconvert after the notebook is executed, reads the
-notebook: it refuses raw HTML and images from other hosts in Markdown cells and Markdown
-outputs, a JavaScript output or widget, image metadata that is not a number or a plain file
-name, and markup outputs that would run script or load from another host, or that leave a
-comment, tag or text-only element open at their end (the next output, or nbconvert's own
-markup, would be read inside it); the outputs of a cell are also read joined, as the page
-shows them. Then `on_post_page` reads each notebook page's final HTML, after every other hook
-(the TeX-to-MathML conversion included), with html5lib, a parser that follows the HTML
-standard as browsers do, and refuses what the browser would run or fetch, naming the cell.
+It looks twice, without reaching into the notebook plugin. Before the build (`sitegen pre`),
+`check_outputs` reads each notebook source as a notebook: it refuses raw HTML and images from
+other hosts in Markdown cells, and in the outputs a notebook file stores, a JavaScript output
+or widget, image metadata that is not a number or a plain file name, and markup outputs that
+would run script or load from another host, or that leave a comment, tag or text-only element
+open at their end (the next output, or nbconvert's own markup, would be read inside it); the
+outputs of a cell are also read joined, as the page shows them. After the build (`sitegen
+post`), `check_page` reads each notebook page's final HTML, the outputs of the build's own
+execution included, after every other step (the TeX-to-MathML conversion included), with
+html5lib, a parser that follows the HTML standard as browsers do, and refuses what the browser
+would run or fetch, naming the cell: that is what the reader's browser gets.
 
-Refused markup: a `<script>` (inline scripts outside the cells are judged by hooks/csp.py's
+Refused markup: a `<script>` (inline scripts outside the cells are judged by sitegen/csp.py's
 allow-list), a frame, a plugin (`<object>`, `<embed>`), `<base>`, `<meta>`, an inline event
 handler (`onload=`), a `javascript:` URL, a URL to another host where the browser would fetch it
 (`src`, `srcset`, `href` outside a link, `data`, `poster`, `action`, `url(...)` in CSS, every
@@ -31,10 +33,6 @@ the reader follows it. Image `width` and `height` metadata, which nbconvert writ
 An output (or a cell's outputs together) of more than MAX_MARKUP characters or MAX_TAGS tags is
 refused before it is parsed, and markup nested deeper than MAX_NESTING stops the parser, so a
 hostile output costs seconds at most, not minutes.
-
-`on_config` gives mkdocs-jupyter an HTML exporter that adds `CheckOutputs` as its last
-preprocessor. Should a release of mkdocs-jupyter build its exporter some other way, that check
-would not run; so `on_page_content` fails the build on a notebook page rendered without it.
 """
 
 from __future__ import annotations
@@ -44,9 +42,8 @@ import math
 import re
 
 import html5lib
-from mkdocs.exceptions import PluginError
-from mkdocs.plugins import event_priority
-from nbconvert.preprocessors import Preprocessor
+
+from sitegen import BuildError
 
 # Outputs that run script, or need a script from another host, whatever they hold.
 SCRIPT_TYPES = {
@@ -462,13 +459,13 @@ def _where(name: str, index: int, first: str) -> str:
 
 
 def check_outputs(nb, name: str = "the notebook") -> None:
-    """Raise PluginError naming the first cell of `nb` that must not reach the page."""
+    """Raise BuildError naming the first cell of `nb` that must not reach the page."""
     for index, cell in enumerate(nb.get("cells", [])):
         problem = cell_problem(cell)
         if problem:
             source = _text(cell.get("source", ""))
             first = next((line for line in source.splitlines() if line.strip()), "")
-            raise PluginError(
+            raise BuildError(
                 f"{_where(name, index, first)}, has something the site refuses: {problem}. "
                 "The site runs no script from a notebook and loads nothing from another host."
             )
@@ -516,78 +513,16 @@ def page_problem(page_html: str) -> tuple[int | None, str, str] | None:
     return found[0] if found else None
 
 
-_RUNS = {"checked": 0, "rendered": 0}  # notebooks checked, and notebook pages seen, this build
-
-
-class CheckOutputs(Preprocessor):
-    """nbconvert preprocessor: `check_outputs` on the executed notebook."""
-
-    def preprocess(self, nb, resources):
-        path = (resources.get("metadata") or {}).get("path")
-        check_outputs(nb, f"notebook in {path}" if path else "the notebook")
-        _RUNS["checked"] += 1
-        return nb, resources
-
-
-def _checked_exporter(base):
-    class CheckedHTMLExporter(base):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.register_preprocessor(CheckOutputs, enabled=True)  # after the executing one
-
-    return CheckedHTMLExporter
-
-
-# The exporter classes that mkdocs-jupyter instantiates, by release: HTMLExporter (up to 0.26),
-# NotebookHTMLExporter (0.27, a subclass defined in that module).
-_EXPORTERS = ("HTMLExporter", "NotebookHTMLExporter")
-
-
-def on_config(config):
-    # mkdocs-jupyter looks these names up in its module at every conversion.
-    from mkdocs_jupyter import nbconvert2
-
-    _RUNS.update(checked=0, rendered=0)
-    found = False
-    for name in _EXPORTERS:
-        exporter = getattr(nbconvert2, name, None)
-        if exporter is None or not hasattr(exporter, "register_preprocessor"):
-            continue
-        found = True
-        if not exporter.__dict__.get("_checks_outputs", False):
-            checked = _checked_exporter(exporter)
-            checked._checks_outputs = True
-            setattr(nbconvert2, name, checked)
-    if not found:
-        raise PluginError("hooks/notebook_outputs.py: mkdocs_jupyter.nbconvert2 has no HTML exporter "
-                          f"named {' or '.join(_EXPORTERS)}; the notebook's outputs cannot be checked")
-    return config
-
-
-def on_page_content(html_text: str, page, config, files) -> str:
-    """Refuse a notebook page (nbconvert's markup) rendered without the output check."""
-    if _is_notebook(html_text):
-        _RUNS["rendered"] += 1
-        if _RUNS["checked"] < _RUNS["rendered"]:
-            raise PluginError(f"hooks/notebook_outputs.py: {page.file.src_path} was rendered by "
-                              "mkdocs-jupyter without the output check; this release of mkdocs-jupyter "
-                              "builds its exporter in a way the hook does not know (MAINTAINING.md)")
-    return html_text
-
-
-def _is_notebook(html_text: str) -> bool:
+def is_notebook(html_text: str) -> bool:
+    """Whether a page holds nbconvert's notebook markup."""
     return 'class="jp-Notebook' in html_text or "class='jp-Notebook" in html_text
 
 
-@event_priority(-90)  # after every other hook and plugin has changed the page, before hooks/csp.py
-def on_post_page(output: str, page, config) -> str:
-    """Refuse a notebook page whose final HTML would run script or fetch from another host."""
-    if _is_notebook(output):
-        found = page_problem(output)
-        if found:
-            index, first, problem = found
-            where = (_where(page.file.src_path, index, first) if index is not None
-                     else f"{page.file.src_path}: outside the notebook's cells")
-            raise PluginError(f"{where}, the built page has {problem}. The site runs no script from a "
-                              "notebook and loads nothing from another host.")
-    return output
+def check_page(page_html: str, where: str) -> None:
+    """Raise BuildError if a notebook page's final HTML would run script or fetch from another host."""
+    found = page_problem(page_html)
+    if found:
+        index, first, problem = found
+        place = _where(where, index, first) if index is not None else f"{where}: outside the notebook's cells"
+        raise BuildError(f"{place}, the built page has {problem}. The site runs no script from a "
+                         "notebook and loads nothing from another host.")

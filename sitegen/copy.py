@@ -1,4 +1,4 @@
-"""MkDocs hook: the copy button of an example copies code that runs, not the session.
+"""The copy button of an example copies code that runs, not the session.
 
 An example on a page is a Python session: ``>>> `` lines, ``... `` continuation lines and the
 output they print. Material's copy button copies a block's text, unless an ancestor of the
@@ -57,7 +57,3 @@ def with_copy_text(page_html: str) -> str:
         return f'<div class="highlight"{m["attrs"]} data-copy="{value}">{m["body"]}'
 
     return _BLOCK.sub(add, page_html)
-
-
-def on_page_content(page_html: str, page, config, files) -> str:
-    return with_copy_text(page_html)

@@ -1,4 +1,4 @@
-"""Turn TeX into MathML while the site is built: a Python-Markdown extension and an MkDocs hook.
+"""Turn TeX into MathML while the site is built: a Python-Markdown extension and a pass over the notebook page.
 
 `pymdownx.arithmatex` (generic mode) finds the formulas in Markdown, skipping
 code, and wraps them as ``<span class="arithmatex">\\(...\\)</span>`` or
@@ -7,16 +7,16 @@ module replaces each wrapper with MathML from latex2mathml, which browsers rende
 script, no font and no request to another host. Formulas that latex2mathml
 cannot parse fail the build instead of showing raw TeX. Being a plain
 Python-Markdown extension, it runs under any builder that uses Python-Markdown,
-not only MkDocs (MAINTAINING.md): there it is named ``hooks.mathml``, with the
-repository on the path. MkDocs gets it from this hook's ``on_config``, which adds
+not only MkDocs (MAINTAINING.md): there it is named ``sitegen.mathml``, with the
+repository on the path. MkDocs gets it from ``hooks/mkdocs_adapter.py``, which adds
 it to ``markdown_extensions``: MkDocs loads a hook by its file path, so a plain
 ``mkdocs build`` from the virtual environment needs nothing more on ``sys.path``.
 
 The notebook page is rendered by mkdocs-jupyter (nbconvert), which leaves its
 formulas as ``$...$`` and ``$$...$$`` for MathJax to find in the browser. This
-site loads no MathJax, so the MkDocs hook below (``on_page_content``) applies
-the same conversion to the text of the notebook's Markdown cells; code and
-outputs are left alone.
+site loads no MathJax, so the post-build pass (``sitegen.post``) applies
+``render_notebook_math`` to the notebook page: the same conversion of the text of the
+notebook's Markdown cells; code and outputs are left alone.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from latex2mathml.converter import convert_to_element
 from markdown import Markdown
 from markdown.extensions import Extension
 from markdown.postprocessors import Postprocessor
-from mkdocs.plugins import event_priority
 
 _INLINE = re.compile(r'<span class="arithmatex">\\\((.+?)\\\)</span>', re.S)
 _BLOCK = re.compile(r'<div class="arithmatex">\\\[(.+?)\\\]</div>', re.S)
@@ -103,17 +102,3 @@ class MathMLExtension(Extension):
 
 def makeExtension(**kwargs) -> MathMLExtension:  # noqa: N802 (Python-Markdown's entry point)
     return MathMLExtension(**kwargs)
-
-
-@event_priority(100)  # before mkdocstrings reads the extensions for the docstrings it renders
-def on_config(config):
-    if not any(isinstance(ext, MathMLExtension) for ext in config.markdown_extensions):
-        config.markdown_extensions.append(MathMLExtension())
-    return config
-
-
-def on_page_content(html_text: str, page, config, files) -> str:
-    try:
-        return render_notebook_math(html_text)
-    except Exception as exc:  # latex2mathml raises several exception types
-        raise RuntimeError(f"{page.file.src_path}: a formula could not be converted: {exc}") from exc

@@ -1,11 +1,12 @@
-"""MkDocs hook: the notebook page's download and "Open in Colab" links, offline.
+"""The notebook page's download and "Open in Colab" links, offline.
 
 `docs/notebook.py` is the notebook's source (jupytext percent format); the
 mkdocs-jupyter plugin executes it and renders it as the page `notebook/`. This
-hook adds what that plugin does not:
+module adds what that plugin does not:
 
-* `notebook.ipynb`, converted from the source with jupytext at every build, as a
-  file of the site, and a link to it at the top of the notebook page;
+* `notebook.ipynb`, converted from the source with jupytext before every build
+  (`sitegen.pre` writes it beside the source), and a link to it at the top of the
+  notebook page (`sitegen.post`);
 * an "Open in Colab" link. Colab opens notebooks from GitHub, so the deploy
   workflow (`.github/workflows/pages.yml`) pushes that same `notebook.ipynb` to
   the branch `COLAB_BRANCH` of the repository named by `repo_url`, and the link
@@ -20,7 +21,7 @@ hook adds what that plugin does not:
   loader and Mermaid import); of one whose `src` is empty, which loads nothing;
   and of the data blocks (a `type` that is
   not JavaScript, such as MathJax's configuration), which only such scripts
-  read. Formulas become MathML in `hooks/mathml.py`.
+  read. Formulas become MathML in `sitegen/mathml.py`.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ import subprocess
 from pathlib import Path
 
 import jupytext
-from mkdocs.exceptions import PluginError
-from mkdocs.structure.files import File
+
+from sitegen import BuildError
 
 NOTEBOOK = "notebook.py"  # source, relative to docs/
 IPYNB = "notebook.ipynb"  # what readers download; same path on the Colab branch
@@ -63,7 +64,7 @@ def colab_url(repo_url: str) -> str:
     """Where Colab opens the notebook that the deploy workflow pushes to GitHub."""
     m = _GITHUB.match(repo_url or "")
     if not m:
-        raise PluginError(f"repo_url must be https://github.com/OWNER/REPO for the Colab link, got {repo_url!r}")
+        raise BuildError(f"repo_url must be https://github.com/OWNER/REPO for the Colab link, got {repo_url!r}")
     return f"https://colab.research.google.com/github/{m['owner']}/{m['repo']}/blob/{COLAB_BRANCH}/{IPYNB}"
 
 
@@ -92,10 +93,10 @@ def to_ipynb(source: str, commit: str | None = None) -> str:
     """
     if commit is not None:
         if not _SHA.fullmatch(commit):
-            raise PluginError(f"the notebook's install can be pinned to a 40-digit commit hash, got {commit!r}")
+            raise BuildError(f"the notebook's install can be pinned to a 40-digit commit hash, got {commit!r}")
         source, found = _INSTALL.subn(rf"\1@{commit}", source)
         if found != 1:
-            raise PluginError(f"docs/{NOTEBOOK} must name the package's git+https://github.com/OWNER/REPO URL "
+            raise BuildError(f"docs/{NOTEBOOK} must name the package's git+https://github.com/OWNER/REPO URL "
                               f"once, to pin it to the deployed commit; found it {found} times")
     notebook = jupytext.reads(source, fmt="py:percent")
     for i, cell in enumerate(notebook.cells):
@@ -108,28 +109,16 @@ def strip_remote_scripts(html: str) -> str:
     return _SCRIPT.sub(lambda m: "" if _REMOTE.search(m.group(0)) or _DATA.match(m.group(0)) else m.group(0), html)
 
 
-def on_files(files, config):
-    source = files.get_file_from_path(NOTEBOOK)
-    if source is not None:
-        # Unpinned (the head of the default branch) where no commit holds these files as they
-        # are; the deploy workflow refuses to publish such a notebook.
-        commit = pinned_commit(Path(config.config_file_path).parent)
-        files.append(File.generated(config, IPYNB, content=to_ipynb(source.content_string, commit)))
-    return files
-
-
-def on_page_content(html, page, config, files):
-    if page.file.src_uri != NOTEBOOK:
-        return html
-    html = strip_remote_scripts(html)
-    download = files.get_file_from_path(IPYNB).url_relative_to(page.file)
+def with_links(page_html: str, download: str, repo_url: str) -> str:
+    """The notebook page's HTML with its download and "Open in Colab" links after its title
+    (the notebook's first heading), or first if it has none; `download` is the `.ipynb`'s URL
+    relative to the page."""
     links = (
         '\n<p class="notebook-links">'
         f'<a class="md-button md-button--primary" href="{download}" download>Download {IPYNB}</a> '
-        f'<a class="md-button md-button--primary" href="{colab_url(config.repo_url)}">Open in Colab</a>'
+        f'<a class="md-button md-button--primary" href="{colab_url(repo_url)}">Open in Colab</a>'
         "</p>\n"
     )
-    # After the title (the notebook's first heading), or first if it has none.
-    heading = re.search(r"</h1>", html)
+    heading = re.search(r"</h1>", page_html)
     at = heading.end() if heading else 0
-    return html[:at] + links + html[at:]
+    return page_html[:at] + links + page_html[at:]

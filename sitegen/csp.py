@@ -1,4 +1,4 @@
-"""MkDocs hook: a Content-Security-Policy on every page, with hashes of its inline code.
+"""A Content-Security-Policy on every page, with hashes of its inline code.
 
 Each HTML page gets a `<meta http-equiv="Content-Security-Policy">` right after its
 `<meta charset>` (which has to stay within the first 1024 bytes, so it goes first), before any
@@ -8,12 +8,12 @@ from `data:` URLs (Material's icons in its CSS, the notebook's figures), and not
 `default-src 'none'`, no plugins (`object-src 'none'`), no `<base>` elsewhere, forms submit
 to the site only. `frame-ancestors` has no effect in a `<meta>` policy, so it is left out.
 
-Inline scripts are allowed by hash from an allow-list that this hook reads from the installed
+Inline scripts are allowed by hash from an allow-list that this module reads from the installed
 templates of the theme and the notebook plugin (`ALLOWED_SOURCES`): the `<script>` elements
 written in Material's templates (its palette and local-storage set-up) and in mkdocs-jupyter's
 notebook template (the copy button, with the script file it includes). Two of Material's
 scripts hold the page's `base_url`; that value is filled in for each page, and a template
-expression the hook does not know keeps its script off the list. A script found in a page is
+expression this module does not know keeps its script off the list. A script found in a page is
 never hashed for being there: an inline script the browser would run that is not on the list
 fails the build, naming the page. Data blocks (`<script type="application/json">`, the notebook
 widgets' state) are not run, so they need no hash; any other `type` counts as a script.
@@ -32,7 +32,7 @@ document it is: its scripts, handlers and styles count as the page's, since the 
 the page's policy.
 
 `mkdocs serve` injects its own inline live-reload script into each page it serves, after this
-hook has run; a policy would block it, so pages built for `serve` carry none. `mkdocs build`
+pass has run; a policy would block it, so pages built for `serve` carry none. `mkdocs build`
 (and so the site that is deployed and tested) always has it.
 """
 
@@ -42,12 +42,10 @@ import base64
 import hashlib
 import re
 from importlib import resources
-from urllib.parse import urlsplit
 
 import html5lib
-from mkdocs.exceptions import PluginError
-from mkdocs.plugins import event_priority
-from mkdocs.utils import get_relative_url
+
+from sitegen import BuildError
 
 # Script types that the browser does not run (data blocks); any other type counts as a script.
 DATA_TYPES = {"application/json", "application/vnd.jupyter.widget-state+json",
@@ -68,9 +66,6 @@ _EXPRESSION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.S)
 _CHARSET = re.compile(r"<meta\s+charset=[^>]*>", re.I)
 _HEAD = re.compile(r"<head\b[^>]*>", re.I)
 _URL_ATTRS = {"href", "src", "action", "formaction", "xlink:href"}
-
-_serving = False  # set by on_startup: `mkdocs serve` or `mkdocs build`
-
 
 def _read(package: str, path: str) -> str:
     return (resources.files(package) / path).read_text(encoding="utf-8")
@@ -157,17 +152,17 @@ def policy(page_html: str, where: str, base_url: str = ".", scope: str | None = 
     found = _Inline()
     found.read(page_html)
     if found.refused:
-        raise PluginError(
+        raise BuildError(
             f"Content-Security-Policy: {where} has {found.refused[0]}, which the site does not "
             "allow; use a script file from the site instead"
         )
     allowed = {sha256(s) for s in allowed_scripts(base_url, scope)}
     for script, inside in found.scripts:
         if sha256(script) not in allowed:
-            raise PluginError(
+            raise BuildError(
                 f"Content-Security-Policy: {where} has an inline script{inside} that no template of the "
                 f"theme or the notebook plugin writes, starting {script.strip()[:60]!r}; the site runs no "
-                "other inline script (hooks/csp.py, ALLOWED_SOURCES)"
+                "other inline script (sitegen/csp.py, ALLOWED_SOURCES)"
             )
     script_hashes = sorted({sha256(s) for s, _ in found.scripts})
     style_hashes = sorted({sha256(s) for s in found.styles})
@@ -196,27 +191,5 @@ def with_policy(page_html: str, where: str, base_url: str = ".", scope: str | No
     meta = f'<meta http-equiv="Content-Security-Policy" content="{policy(page_html, where, base_url, scope)}">'
     anchor = _CHARSET.search(page_html) or _HEAD.search(page_html)
     if anchor is None:
-        raise PluginError(f"Content-Security-Policy: {where} has no <head> to put the policy in")
+        raise BuildError(f"Content-Security-Policy: {where} has no <head> to put the policy in")
     return page_html[: anchor.end()] + "\n    " + meta + page_html[anchor.end() :]
-
-
-def on_startup(command, dirty):
-    global _serving
-    _serving = command == "serve"
-
-
-@event_priority(-100)  # last: after every other hook and plugin has changed the page
-def on_post_page(output, page, config):
-    if _serving:
-        return output
-    return with_policy(output, page.file.src_uri, get_relative_url(".", page.url), config.extra.get("scope"))
-
-
-@event_priority(-100)
-def on_post_template(output_content, template_name, config):
-    # 404.html is a template of the theme, not a page; sitemap.xml is no HTML.
-    if _serving or not template_name.endswith(".html"):
-        return output_content
-    # mkdocs renders a template with the site's path as base_url
-    base_url = urlsplit(config.site_url or "/").path
-    return with_policy(output_content, template_name, base_url, config.extra.get("scope"))

@@ -1,4 +1,4 @@
-"""MkDocs hook: boxes that scroll sideways can be reached and scrolled with the keyboard.
+"""Boxes that scroll sideways can be reached and scrolled with the keyboard.
 
 A block formula (`<span class="math-block">`, from the TeX → MathML step) scrolls when it is
 wider than the page (`overflow-x: auto` in docs/stylesheets/extra.css), and so does the code of
@@ -8,7 +8,7 @@ take keyboard focus, or a reader without a mouse cannot see its end (axe-core's 
 role and a name for screen readers; the site's Content-Security-Policy runs no inline script, so
 this is done in the HTML rather than by script in the browser. Code blocks in chapters are
 Material's: its script makes one focusable when it overflows (where the pointer can hover).
-The timing tables get theirs in `bench/report.py`.
+The timing tables get theirs in `bench/report.py`. A pass over the built HTML (`sitegen.post`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,3 @@ def focusable_boxes(html: str) -> str:
     for pattern, name in _BOXES:
         html = pattern.sub(rf'<\1 \2 tabindex="0" role="group" aria-label="{name}"', html)
     return html
-
-
-def on_post_page(output: str, page, config) -> str:
-    return focusable_boxes(output)
