@@ -5,7 +5,7 @@ import os
 import torch
 from hypothesis import settings
 
-# Without a CUDA GPU, Triton's interpreter runs the kernels of chapter 9 (tests, page, docstrings)
+# Without a CUDA GPU, Triton's interpreter runs the kernels of chapter 10 (tests, page, docstrings)
 # on CPU tensors. The variable must be set before triton is first imported (torch may import
 # it, as an optimizer step does), so it is set here, before any test or page runs.
 if not torch.cuda.is_available():

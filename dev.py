@@ -113,7 +113,7 @@ FLOOR_LEFT_OUT = ("tests/building.py", "tests/test_browser.py", "tests/test_code
                   "tests/test_toolchain.py", "tests/test_web.py", "tests/test_hostile_review.py",
                   "tests/test_results_files.py::test_the_build_hook_shows_the_error_escaped",
                   "tests/test_timing.py::test_the_hook_fills_the_appendix_page",
-                  "tests/test_timing.py::test_chapter_9_states_the_kernels_speed_from_the_results_files")
+                  "tests/test_timing.py::test_chapter_10_states_the_kernels_speed_from_the_results_files")
 
 
 def floor_torch() -> str:

@@ -45,7 +45,7 @@ METHODS: dict[str, MethodInfo] = {
     "prefix_mean_softmax": MethodInfo("quadratic", "snippets.averaging:prefix_mean_softmax"),
     "prefix_mean_cumsum": MethodInfo("linear", "snippets.averaging:prefix_mean_cumsum"),
     "prefix_mean_fast": MethodInfo("linear", "snippets.linear:prefix_mean_fast"),
-    # chapter 9's Triton kernel: timed on CUDA GPUs only; torch.compile has nothing to add
+    # chapter 10's Triton kernel: timed on CUDA GPUs only; torch.compile has nothing to add
     "prefix_mean_triton": MethodInfo(
         "linear", "snippets.kernels:prefix_mean_triton", compilable=False
     ),

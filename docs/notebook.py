@@ -47,9 +47,9 @@ import torch
 
 import snippets  # noqa: F401  (fails here if the package is missing)
 
-# Without a CUDA GPU, section 9's Triton kernel runs in Triton's interpreter. The
+# Without a CUDA GPU, section 10's Triton kernel runs in Triton's interpreter. The
 # variable must be set before anything imports triton, and PyTorch may import it
-# on its own (the training loop of section 5 does here), so it is set first.
+# on its own (the training loop of section 6 does here), so it is set first.
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
@@ -277,7 +277,7 @@ print(ours.shape)
 print("largest difference:", (ours - theirs).abs().max().item())
 
 # %% [markdown]
-# ### Several heads
+# ## 5. Multi-head attention
 #
 # `MultiHeadAttention` runs `n_head` heads of size `n_embd // n_head` side by side,
 # concatenates their outputs and mixes them with one more linear map, `proj`. One
@@ -304,7 +304,7 @@ with torch.no_grad():
     print(torch.allclose(mha(x), mha.proj(concat), atol=1e-6))
 
 # %% [markdown]
-# ## 5. Learning the weights
+# ## 6. Learning the weights
 #
 # So far the weights of a head were random or set by hand. Here one head learns
 # them. The task: at every position, output the token that came two places
@@ -321,11 +321,11 @@ print(seq)
 print(target)
 
 # %% [markdown]
-# The model: a table of token vectors plus a table of position vectors (chapter 6
+# The model: a table of token vectors plus a table of position vectors (chapter 7
 # says why attention needs the second), one head, and a linear map to one score
 # per possible token. `train` runs AdamW on fresh random batches and returns the
 # loss of every step. With the seeds fixed the run repeats exactly; it is the
-# run of chapter 5, whose page checks its losses and weights. The first loss is
+# run of chapter 6, whose page checks its losses and weights. The first loss is
 # near $\ln 8$, the loss of giving each of the 8 tokens the same probability, and
 # the loss then falls towards zero:
 
@@ -373,7 +373,7 @@ print(scores[0, 5])
 print(torch.equal(torch.softmax(scores, dim=-1), model.attention_weights(seq)))
 
 # %% [markdown]
-# ## 6. Order and position
+# ## 7. Order and position
 #
 # Attention on its own does not see order. The output at the last position is a
 # weighted sum over the tokens before it, and each token's weight depends on its
@@ -401,7 +401,7 @@ with torch.no_grad():
 
 # %% [markdown]
 # A table of learned position vectors, one row per position added to the
-# features (as in nanoGPT and chapter 5's model), breaks the symmetry: a token
+# features (as in nanoGPT and chapter 6's model), breaks the symmetry: a token
 # that moves now carries another row, so its key and value change.
 
 # %%
@@ -449,7 +449,7 @@ from snippets.figures import rotary_scores_svg
 HTML(img_tag(rotary_scores_svg(8)))
 
 # %% [markdown]
-# ## 7. Linear time
+# ## 8. Linear time
 #
 # The matrix product of chapter 2 does `T * T` multiply-adds per channel. The
 # plain average needs far fewer: keep a running total, add one token per step,
@@ -506,7 +506,7 @@ print(causal_attention(queries, keys, torch.eye(4)))
 print(causal_linear_attention_quadratic(queries, keys, torch.eye(4)))
 
 # %% [markdown]
-# ## 8. Attention as a running sum
+# ## 9. Attention as a running sum
 #
 # For one query, softmax attention is a ratio of two sums over the keys,
 # $\sum_j e^{s_j} v_j$ and $\sum_j e^{s_j}$, and a sum can be kept running. The
@@ -577,13 +577,13 @@ print("one score:", (q[0] @ k[0] / math.sqrt(2)).item())
 print(online_causal_attention(q, k, torch.tensor([[2.0], [4.0], [6.0], [8.0]]), block=2))
 
 # %% [markdown]
-# ## 9. One kernel
+# ## 10. One kernel
 #
 # Every PyTorch operation is a kernel of its own that reads its inputs from memory
 # and writes its result back. `prefix_mean_triton` is the prefix mean as one
 # Triton kernel: each program owns one sequence and up to 64 channels, walks
 # along `T` in tiles, scans each tile with `tl.cumsum`, adds the carry (the sum
-# of all earlier tiles, chapter 8's running state), divides by `t + 1` and stores
+# of all earlier tiles, chapter 9's running state), divides by `t + 1` and stores
 # each mean once. When the batch fills the GPU it reads `x` once and writes once, as a copy does.
 #
 # On a CUDA GPU the kernel is compiled. Without one, Triton's interpreter runs it
@@ -606,7 +606,7 @@ else:
     print("vs cumsum:", (prefix_mean_triton(x) - prefix_mean_cumsum(x)).abs().max().item())
 
 # %% [markdown]
-# ## 10. Inference with a KV cache
+# ## 11. Inference with a KV cache
 #
 # A GPT writes one token at a time. Thanks to the causal mask, a new token changes
 # no earlier output, so the keys and values of earlier tokens can be kept from
@@ -666,10 +666,10 @@ for T in range(1, 9):
 
 # %% [markdown]
 # The cache still grows by one key and one value per token. Linear attention
-# (section 7) needs no such list: its two running sums are its whole state, the
+# (section 8) needs no such list: its two running sums are its whole state, the
 # same size after any number of tokens.
 #
-# ## 11. Pitfalls
+# ## 12. Pitfalls
 #
 # A row that may look at no position gives NaN: every score is $-\infty$ and the
 # softmax computes $0 / 0$. A causal mask combined with a padding mask does that

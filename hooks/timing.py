@@ -6,7 +6,7 @@ generated files, so links to them are checked like any other; the Markdown
 replaces the ``<!-- timing:cpu -->`` and ``<!-- timing:gpu -->`` markers of the
 appendix page. Nothing here is measured: the page shows only what the files hold.
 
-Chapter 9's ``<!-- timing:kernel -->`` marker becomes what the files say of its kernel: for
+Chapter 10's ``<!-- timing:kernel -->`` marker becomes what the files say of its kernel: for
 each file that timed it, its speed as a fraction of ``clone``'s (``kernel_sentence``), or that
 it has not been measured yet.
 
@@ -32,7 +32,7 @@ from bench.validate import load
 from bench.validate import shown
 
 PAGE = "appendix/timing.md"
-KERNEL_PAGE, KERNEL_MARKER = "09-kernel.md", "<!-- timing:kernel -->"
+KERNEL_PAGE, KERNEL_MARKER = "10-kernel.md", "<!-- timing:kernel -->"
 UNMEASURED = "How fast the kernel runs has not been measured yet."
 RESULTS = "appendix/results"
 # Outside the "mkdocs" logger tree on purpose: a stale file is a warning, not a strict-mode failure.

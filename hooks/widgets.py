@@ -1,6 +1,6 @@
 """MkDocs hook: the numbers an interactive figure shows, computed by the package at build time.
 
-A widget that steps through numbers the package computes (chapter 8's online softmax) gets them
+A widget that steps through numbers the package computes (chapter 9's online softmax) gets them
 here as JSON in a ``data-trace`` attribute of its ``<div data-widget="NAME">``, HTML-escaped:
 data, not code, so the site's Content-Security-Policy has nothing to allow. The script
 (docs/assets/widgets/widgets.js) only displays them; a browser test compares what it shows with

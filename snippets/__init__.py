@@ -2,7 +2,7 @@
 linear time, streaming, one Triton kernel, inference.
 
 Each public function lives in the module of the chapter that explains it and
-can be copied alone into another project (it needs only ``torch``; chapter 9's
+can be copied alone into another project (it needs only ``torch``; chapter 10's
 kernel also needs ``triton``). The timing harness is not part of this package:
 it is ``bench``, beside it, which imports ``snippets`` and is never imported by it.
 

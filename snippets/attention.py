@@ -1,14 +1,14 @@
-"""Chapter 4: self-attention, the prefix mean with data-dependent weights.
+"""Chapters 4 and 5: self-attention, one head and several.
 
 ``causal_attention`` is the formula on tensors; ``Head`` is one attention head
 as a module with its own query, key and value projections; ``MultiHeadAttention``
 runs several heads at once with one fused projection. Both take an optional
-``KVCache`` (``snippets/inference.py``, chapter 10) to decode a few tokens at a time.
+``KVCache`` (``snippets/inference.py``, chapter 11) to decode a few tokens at a time.
 
 Each definition checks its input with helpers of ``snippets/checks.py``; a page
 shows the definition followed by the helpers it calls, so the block can be copied
 alone into a project that has torch. No check looks at values: a later inf or nan
-is kept out of earlier outputs by ``causal_matmul`` instead (chapter 11).
+is kept out of earlier outputs by ``causal_matmul`` instead (chapter 12).
 """
 
 __all__ = ["causal_attention", "Head", "MultiHeadAttention"]
@@ -73,7 +73,7 @@ class Head(nn.Module):
     The causal mask is built from T on each call, never stored: nothing in a
     ``state_dict`` can make the head see the future.
 
-    With a ``cache`` (a ``KVCache``, chapter 10), ``x`` holds only the new tokens:
+    With a ``cache`` (a ``KVCache``, chapter 11), ``x`` holds only the new tokens:
     their keys and values are appended to the cache, and each new token attends
     to every cached position up to its own. The outputs are the rows of those
     tokens in the forward over the whole sequence (in eval mode; see dropout).

@@ -12,7 +12,7 @@ No check looks at the values in a tensor, only at types, shapes, dtypes and
 devices. :func:`causal_matmul` computes on values (``isfinite``, masking) but
 never brings a result back to Python, so nothing here synchronises with a GPU or
 stops ``torch.compile``. Non-finite values are not refused; ``causal_matmul``
-keeps them from reaching earlier positions instead (chapter 11, "Non-finite
+keeps them from reaching earlier positions instead (chapter 12, "Non-finite
 inputs").
 """
 

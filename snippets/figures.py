@@ -315,7 +315,7 @@ def masks_svg(T: int = 6, *, stacked: bool = False) -> str:
 def rotary_scores(T: int = 8) -> torch.Tensor:
     """Scores (T, T) of one query and one key placed at every position, rotated by RoPE.
 
-    The query is (1, 2) and the key (3, -1) at every position, as in chapter 6;
+    The query is (1, 2) and the key (3, -1) at every position, as in chapter 7;
     entry (m, n) is ``apply_rotary(q, [m]) . apply_rotary(k, [n])``, which works
     out to ``cos(m - n) - 7 sin(m - n)``: one value per diagonal.
 
@@ -372,7 +372,7 @@ def rotary_scores_svg(T: int = 8) -> str:
 
 
 def learned_weights(*, steps: int = 100, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Chapter 5's head on one sequence of 8 tokens, before and after training: two (T, T).
+    """Chapter 6's head on one sequence of 8 tokens, before and after training: two (T, T).
 
     The model and the run are the page's: ``OneHeadModel(vocab=8, n_embd=16,
     block_size=8)`` made after ``torch.manual_seed(seed)``, trained by ``train``
@@ -405,7 +405,7 @@ def training_losses(*, steps: int = 100, seed: int = 0) -> torch.Tensor:
     return _training_run(steps, seed)[2].clone()
 
 
-@functools.lru_cache(maxsize=4)  # one run per build for both of chapter 5's figures
+@functools.lru_cache(maxsize=4)  # one run per build for both of chapter 6's figures
 def _training_run(steps: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -443,7 +443,7 @@ def learned_weights_svg(*, steps: int = 100, seed: int = 0, stacked: bool = Fals
 
 
 def tiled_running_sums(x: torch.Tensor, block_t: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Chapter 9's kernel, one program, in torch: running sums of x (T, C), tile by tile.
+    """Chapter 10's kernel, one program, in torch: running sums of x (T, C), tile by tile.
 
     Each tile of ``block_t`` rows is scanned on its own and the carry (the sum of
     every earlier tile) is added; returns the running sums (T, C) and the carry
@@ -587,7 +587,7 @@ def mask_alignment(T_new: int, T_all: int) -> dict[str, torch.Tensor]:
 
 
 def mask_alignment_svg(T_new: int = 3, T_all: int = 6, *, stacked: bool = False) -> str:
-    """The two masks of :func:`mask_alignment` side by side: the static figure of chapter 10's
+    """The two masks of :func:`mask_alignment` side by side: the static figure of chapter 11's
     widget."""
     cell = _cell_colour(CMAP, 0.0, 1.0)
     with style():
@@ -627,7 +627,7 @@ def mask_alignment_svg(T_new: int = 3, T_all: int = 6, *, stacked: bool = False)
         )
 
 
-# Chapter 8's example: weights e^s of 1, 2 and 1 on the values 4, 8 and 0 (the answer is 5),
+# Chapter 9's example: weights e^s of 1, 2 and 1 on the values 4, 8 and 0 (the answer is 5),
 # and the same scores + 100, whose exponentials overflow float32.
 STEPPER_SCORES = {
     "small scores": (0.0, math.log(2), 0.0),
@@ -637,7 +637,7 @@ STEPPER_VALUES = (4.0, 8.0, 0.0)
 
 
 def online_softmax_trace(scores, values) -> list[dict[str, float]]:
-    """The online softmax of one query, key by key, in float32: what chapter 8's stepper shows.
+    """The online softmax of one query, key by key, in float32: what chapter 9's stepper shows.
 
     Each step holds the score ``s``, the maximum before and after (``m_old``, ``m``), the
     ``scale`` exp(m_old - m) that rescales the sums so far, the new term ``p``, the running
@@ -662,7 +662,7 @@ def online_softmax_trace(scores, values) -> list[dict[str, float]]:
 
 
 def online_softmax_svg(*, stacked: bool = False) -> str:
-    """The running maximum and the two running sums of chapter 8's example, key by key: the
+    """The running maximum and the two running sums of chapter 9's example, key by key: the
     static figure of its stepper."""
     traces = {name: online_softmax_trace(s, STEPPER_VALUES) for name, s in STEPPER_SCORES.items()}
     with style():
@@ -696,7 +696,7 @@ def online_softmax_svg(*, stacked: bool = False) -> str:
                 ax.spines[side].set_visible(False)
         return to_svg(
             fig,
-            "The online softmax of chapter 8's example, key by key",
+            "The online softmax of chapter 9's example, key by key",
             "Two panels, the small scores and the same scores plus 100: in both the running sum l "
             "grows 1, 1.5, 2 and acc 4, 10, 10, so the output acc / l is 5; only the running "
             "maximum m differs, by 100.",
@@ -1173,7 +1173,7 @@ def _plain_axes(ax) -> None:
 
 
 def loss_curve_svg(*, steps: int = 100, seed: int = 0) -> str:
-    """The loss of every step of chapter 5's training run (the run of :func:`learned_weights`)."""
+    """The loss of every step of chapter 6's training run (the run of :func:`learned_weights`)."""
     losses = training_losses(steps=steps, seed=seed)
     vocab = 8
     with style():
@@ -1196,7 +1196,7 @@ def loss_curve_svg(*, steps: int = 100, seed: int = 0) -> str:
         _plain_axes(ax)
         return to_svg(
             fig,
-            "The training loss of chapter 5's head, step by step",
+            "The training loss of chapter 6's head, step by step",
             f"A line over {steps} steps: the loss starts at {losses[0].item():.2f}, near the "
             f"dashed line ln {vocab} = {math.log(vocab):.2f} of a uniform guess, and falls to "
             f"{losses[-1].item():.2f} at the last step.",
@@ -1246,7 +1246,7 @@ def bfloat16_totals(T: int = 400) -> dict[str, torch.Tensor]:
     for dtype in (torch.float32, torch.bfloat16):
         total, totals = torch.tensor(0.0, dtype=dtype), []
         for _ in range(T):
-            total = total + 1  # as chapter 7 adds them
+            total = total + 1  # as chapter 8 adds them
             totals.append(total)
         out[str(dtype).removeprefix("torch.")] = torch.stack(totals)
     return out
@@ -1380,7 +1380,7 @@ def block_tiling_svg(T: int = 7, block: int = 3) -> str:
 
 
 def kernel_programs(B: int, T: int, C: int, block_c: int) -> torch.Tensor:
-    """The program of chapter 9's kernel (single pass: one chunk) that handles each element of
+    """The program of chapter 10's kernel (single pass: one chunk) that handles each element of
     x, as the index ``b * n_channel_blocks + cb`` of its ``(b, cb)``: (B, T, C).
 
     A program ``(b, cb)`` reads sequence ``b`` and channels ``cb * block_c + arange(block_c)``.
@@ -1490,7 +1490,7 @@ def kv_cache_svg(T: int = 5, n_embd: int = 4) -> str:
 
 
 def padding_nan(T: int = 4) -> dict[str, torch.Tensor]:
-    """Chapter 11's first pitfall: a causal mask with tokens 0 and 1 padding; the weights, the
+    """Chapter 12's first pitfall: a causal mask with tokens 0 and 1 padding; the weights, the
     output of two layers, and the weights once every token may see itself.
 
     >>> padding_nan()["two layers"].isnan().all().item()
@@ -1534,7 +1534,7 @@ def padding_nan_svg() -> str:
 
 
 def float16_fill(T: int = 4) -> dict[str, torch.Tensor]:
-    """Chapter 11's float16 pitfall: the additive mask (~causal) * -1e9 in float16, and the
+    """Chapter 12's float16 pitfall: the additive mask (~causal) * -1e9 in float16, and the
     weights of masked_fill with float16's most negative finite number, (T, T) each.
 
     >>> float16_fill()["× −1e9"].isnan().sum().item()

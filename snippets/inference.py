@@ -1,4 +1,4 @@
-"""Chapter 10: inference with a KV cache.
+"""Chapter 11: inference with a KV cache.
 
 ``KVCache`` keeps the keys and values that one ``Head`` or ``MultiHeadAttention``
 has computed, so that decoding a new token costs one row of attention instead of

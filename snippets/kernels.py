@@ -1,6 +1,6 @@
-"""Chapter 9: the prefix mean as one Triton kernel.
+"""Chapter 10: the prefix mean as one Triton kernel.
 
-``prefix_mean_triton`` computes the same prefix mean as the chapter 2 and 7
+``prefix_mean_triton`` computes the same prefix mean as the chapter 2 and 8
 functions (``(B, T, C)`` or ``(T, C)`` in, same shape, dtype and device out,
 input untouched, differentiable), in one pass over ``x``: each program of the
 kernel reads its part of ``x`` once and writes the mean once, with a running
@@ -54,7 +54,7 @@ def _scan_kernel(
     acc = tl.float64 if F64 else tl.float32
     cs = cb * BLOCK_C + tl.arange(0, BLOCK_C)  # (BLOCK_C,) this program's channels
     c_ok = cs < C
-    carry = tl.zeros([BLOCK_C], dtype=acc)  # the running sum: chapter 8's state
+    carry = tl.zeros([BLOCK_C], dtype=acc)  # the running sum: chapter 9's state
     if PHASE == 2:  # the totals of every earlier chunk
         for j in range(0, k):
             carry += tl.load(tot_ptr + (b * tl.num_programs(2) + j) * C + cs, mask=c_ok, other=0)

@@ -1,4 +1,4 @@
-"""Chapter 5: learning the weights, one head trained to look two places back.
+"""Chapter 6: learning the weights, one head trained to look two places back.
 
 ``lookback_batch`` makes the toy task: random tokens, and as the target at each
 position the token ``back`` places earlier. ``OneHeadModel`` is the smallest
@@ -73,7 +73,7 @@ class OneHeadModel(nn.Module):
     logits, (B, T, vocab), and the cross-entropy loss against ``targets`` (``None``
     without targets; targets equal to ``IGNORE`` are skipped, and if all are,
     the loss is nan, 0 / 0). With
-    ``positions=False`` there is no position embedding (chapter 5's exercise).
+    ``positions=False`` there is no position embedding (chapter 6's exercise).
 
     >>> model = OneHeadModel(vocab=10, n_embd=16, block_size=8)
     >>> logits, loss = model(torch.tensor([[1, 2, 3]]))

@@ -1,9 +1,9 @@
-"""Chapter 7: the prefix mean and causal attention in time linear in T.
+"""Chapter 8: the prefix mean and causal attention in time linear in T.
 
 ``prefix_mean_fast`` computes the same prefix mean as the chapter 2 functions
 (same contract: ``(B, T, C)`` or ``(T, C)`` in, same shape, dtype and device
 out, input untouched, differentiable), in a few operations over the whole input
-rather than many small ones (chapter 7 says why that matters on a busy machine);
+rather than many small ones (chapter 8 says why that matters on a busy machine);
 the timing appendix measures it against ``x.clone()``. For small inputs it falls
 back to the plain cumsum.
 

@@ -1,4 +1,4 @@
-"""Chapter 6: order and position.
+"""Chapter 7: order and position.
 
 Attention by itself cannot tell where a token is: permute the past and the
 output at ``t`` stays the same. Two ways to give it positions are here:

@@ -1,4 +1,4 @@
-"""Chapter 8: causal softmax attention as a running sum over blocks of keys.
+"""Chapter 9: causal softmax attention as a running sum over blocks of keys.
 
 ``online_causal_attention`` computes the same attention as
 ``snippets.attention.causal_attention`` without ever building the (T, T) matrix

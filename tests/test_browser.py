@@ -115,7 +115,7 @@ class Visit:
 # parametrized by it. Under pytest-xdist those tests run on one worker (the scheduler in
 # conftest.py), and the visits of different pages run on different workers at once.
 PAGES = nav_pages()
-FIGURE_PAGES = ["02-matrix-trick/", "05-learning/"]
+FIGURE_PAGES = ["02-matrix-trick/", "06-learning/"]
 SCHEMES = ("light", "dark")
 
 
@@ -750,7 +750,7 @@ def test_the_who_sees_whom_widget_draws_the_masks_torch_uses(server, playwright_
     def attend(q, k, v, **mask):
         return F.scaled_dot_product_attention(q, k, v, **mask)
 
-    with _widget(playwright_browser, server, "10-inference/", "who-sees-whom") as (page, root):
+    with _widget(playwright_browser, server, "11-inference/", "who-sees-whom") as (page, root):
         T = int(root.get_attribute("data-tokens"))
 
         def grid(name, Tq):
@@ -802,7 +802,7 @@ def test_the_online_softmax_stepper_shows_the_running_state_torch_computes(serve
     from snippets.figures import STEPPER_SCORES, STEPPER_VALUES
     from snippets.streaming import online_causal_attention
 
-    with _widget(playwright_browser, server, "08-streaming/", "online-softmax") as (page, root):
+    with _widget(playwright_browser, server, "09-streaming/", "online-softmax") as (page, root):
         preset, nxt = root.locator('select[data-control="preset"]'), root.locator('button[data-control="next"]')
         v = torch.tensor(STEPPER_VALUES, dtype=torch.float64)
         for index, (name, scores) in enumerate(STEPPER_SCORES.items()):

@@ -171,7 +171,7 @@ def test_figure_functions_refuse_bad_arguments_clearly(call, error, message):
         call()
 
 
-# Chapter 5's figure: the page's model, before and after training.
+# Chapter 6's figure: the page's model, before and after training.
 
 
 def test_learned_weights_figure_shows_the_pages_model():
@@ -335,7 +335,7 @@ def test_the_cache_figure_decodes_with_the_cache():
     assert str(decode_macs(4, 4, cached=False)) in texts
 
 
-def test_the_pitfall_figures_show_chapter_11s_tensors():
+def test_the_pitfall_figures_show_chapter_12s_tensors():
     p = figures.padding_nan()
     assert p["weights"][:2].isnan().all() and not p["weights"][2:].isnan().any()
     assert p["two layers"].isnan().all() and not p["fixed"].isnan().any()

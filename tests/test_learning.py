@@ -1,4 +1,4 @@
-"""Chapter 5: the two-back task, the one-head model, and training it.
+"""Chapter 6: the two-back task, the one-head model, and training it.
 
 Training a model this small is many tiny operations; on a shared 2-core machine
 OpenMP threads spend more time waiting for each other than working, so the

@@ -14,7 +14,7 @@ from tests.pages import ROOT
 
 x = torch.randn(2, 9, 8, generator=torch.Generator().manual_seed(0))
 NO_TENSORS = {"decode_macs"}  # counts operations from sizes: no tensor in or out
-# A training loop: it steps an optimizer and reads the loss; chapter 5 says to compile the model.
+# A training loop: it steps an optimizer and reads the loss; chapter 6 says to compile the model.
 NOT_COMPILED = {"train"}
 # A Triton kernel launched from an autograd.Function: on a CPU it runs in Triton's interpreter,
 # which torch.compile cannot trace; compiling it adds nothing to a kernel that is already one.
@@ -71,7 +71,7 @@ def _callable(name):
 
 def test_names_left_out_are_public_names():
     assert NO_TENSORS | NOT_COMPILED <= set(snippets.__all__)
-    assert "torch.compile(model)" in (ROOT / "docs/05-learning.md").read_text(encoding="utf-8")
+    assert "torch.compile(model)" in (ROOT / "docs/06-learning.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("name", [n for n in TENSOR_NAMES if n not in NOT_COMPILED_KERNELS])

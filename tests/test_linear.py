@@ -131,7 +131,7 @@ def test_fast_blocked_path_falls_back_when_a_sum_overflows():
 
 def test_fast_blocked_path_runs_the_same_operations_whatever_the_batch():
     # A few large operations, not a loop over pieces of the input: the count of
-    # operations does not grow with B (nor with T; see chapter 7 on busy machines).
+    # operations does not grow with B (nor with T; see chapter 8 on busy machines).
     from torch.utils._python_dispatch import TorchDispatchMode
 
     class Count(TorchDispatchMode):

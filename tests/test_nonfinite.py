@@ -1,7 +1,7 @@
 """The site's one non-finite policy, for every public function and module.
 
 A nan or inf at position j never changes an output at a position before j: those
-outputs are bit for bit what they are without it (chapter 11, "Non-finite
+outputs are bit for bit what they are without it (chapter 12, "Non-finite
 inputs"). Nothing is checked against the values, so nothing here raises.
 """
 

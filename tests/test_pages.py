@@ -68,7 +68,7 @@ CALLS = {
     "prefix_mean_matmul": lambda f: f(torch.randn(2, 7, 3, dtype=torch.float64)),
     "prefix_mean_softmax": lambda f: f(torch.randn(2, 7, 3, dtype=torch.float64)),
     "prefix_mean_cumsum": lambda f: f(torch.randn(2, 7, 3, dtype=torch.float64)),
-    # Chapters 4-6. Modules are built after a fixed seed, so both get the same weights.
+    # Chapters 4-8. Modules are built after a fixed seed, so both get the same weights.
     "causal_attention": lambda f: f(*torch.randn(3, 2, 5, 4, dtype=torch.float64).unbind(0)),
     "Head": lambda f: (f(4, 3, 8)(torch.randn(2, 6, 4)), _decode(f(4, 3, 8), KVCache(), torch.randn(2, 7, 4))),
     "MultiHeadAttention": lambda f: (f(6, 2, 8)(torch.randn(2, 5, 6)),
@@ -82,16 +82,16 @@ CALLS = {
     "prefix_mean_fast": lambda f: (f(torch.randn(2, 37, 3, dtype=torch.float64)), f(torch.randn(8, 1001, 160))),
     "causal_linear_attention": lambda f: f(*torch.randn(3, 2, 9, 4, dtype=torch.float64).unbind(0)),
     "causal_linear_attention_quadratic": lambda f: f(*torch.randn(3, 2, 9, 4, dtype=torch.float64).unbind(0)),
-    # Chapter 6: positions that are not 0..T-1, and a float64 table.
+    # Chapter 7: positions that are not 0..T-1, and a float64 table.
     "apply_rotary": lambda f: f(torch.randn(2, 5, 6, dtype=torch.float64), torch.arange(-2, 3)),
     "sinusoidal_positions": lambda f: f(7, 6, base=100.0, dtype=torch.float64),
-    # Chapter 10: the copied cache serves the package's modules, the copied modules the package's cache.
+    # Chapter 11: the copied cache serves the package's modules, the copied modules the package's cache.
     "KVCache": lambda f: _decode(MultiHeadAttention(6, 2, 8), f(), torch.randn(2, 7, 6)),
     "decode_macs": lambda f: [f(T, 8, cached=c) for T in range(1, 9) for c in (False, True)],
-    # Chapter 9: long enough for several tiles, on the device where the kernel runs (a GPU, or
+    # Chapter 10: long enough for several tiles, on the device where the kernel runs (a GPU, or
     # the interpreter on a CPU).
     "prefix_mean_triton": lambda f: f(torch.randn(2, 70, 3, dtype=torch.float64, device=_KERNEL_DEVICE)),
-    # Chapter 8: a block that does not divide T.
+    # Chapter 9: a block that does not divide T.
     "online_causal_attention": lambda f: f(*torch.randn(3, 2, 9, 4, dtype=torch.float64).unbind(0), block=4),
 }
 
@@ -164,6 +164,17 @@ def test_every_public_function_is_shown_on_a_page():
 
 
 CHAPTERS = sorted(DOCS.glob("[0-9][0-9]-*.md"))
+
+
+def test_each_chapter_title_carries_its_file_number_and_its_nav_entry():
+    """The page's heading, its file name and mkdocs.yml's nav agree: "# 5. Multi-head attention"
+    is docs/05-*.md and the nav's "5. Multi-head attention" (a renumbering once missed two)."""
+    nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    for page in CHAPTERS:
+        title = page.read_text(encoding="utf-8").splitlines()[0]
+        m = re.fullmatch(r"# (\d+)\. (.+)", title)
+        assert m and int(m[1]) == int(page.name[:2]), f"{page.name}: its heading is {title!r}"
+        assert f"  - {m[1]}. {m[2]}: {page.name}\n" in nav, f"{page.name}: the nav has no entry {m[1]}. {m[2]}"
 
 
 @pytest.mark.parametrize("page", CHAPTERS, ids=lambda p: p.name)

@@ -1,4 +1,4 @@
-"""The traps of chapter 11 are real in the installed torch, and each fix works.
+"""The traps of chapter 12 are real in the installed torch, and each fix works.
 
 If a torch release changes one of these behaviours, a test here fails and the
 page's explanation has to be revisited.

@@ -92,9 +92,9 @@ def test_plain_mkdocs_builds_with_nothing_on_the_path(tmp_path):
     extension comes from its hook, which MkDocs loads by path (no `hooks` package to import).
     The shared build (`built_site`) runs the same command with every hook and page, with
     nothing on PYTHONPATH wherever the venv's editable install is this checkout."""
-    result = build(minimal_site(tmp_path, pages=("07-linear-time.md",)), tmp_path / "out", plain=True)
+    result = build(minimal_site(tmp_path, pages=("08-linear-time.md",)), tmp_path / "out", plain=True)
     assert result.returncode == 0, result.stderr[-3000:]
-    page = (tmp_path / "out" / "07-linear-time" / "index.html").read_text(encoding="utf-8")
+    page = (tmp_path / "out" / "08-linear-time" / "index.html").read_text(encoding="utf-8")
     assert "<math" in page and 'class="arithmatex"' not in page
 
 

@@ -725,7 +725,7 @@ def test_the_command_reuses_freed_memory_on_a_cpu_and_says_so(tmp_path):
 
 
 def test_a_method_a_file_lacks_is_said_to_be_not_measured():
-    # The committed files predate chapter 9's kernel: the appendix says so instead of showing
+    # The committed files predate chapter 10's kernel: the appendix says so instead of showing
     # nothing, and names no number for it.
     for path in RESULTS:
         res = validate.load(path)
@@ -745,14 +745,14 @@ def test_the_triton_kernel_is_timed_on_cuda_only():
     assert len(fingerprint("snippets.kernels:prefix_mean_triton")) == 64
 
 
-def test_chapter_9_states_the_kernels_speed_from_the_results_files(tmp_path):
-    """The sentence that replaces chapter 9's marker: each file's fractions of clone's speed, as
+def test_chapter_10_states_the_kernels_speed_from_the_results_files(tmp_path):
+    """The sentence that replaces chapter 10's marker: each file's fractions of clone's speed, as
     computed here from the file; or "not measured yet" where no file has the kernel."""
     from tests.scripts import load_file
 
     pytest.importorskip("mkdocs", reason="the site's builder is not installed", exc_type=ImportError)
     hook = load_file("hooks/timing.py")
-    assert hook.KERNEL_MARKER in (DOCS / "09-kernel.md").read_text(encoding="utf-8")
+    assert hook.KERNEL_MARKER in (DOCS / "10-kernel.md").read_text(encoding="utf-8")
     said = hook.kernel_sentence(RESULTS[0].parent)
     timed = False
     for path in RESULTS:

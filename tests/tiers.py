@@ -5,7 +5,7 @@ A test is slow when it
 - uses the built site or the browser: a fixture in SLOW_FIXTURES, or the `browser` mark;
 - or uses, in its source, a fixture's, or that of a function of its module that it calls (to
   any depth), one of USES: a subprocess, the site builder, a run of the timing harness, a
-  memory profile, torch.compile, the timing page's plots, or chapter 9's kernel (in Triton's
+  memory profile, torch.compile, the timing page's plots, or chapter 10's kernel (in Triton's
   interpreter without a GPU, a Python loop over its programs; compiled on first use with one);
 - or is marked `slow` by hand (what it uses shows nothing, but it takes seconds).
 """
@@ -28,7 +28,7 @@ USES = {
     "a memory profile": r"\bprofile_memory\(",
     "torch.compile": r"\btorch\.compile\(",
     "the timing page's plots": r"\breport\.render\(|\bhooks\W+timing\.py",
-    "chapter 9's kernel": r"\bprefix_mean_triton\b|\b_scan\(",
+    "chapter 10's kernel": r"\bprefix_mean_triton\b|\b_scan\(",
 }
 _SLOW = re.compile("|".join(f"(?:{p})" for p in USES.values()))
 

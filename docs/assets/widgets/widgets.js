@@ -139,7 +139,7 @@
   }
 
 
-  // Who sees whom (chapter 10, inference with a KV cache): which keys each query may read, and, with a KV
+  // Who sees whom (chapter 11, inference with a KV cache): which keys each query may read, and, with a KV
   // cache, the lower-right mask next to the top-left one that is_causal=True gives.
   function whoSeesWhom(root) {
     var T = Number(root.getAttribute("data-tokens"));
@@ -225,7 +225,7 @@
   }
 
 
-  // Online softmax, step by step (chapter 8): the trace comes from the package, computed when
+  // Online softmax, step by step (chapter 9): the trace comes from the package, computed when
   // the site was built (hooks/widgets.py); this only shows it, one key at a time.
   function num(v) {
     return typeof v === "string" ? v : v.toFixed(4);
