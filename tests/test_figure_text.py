@@ -110,6 +110,7 @@ def _shown_px(svg: str, window: int) -> float:
     return min(natural, COLUMN[window]) / _shown_width_pt(svg)
 
 
+@pytest.mark.slow  # draws every figure again: seconds each
 @pytest.mark.parametrize("name", WIDE)
 def test_figure_text_is_11_px_and_4_5_to_1_in_both_palettes_at_390_and_1280_px(name):
     narrow = name + figures.NARROW
