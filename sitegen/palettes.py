@@ -8,12 +8,17 @@ in one mid grey, which no single colour can replace on both a white and a dark s
 one becomes two, marked ``#only-light`` and ``#only-dark``: Material's stylesheet shows the one
 that matches the palette the reader chose. The copies are written before the build
 (`sitegen.pre`), the `<img>` pairs made in the built HTML (`sitegen.post`).
+
+A figure too wide to read on a phone has a stacked copy, ``figures/NAME-narrow.svg`` (see
+``snippets.figures.NARROW``): each of its two ``<img>`` then sits in a ``<picture>`` whose
+``<source>`` shows that copy, in the same palette, on screens up to ``NARROW_MEDIA``.
 """
 
 from __future__ import annotations
 
 import re
 
+from snippets.figures import FIGURES, NARROW, NARROW_MEDIA
 from snippets.plotting import for_palette
 
 # The generated drawings, by the folder the site keeps them in.
@@ -31,11 +36,20 @@ def palette_copies(svg: str) -> dict[str, str]:
 
 
 def both_palettes(page_html: str) -> str:
-    """Each ``<img>`` of a drawn figure, as a light and a dark ``<img>``."""
+    """Each ``<img>`` of a drawn figure, as a light and a dark ``<img>`` (each in a
+    ``<picture>`` with its narrow copy, where the figure has one)."""
 
     def twin(m: re.Match) -> str:
-        light = f'<img{m["before"]}src="{m["src"]}.svg#only-light"{m["after"]}>'
-        dark = f'<img{m["before"]}src="{m["src"]}-dark.svg#only-dark"{m["after"]}>'
-        return light + dark
+        src = m["src"]
+        folder, _, name = src.rpartition("/")
+        narrow = folder.endswith("figures") and name + NARROW in FIGURES
+        out = ""
+        for suffix, palette in (("", "light"), ("-dark", "dark")):
+            img = f'<img{m["before"]}src="{src}{suffix}.svg#only-{palette}"{m["after"]}>'
+            if narrow:
+                source = f'<source media="{NARROW_MEDIA}" srcset="{src}{NARROW}{suffix}.svg">'
+                img = f"<picture>{source}{img}</picture>"
+            out += img
+        return out
 
     return _IMG.sub(twin, page_html)

@@ -831,3 +831,39 @@ def test_the_online_softmax_stepper_shows_the_running_state_torch_computes(serve
             shown = float(re.search(r"Output acc / l = ([0-9]+\.[0-9]+)", said)[1])
             assert math.isclose(shown, expected, rel_tol=1e-4), (said, expected)
             assert ("nan (inf / inf)" in said) == (max(scores) > 88.72)
+
+
+_FIGURES_SHOWN = """() => [...document.querySelectorAll('.md-content img[src*="figures/"]')]
+  .filter(i => i.getBoundingClientRect().width > 0)
+  .map(i => ({src: i.currentSrc, width: i.getBoundingClientRect().width, natural: i.naturalWidth}))"""
+
+
+def test_figures_get_the_column_widths_their_text_test_assumes(server, playwright_browser):
+    """tests/test_figure_text.py sizes each figure's text from Material's text column at 390
+    and 1280 px (COLUMN): here Chromium shows that column, each figure at most that wide, and the
+    stacked copy where a figure has one on a phone only."""
+    from snippets.figures import FIGURES, NARROW
+    from tests.test_figure_text import COLUMN
+
+    for window, column in COLUMN.items():
+        context = playwright_browser.new_context(viewport={"width": window, "height": 900})
+        try:
+            page = context.new_page()
+            seen = 0
+            for path in PAGES:
+                page.goto(server + path, wait_until="load")
+                inner = page.evaluate("() => { const e = document.querySelector('.md-content__inner');"
+                                      " const s = getComputedStyle(e); return e.clientWidth"
+                                      " - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight); }")
+                assert abs(inner - column) <= 1, (window, path, inner)
+                for shown in page.evaluate(_FIGURES_SHOWN):
+                    seen += 1
+                    file = shown["src"].split("#")[0].rsplit("/", 1)[1]  # the img's or its source's
+                    name = file.removesuffix(".svg").removesuffix("-dark")
+                    assert shown["width"] <= column + 0.5, (window, path, shown)
+                    narrow = name.endswith(NARROW)
+                    has_copy = (name if narrow else name + NARROW) in FIGURES
+                    assert narrow == (has_copy and window < 600), (window, path, shown)
+            assert seen, window
+        finally:
+            context.close()

@@ -137,7 +137,11 @@ def test_every_figure_is_shown_somewhere():
     shown = {src.removeprefix("figures/").removesuffix(".svg") for _, src, _ in _page_images()}
     notebook = (DOCS / "notebook.py").read_text(encoding="utf-8")
     in_notebook = {name for name in figures.FIGURES if f"{name.replace('-', '_')}_svg(" in notebook}
-    assert set(figures.FIGURES) <= shown | in_notebook, set(figures.FIGURES) - shown - in_notebook
+    # a stacked copy (NAME-narrow) is shown wherever NAME is, through a <picture>
+    narrow = {name + figures.NARROW for name in shown if name + figures.NARROW in figures.FIGURES}
+    missing = set(figures.FIGURES) - shown - in_notebook - narrow
+    assert not missing, missing
+    assert not {name for name in shown if name.endswith(figures.NARROW)}, "show NAME, not its copy"
 
 
 def test_head_figure_shows_what_chapter_4_says():
@@ -209,3 +213,145 @@ def test_learned_weights_svg_titles_both_panels():
 )
 def test_learned_weights_refuses_bad_arguments(kwargs, error, where, arg, got):
     refuses(error, arg, figures.learned_weights, got=got, where=where, **kwargs)
+
+
+# The diagrams: their numbers are the package's, their inputs the pages' examples.
+
+
+def _texts(svg: str) -> list[str]:
+    return re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+
+
+def test_chapter_1s_batch_is_the_one_its_page_types():
+    page = (DOCS / "01-by-hand.md").read_text(encoding="utf-8")
+    for b, sequence in enumerate(figures.BY_HAND_X):
+        rows = ", ".join(f"[{a:g}., {c:g}.]" for a, c in sequence)
+        assert f"[{rows}],   # sequence {b}" in page, rows
+
+
+def test_the_loop_figure_shows_the_loops_output():
+    from snippets.averaging import prefix_mean_loop
+
+    x = torch.tensor(figures.BY_HAND_X)
+    out = prefix_mean_loop(x)[1]
+    assert out[2].tolist() == [4.0, 2.0]  # chapter 1: sequence 1 at position 2
+    texts = _texts(figures.prefix_loop_svg(2))
+    assert "out[2] = (4, 2)" in texts and "mean of rows 0..2" in texts
+    with pytest.raises(ValueError, match="t must be in 0..3, got 4"):
+        figures.prefix_loop_svg(4)
+    with pytest.raises(ValueError, match="t must be in 0..3, got -1"):
+        figures.weighted_average_svg(-1)
+
+
+def test_the_whole_idea_is_weights_at_x():
+    svg = figures.weighted_average_svg()
+    texts = _texts(svg)
+    assert texts.count(".33") == 3 and texts.count(".25") == 4  # the triangle's rows 2 and 3
+    assert {"weights", "x", "out", "@", "="} <= set(texts)
+    assert "<title>Row 2 of the weights picks rows 0 to 2 of x</title>" in figures.weighted_average_svg(2)
+
+
+def test_the_mask_strip_rows():
+    rows = figures.mask_strip()
+    torch.testing.assert_close(rows["softmax"], figures.scores_to_weights())
+    assert rows["softmax"].sum().item() == pytest.approx(1.0)
+    after = rows["× mask after"]
+    assert (after[figures.WIDGET_QUERY + 1 :] == 0).all() and after.sum() < 0.5
+    assert f"{after.sum().item():.2f}".removeprefix("0") in _texts(figures.mask_strip_svg())
+
+
+def test_the_head_flow_has_the_heads_shapes():
+    flow = figures.head_flow()
+    shapes = {name: tuple(t.shape) for name, t in flow.items()}
+    assert shapes == {"x": (2, 3, 6), "q": (2, 3, 4), "k": (2, 3, 4), "v": (2, 3, 4),
+                      "scores": (2, 3, 3), "masked": (2, 3, 3), "weights": (2, 3, 3),
+                      "out": (2, 3, 4)}
+    texts = _texts(figures.head_flow_svg())
+    assert "(B, T, C) = (2, 3, 6)" in texts and "(B, T, head_size) = (2, 3, 4)" in texts
+
+
+def test_the_multihead_split_is_the_modules():
+    s = figures.multihead_split(B=2, T=3, C=6, n_head=3)
+    assert s["heads"].shape == (2, 3, 3, 2)
+    assert torch.equal(s["merged"], s["x"])
+    for h in range(3):
+        assert s["heads"][:, h].unique().tolist() == [2.0 * h, 2.0 * h + 1]
+    # and the module splits its channels the same way: head h's output depends on channels
+    # h * hs .. of v only
+    w = figures.multihead_weights()
+    assert w.shape == (2, 5, 5) and not torch.allclose(w[0], w[1])
+    torch.testing.assert_close(w.sum(-1), torch.ones(2, 5))
+
+
+def test_the_loss_curve_is_the_pages_run():
+    losses = figures.training_losses()
+    torch.manual_seed(0)
+    model = OneHeadModel(vocab=8, n_embd=16, block_size=8)
+    want = train(model, steps=100, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(losses, want)
+    assert f"falls to {want[-1].item():.2f}" in figures.loss_curve_svg()
+
+
+def test_the_bfloat16_total_stops_at_256():
+    totals = figures.bfloat16_totals(300)
+    assert totals["float32"][-1] == 300
+    bf = totals["bfloat16"].float()
+    assert bf[255] == 256 and (bf[255:] == 256).all() and (bf[:255] == torch.arange(1, 256)).all()
+    assert "bfloat16: stuck at 256" in _texts(figures.bfloat16_total_svg())
+
+
+def test_the_running_sum_figure():
+    texts = _texts(figures.running_sum_svg((2.0, 4.0, 6.0, 3.0, 5.0)))
+    for value in ("12", "15", "20", "3.75"):
+        assert value in texts
+
+
+def test_the_block_tiling_is_read_off_the_function():
+    tiles = figures.online_blocks(7, 3)
+    want = torch.zeros(7, 7, dtype=torch.long)
+    for n, j in enumerate(range(0, 7, 3), start=1):  # chapter 8's own loop
+        want[j:, j : j + 3] = n
+    assert torch.equal(tiles, want)
+    assert "blank: never computed (15 scores)" in _texts(figures.block_tiling_svg())
+    torch.testing.assert_close(figures.online_blocks(5, 5), torch.ones(5, 5, dtype=torch.long))
+
+
+def test_the_kernel_grid_follows_the_kernels_indexing():
+    p = figures.kernel_programs(2, 3, 5, 2)  # 3 channel blocks, the last one short
+    for b in range(2):
+        for cb in range(3):
+            cs = [c for c in range(cb * 2, cb * 2 + 2) if c < 5]  # cb * BLOCK_C + arange(BLOCK_C)
+            assert (p[b, :, cs] == b * 3 + cb).all()
+
+
+def test_the_cache_figure_decodes_with_the_cache():
+    from snippets.inference import decode_macs
+
+    steps = figures.kv_cache_steps(4, 4)
+    assert [s["cached"] for s in steps] == [1, 2, 3, 4] == [s["k_rows"] for s in steps]
+    assert [s["without"] for s in steps] == [decode_macs(t, 4, cached=False) for t in range(1, 5)]
+    texts = _texts(figures.kv_cache_svg(4, 4))
+    assert str(decode_macs(4, 4, cached=False)) in texts
+
+
+def test_the_pitfall_figures_show_chapter_12s_tensors():
+    p = figures.padding_nan()
+    assert p["weights"][:2].isnan().all() and not p["weights"][2:].isnan().any()
+    assert p["two layers"].isnan().all() and not p["fixed"].isnan().any()
+    f = figures.float16_fill()
+    on_or_below = torch.ones(4, 4, dtype=torch.bool).tril()
+    assert f["× −1e9"].dtype == torch.float16 and f["× −1e9"][on_or_below].isnan().all()
+    torch.testing.assert_close(f["finfo.min"][0].float(), torch.full((4,), 0.25))
+    assert _texts(figures.padding_nan_svg()).count("nan") == 8 + 8
+
+
+def test_each_narrow_copy_is_narrower_and_says_the_same():
+    def width(svg):
+        return float(re.search(r'<svg\b[^>]*\bwidth="([\d.]+)pt"', svg)[1])
+
+    narrow = [n for n in figures.FIGURES if n.endswith(figures.NARROW)]
+    assert narrow
+    for name in narrow:
+        wide_svg, narrow_svg = figures.FIGURES[name.removesuffix(figures.NARROW)](), figures.FIGURES[name]()
+        assert width(narrow_svg) < 0.6 * width(wide_svg), name
+        assert sorted(_texts(narrow_svg)) == sorted(_texts(wide_svg)), name

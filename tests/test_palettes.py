@@ -86,4 +86,22 @@ def test_the_built_site_shows_each_drawing_once_per_palette(built_site):
             assert target.is_file(), (page, src)
             light = target.name.endswith("-dark.svg") is False
             assert (GREY not in target.read_text(encoding="utf-8")) and (light == src.endswith("#only-light"))
-    assert shown >= 2 * len(FIGURES)
+        for srcset in re.findall(r'<source\b[^>]*\bsrcset="([^"]*)"', html):  # narrow copies
+            target = (page.parent / srcset).resolve()
+            assert target.is_file() and (GREY not in target.read_text(encoding="utf-8")), (page, srcset)
+            assert srcset.endswith("-narrow-dark.svg") or srcset.endswith("-narrow.svg"), srcset
+    assert shown >= 2 * len([name for name in FIGURES if not name.endswith("-narrow")])
+
+
+def test_a_figure_with_a_narrow_copy_is_a_picture_in_each_palette():
+    from snippets.figures import FIGURES, NARROW, NARROW_MEDIA
+
+    assert "masks" + NARROW in FIGURES and "causal-mean-weights" + NARROW not in FIGURES
+    page = '<img alt="a" src="../figures/masks.svg" /><img alt="b" src="../figures/causal-mean-weights.svg">'
+    out = _palettes_hook().both_palettes(page)
+    assert out.count("<picture>") == 2 and out.count("<img") == 4
+    assert (f'<picture><source media="{NARROW_MEDIA}" srcset="../figures/masks-narrow.svg">'
+            '<img alt="a" src="../figures/masks.svg#only-light" /></picture>') in out
+    assert (f'<picture><source media="{NARROW_MEDIA}" srcset="../figures/masks-narrow-dark.svg">'
+            '<img alt="a" src="../figures/masks-dark.svg#only-dark" /></picture>') in out
+    assert '<img alt="b" src="../figures/causal-mean-weights.svg#only-light">' in out  # no copy
