@@ -159,3 +159,11 @@ def nav_pages() -> list[str]:
         stem = f.rsplit(".", 1)[0]
         out.append("" if stem == "index" else stem.removesuffix("/index") + "/")
     return out
+
+
+# The width of Material's text column, in CSS px, at each window width this checks. The root
+# font size is 20 px below 100em. 390: the column's side margins are .8rem each, 390 - 2 * 16.
+# 1280: the grid is at most 61rem = 1220 px, less the navigation and the contents sidebars
+# (12.1rem = 242 px each, both shown from 76.25em) and margins of 1.2rem each side.
+# tests/test_browser.py checks these against Chromium; tests/test_figure_text.py sizes figure text from them.
+COLUMN = {390: 358, 1280: 1220 - 2 * 242 - 2 * 24}

@@ -843,7 +843,7 @@ def test_figures_get_the_column_widths_their_text_test_assumes(server, playwrigh
     and 1280 px (COLUMN): here Chromium shows that column, each figure at most that wide, and the
     stacked copy where a figure has one on a phone only."""
     from snippets.figures import FIGURES, NARROW
-    from tests.test_figure_text import COLUMN
+    from tests.pages import COLUMN
 
     for window, column in COLUMN.items():
         context = playwright_browser.new_context(viewport={"width": window, "height": 900})

@@ -26,13 +26,8 @@ import pytest
 
 from snippets import figures
 from snippets.plotting import GREY, PALETTES, contrast
+from tests.pages import COLUMN
 
-# The width of Material's text column, in CSS px, at each window width this checks. The root
-# font size is 20 px below 100em. 390: the column's side margins are .8rem each, 390 - 2 * 16.
-# 1280: the grid is at most 61rem = 1220 px, less the navigation and the contents sidebars
-# (12.1rem = 242 px each, both shown from 76.25em) and margins of 1.2rem each side.
-# tests/test_browser.py checks these against Chromium.
-COLUMN = {390: 358, 1280: 1220 - 2 * 242 - 2 * 24}
 SMALLEST_PX = 11.0
 MIN_CONTRAST = 4.5
 # The narrow copies are shown up to 37.5em = 600 px: so at 390 px, not at 1280 px.

@@ -87,12 +87,12 @@ def test_an_output_over_the_size_or_tag_limit_is_refused_naming_the_cell():
         nb = nbformat.v4.new_notebook()
         nb.cells = [nbformat.v4.new_markdown_cell("# A notebook"), cell]
         start = time.monotonic()
-        with pytest.raises(PluginError, match=r"nb\.ipynb: cell 1 .* which starts 'show\(\)  # the big cell'") as raised:
+        with pytest.raises(BuildError, match=r"nb\.ipynb: cell 1 .* which starts 'show\(\)  # the big cell'") as raised:
             outputs.check_outputs(nb, "nb.ipynb")
         assert reason in str(raised.value) and time.monotonic() - start < 1
     half = "<p>x</p>" * (outputs.MAX_TAGS // 4 + 1)  # two outputs under the limit, over it together
     cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": half}) for _ in range(2)]
-    with pytest.raises(PluginError, match="its outputs read together: .* more than"):
+    with pytest.raises(BuildError, match="its outputs read together: .* more than"):
         outputs.check_outputs(nb, "nb.ipynb")
 
 

@@ -691,13 +691,13 @@ def test_the_appendix_says_where_prefix_mean_fast_is_the_plain_cumsum():
     cfg, _ = cli.parse_config(["--device", "cpu", "--out", "/tmp/x.json"])
     assert _SMALL == 2**18 and (cfg.B, cfg.C) == (4, 64)
     assert cfg.B * 512 * cfg.C < _SMALL <= cfg.B * 1024 * cfg.C
-    # "with a 16 × 16 triangle": the one product the blocked path makes multiplies the full 16-row
+    # "with a 16-by-16 triangle": the one product the blocked path makes multiplies the full 16-row
     # blocks by 16 x 16 matrices, whatever T is (the last T mod 16 rows take a cumsum); seen in what
     # it runs (torch's profiler), not read from its source.
     from snippets.linear import _SMALL, prefix_mean_fast
     from tests.counting import block_products
 
-    assert "one batched matrix product of the 16-row blocks with a 16 × 16 triangle" in " ".join(page.split())
+    assert "one batched matrix product of the 16-row blocks with a 16-by-16 triangle" in " ".join(page.split())
     C = _SMALL // 16
     for T in (32, 35, 48):
         n = T // 16

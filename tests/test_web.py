@@ -248,7 +248,7 @@ HIDDEN_SCRIPTS = {
 @pytest.mark.parametrize("route", HIDDEN_SCRIPTS)
 def test_a_script_hidden_from_pythons_parser_fails_the_build_naming_the_page(route):
     markup, message = HIDDEN_SCRIPTS[route]
-    with pytest.raises(BuildError) as raised:
+    with pytest.raises(PluginError) as raised:
         csp.policy(f"<html><head></head><body><p>text</p>{markup}</body></html>", "chapter.md")
     assert str(raised.value).startswith(f"Content-Security-Policy: chapter.md {message}"), raised.value
 
