@@ -12,25 +12,19 @@ and values past the limits of bench.safe_read. Standard library only.
 from __future__ import annotations
 
 import json
-from builtins import bool as _bool, str as _str  # _Check's methods hide these
-import math
 import re
-from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from bench.noise import sample_problem
+from bench.reader import Reader, kind
 from bench.safe_read import (
-    MAX_INT,
-    MAX_NUMBER,
     MAX_SAMPLES,
     MAX_TS,
-    MIN_POSITIVE,
     duplicate,
     read_json,
     short,
     shown,
-    unsafe_char,
 )
 from bench.schema import (
     DEVICE_TYPES,
@@ -47,116 +41,12 @@ from bench.schema import (
     MatmulReference,
     Point,
     Results,
-    ResultsError,
     base_name,
     method_names,
 )
 
 
-class _Check:
-    """Reads a JSON value field by field, refusing with the file and the JSON path of what is
-    wrong."""
-
-    def __init__(self, source: str):
-        self.source, self.legacy = source, False
-
-    def fail(self, path: str, message: str) -> NoReturn:
-        raise ResultsError(f"{self.source}: {path}: {message}")
-
-    def obj(self, v: Any, path: str, cls) -> dict:
-        if not isinstance(v, dict):
-            self.fail(path, f"expected an object, got {_kind(v)}")
-        names = {f.name for f in fields(cls)}
-        required = {f.name for f in fields(cls) if f.default is f.default_factory is MISSING}
-        if missing := sorted(required - v.keys()):
-            self.fail(path, f"missing key {missing[0]!r}")
-        if extra := sorted(v.keys() - names):
-            key = (
-                extra[0] if extra[0].isidentifier() else repr(extra[0])[:80]
-            )  # file text: printed safely
-            self.fail(f"{path}.{key}", f"unknown key; expected one of {sorted(names)}")
-        return v
-
-    def mapping(self, v: Any, path: str) -> dict:
-        if not isinstance(v, dict):
-            self.fail(path, f"expected an object, got {_kind(v)}")
-        return v
-
-    def int(
-        self, v: Any, path: str, *, low: int = 0, high: int = MAX_INT, none: bool = False
-    ) -> int | None:
-        if v is None and none:
-            return None
-        if isinstance(v, bool) or not isinstance(v, int):
-            self.fail(path, f"expected an integer{' or null' if none else ''}, got {_kind(v)}")
-        if v < low:
-            self.fail(path, f"expected an integer >= {low}, got {short(v)}")
-        if v >= high:
-            self.fail(path, f"expected an integer < {high}, got {short(v)}")
-        return v
-
-    def num(self, v: Any, path: str, *, positive: bool = False, none: bool = False) -> float | None:
-        if v is None and none:
-            return None
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            self.fail(path, f"expected a number{' or null' if none else ''}, got {_kind(v)}")
-        low = MIN_POSITIVE if positive else 0  # a huge int fails the first test, not isfinite
-        if v > MAX_NUMBER or not math.isfinite(v) or v < low or (positive and v == 0):
-            bounds = f"{'> 0' if positive else '>= 0'} (from {low:g} to {MAX_NUMBER:g})"
-            self.fail(path, f"expected a finite number {bounds}, got {short(v)}")
-        return float(v)
-
-    def str(
-        self, v: Any, path: str, *, none: bool = False, choices=None, empty: bool = False
-    ) -> str | None:
-        if v is None and none:
-            return None
-        if not isinstance(v, str):
-            self.fail(path, f"expected a string{' or null' if none else ''}, got {_kind(v)}")
-        if choices is not None and v not in choices:
-            self.fail(path, f"expected one of {list(choices)}, got {v!r}")
-        if not v and not empty:
-            self.fail(path, "expected a non-empty string")
-        if len(v) > 2000 or unsafe_char(v):
-            self.fail(
-                path,
-                "expected one line of at most 2000 characters, without control or format "
-                "characters (Unicode Cc, Cf: bidirectional, invisible) or lone surrogates",
-            )
-        return v
-
-    def bool(self, v: Any, path: _str, *, none: _bool = False) -> _bool | None:
-        if v is None and none:
-            return None
-        if not isinstance(v, bool):
-            self.fail(path, f"expected true or false, got {_kind(v)}")
-        return v
-
-    def list(
-        self, v: Any, path: _str, item, *, none: _bool = False, length=None, most=None
-    ) -> list | None:
-        if v is None and none:
-            return None
-        if not isinstance(v, list):
-            self.fail(path, f"expected a list, got {_kind(v)}")
-        if length is not None and len(v) != length:
-            self.fail(path, f"expected {length} items, got {len(v)}")
-        if most is not None and len(v) > most:
-            self.fail(path, f"expected at most {most} items, got {len(v)}")
-        return [item(x, f"{path}[{i}]") for i, x in enumerate(v)]
-
-
-def _kind(v: Any) -> str:
-    return {
-        dict: "an object",
-        list: "a list",
-        str: "a string",
-        bool: "true/false",
-        type(None): "null",
-    }.get(type(v), f"{type(v).__name__} {v!r}"[:80])
-
-
-def _method(c: _Check, v: Any, path: str) -> str:
+def _method(c: Reader, v: Any, path: str) -> str:
     name: str = c.str(v, path)  # type: ignore[assignment]  # None only where none=True
     if base_name(name) not in METHODS or (
         name.endswith("+compile") and not METHODS[base_name(name)].compilable
@@ -165,7 +55,7 @@ def _method(c: _Check, v: Any, path: str) -> str:
     return name
 
 
-def _status_fields(c: _Check, v: dict, path: str) -> None:
+def _status_fields(c: Reader, v: dict, path: str) -> None:
     status = c.str(v["status"], f"{path}.status", choices=STATUSES)
     if status == "ok":
         c.num(v.get("ms"), f"{path}.ms", positive=True)
@@ -195,7 +85,7 @@ def _status_fields(c: _Check, v: dict, path: str) -> None:
             )
 
 
-def _point(c: _Check, v: Any, path: str) -> Point:
+def _point(c: Reader, v: Any, path: str) -> Point:
     c.obj(v, path, Point)
     _method(c, v["method"], f"{path}.method")
     c.str(v["dtype"], f"{path}.dtype", choices=DTYPES)
@@ -211,7 +101,7 @@ def _point(c: _Check, v: Any, path: str) -> Point:
     return Point(**v)
 
 
-def _matmul(c: _Check, v: Any, path: str) -> MatmulReference:
+def _matmul(c: Reader, v: Any, path: str) -> MatmulReference:
     c.obj(v, path, MatmulReference)
     c.str(v["dtype"], f"{path}.dtype", choices=DTYPES)
     c.int(v["N"], f"{path}.N", low=1)
@@ -219,7 +109,7 @@ def _matmul(c: _Check, v: Any, path: str) -> MatmulReference:
     return MatmulReference(**v)
 
 
-def _env(c: _Check, v: Any, path: str) -> Env:
+def _env(c: Reader, v: Any, path: str) -> Env:
     c.obj(v, path, Env)
     c.str(v["device_type"], f"{path}.device_type", choices=DEVICE_TYPES)
     for key in (
@@ -252,7 +142,7 @@ def _env(c: _Check, v: Any, path: str) -> Env:
     return Env(**v)
 
 
-def _config(c: _Check, v: Any, path: str) -> Config:
+def _config(c: Reader, v: Any, path: str) -> Config:
     c.obj(v, path, Config)
     c.str(v["device"], f"{path}.device")
     c.list(v["dtypes"], f"{path}.dtypes", lambda x, p: c.str(x, p, choices=DTYPES))
@@ -278,7 +168,7 @@ def _config(c: _Check, v: Any, path: str) -> Config:
     return Config(**v)
 
 
-def _shaped(c: _Check, v: Any, path: str, cls):
+def _shaped(c: Reader, v: Any, path: str, cls):
     c.obj(v, path, cls)
     _method(c, v["method"], f"{path}.method")
     c.str(v["dtype"], f"{path}.dtype", choices=DTYPES)
@@ -287,7 +177,7 @@ def _shaped(c: _Check, v: Any, path: str, cls):
     return v
 
 
-def _checks(c: _Check, v: Any, path: str) -> Checks:
+def _checks(c: Reader, v: Any, path: str) -> Checks:
     c.obj(v, path, Checks)
 
     def bench(x, p):
@@ -311,7 +201,7 @@ def _checks(c: _Check, v: Any, path: str) -> Checks:
 
 def parse(doc: Any, source: str) -> Results:
     """Validate a decoded results document; `source` names it in error messages."""
-    c = _Check(source)
+    c = Reader(source)
     c.mapping(doc, "$")
     version = doc.get("schema")
     # exactly an int: 3.0 == 3 and True == 1 in Python, but neither is a version this code wrote
@@ -337,7 +227,7 @@ def parse(doc: Any, source: str) -> Results:
         _method(c, name, f"$.fingerprints[{json.dumps(name)}]")
         if fp is not None and not (isinstance(fp, str) and re.fullmatch(r"[0-9a-f]{64}", fp)):
             c.fail(
-                f"$.fingerprints.{name}", f"expected a sha256 hex digest or null, got {_kind(fp)}"
+                f"$.fingerprints.{name}", f"expected a sha256 hex digest or null, got {kind(fp)}"
             )
     c.num(doc["wall_s"], "$.wall_s", positive=True)
     checks = None if doc.get("checks") is None else _checks(c, doc["checks"], "$.checks")

@@ -1,5 +1,5 @@
 """Hostile results files are refused in one line naming the file and the JSON path, never
-crash or stall the build (bench/safe_read.py, bench/validate.py, bench/report.py, sitegen/timing.py)."""
+crash or stall the build (bench/safe_read.py, bench/reader.py, bench/validate.py, bench/report.py, sitegen/timing.py)."""
 
 from __future__ import annotations
 
