@@ -9,7 +9,8 @@ is measured: the page shows only what the files hold.
 
 Chapter 10 includes ``build/sitegen/timing/kernel.md``: what the files say of its kernel: for
 each file that timed it, its speed as a fraction of ``clone``'s (``kernel_sentence``), or that
-it has not been measured yet.
+it has not been measured yet. The appendix on ``prefix_mean_fast`` includes ``fast.md``: what
+each CPU file measured at its bandwidth point, quiet and busy (``fast_sentence``).
 
 A malformed results file stops the build with a message naming the file and the
 bad value. A method whose code changed since its file was measured is flagged on
@@ -24,7 +25,7 @@ from pathlib import Path
 from bench.escape import esc
 from bench.report import render
 from bench.schema import ResultsError
-from bench.summary import pct
+from bench.summary import num, pct
 from bench.validate import load
 from bench.validate import shown
 from sitegen import BuildError
@@ -33,10 +34,11 @@ PAGE = "appendix/timing.md"
 RESULTS = "appendix/results"
 INCLUDES = "build/sitegen/timing"  # below the project's root, where pymdownx.snippets looks
 UNMEASURED = "How fast the kernel runs has not been measured yet."
+NO_CPU_FILE = "No CPU results file is committed, so these times have not been measured yet."
 
 
 def include_line(name: str) -> str:
-    """The line a page holds to show the Markdown `name` ("cpu", "gpu", "kernel")."""
+    """The line a page holds to show the Markdown `name` ("cpu", "gpu", "kernel", "fast")."""
     return f'--8<-- "{INCLUDES}/{name}.md"'
 
 
@@ -45,14 +47,20 @@ def generate(docs_dir: Path) -> tuple[dict[str, str], dict[str, str], list[str]]
     try:
         rendered = render(docs_dir / RESULTS)
         kernel = kernel_sentence(docs_dir / RESULTS)
+        fast = fast_sentence(docs_dir / RESULTS)
     except ResultsError as exc:
         raise BuildError(f"timing results: {shown(exc)}") from None  # a file name may hold escapes
     page = (docs_dir / PAGE).read_text(encoding="utf-8")
     for name in rendered.markdown:
         if include_line(name) not in page:
-            raise BuildError(f"{PAGE}: the line {include_line(name)} is missing; the results have nowhere to go")
-    return ({**rendered.markdown, "kernel": kernel}, dict(rendered.plots),
-            [f"stale timing results: {shown(line)}" for line in rendered.stale])
+            raise BuildError(
+                f"{PAGE}: the line {include_line(name)} is missing; the results have nowhere to go"
+            )
+    return (
+        {**rendered.markdown, "kernel": kernel, "fast": fast},
+        dict(rendered.plots),
+        [f"stale timing results: {shown(line)}" for line in rendered.stale],
+    )
 
 
 def kernel_sentence(results: Path) -> str:
@@ -77,11 +85,57 @@ def kernel_sentence(results: Path) -> str:
         parts = []
         if at_bw:
             s = res.bandwidth[0]
-            parts.append(", ".join(f"{pct(v)} of `clone`'s speed in {d}" for d, v in at_bw.items())
-                         + f" at the bandwidth point (B, T, C) = ({s.B}, {s.T}, {s.C})")
+            parts.append(
+                ", ".join(f"{pct(v)} of `clone`'s speed in {d}" for d, v in at_bw.items())
+                + f" at the bandwidth point (B, T, C) = ({s.B}, {s.T}, {s.C})"
+            )
         if at_top:
-            parts.append(", ".join(f"{pct(v)} in {d}" for d, v in at_top.items())
-                         + f" at T = {top} of the sweep (B = {res.config.B}, C = {res.config.C})")
-        said.append(f"On the {esc(res.env.device_name)} (results file {esc(path.name)}), it ran at "
-                    + "; and at ".join(parts) + ".")
+            parts.append(
+                ", ".join(f"{pct(v)} in {d}" for d, v in at_top.items())
+                + f" at T = {top} of the sweep (B = {res.config.B}, C = {res.config.C})"
+            )
+        said.append(
+            f"On the {esc(res.env.device_name)} (results file {esc(path.name)}), it ran at "
+            + "; and at ".join(parts)
+            + "."
+        )
     return " ".join(said) if said else UNMEASURED
+
+
+def fast_sentence(results: Path) -> str:
+    """What each CPU results file in `results` measured at its bandwidth point in float32:
+    clone, prefix_mean_cumsum and prefix_mean_fast, quiet, and beside busy processes where it
+    has that pass; as a paragraph."""
+    said = []
+    for path in sorted(results.glob("cpu-*.json")):
+        res = load(path)
+
+        def ms(rows):  # {method: median ms} of the float32 rows that were measured
+            return {r.method: r.ms for r in rows if r.status == "ok" and r.dtype == "float32"}
+
+        quiet, busy = ms(res.bandwidth), ms(res.bandwidth_busy)
+        if not {"clone", "prefix_mean_cumsum", "prefix_mean_fast"} <= quiet.keys():
+            continue
+        s, clone, cumsum, fast = (
+            res.bandwidth[0],
+            quiet["clone"],
+            quiet["prefix_mean_cumsum"],
+            quiet["prefix_mean_fast"],
+        )
+        text = (
+            f"On the {esc(res.env.device_name)} (results file {esc(path.name)}), at the "
+            f"bandwidth point (B, T, C) = ({s.B}, {s.T}, {s.C}) in float32, `x.clone()` took "
+            f"{num(clone)} ms, "
+            f"`prefix_mean_cumsum` {num(cumsum)} ms ({num(cumsum / clone)} times as long) and "
+            f"`prefix_mean_fast` {num(fast)} ms ({num(fast / clone)} times as long: "
+            f"{pct(clone / fast)} of `clone`'s speed)."
+        )
+        if {"prefix_mean_cumsum", "prefix_mean_fast"} <= busy.keys():
+            text += (
+                f" With {res.env.busy_processes} busy processes beside it, `prefix_mean_fast` took "
+                f"{num(busy['prefix_mean_fast'])} ms and `prefix_mean_cumsum` "
+                f"{num(busy['prefix_mean_cumsum'])} ms: "
+                f"{num(busy['prefix_mean_cumsum'] / busy['prefix_mean_fast'])} times faster."
+            )
+        said.append(text)
+    return " ".join(said) if said else NO_CPU_FILE

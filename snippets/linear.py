@@ -3,7 +3,7 @@
 ``prefix_mean_fast`` computes the same prefix mean as the chapter 2 functions
 (same contract: ``(B, T, C)`` or ``(T, C)`` in, same shape, dtype and device
 out, input untouched, differentiable), in a few operations over the whole input
-rather than many small ones (chapter 8 says why that matters on a busy machine);
+rather than many small ones (the appendix on it says why that matters on a busy machine);
 the timing appendix measures it against ``x.clone()``. For small inputs it falls
 back to the plain cumsum.
 
@@ -102,20 +102,20 @@ _SMALL = 2**18
 def prefix_mean_fast(x: torch.Tensor) -> torch.Tensor:
     """Prefix mean in O(T): running sums of 16-row blocks by one matrix product, and their carries.
 
-    Built for inputs larger than the CPU cache, with a few operations over the
-    whole input rather than many small ones (the timing appendix measures how
-    close it gets to ``x.clone()``): it cuts time into blocks of 16 rows, one
-    batched matrix product gives every block its running sums divided by the
-    counts, a cumsum of the block totals gives every block the sum of the blocks
-    before it, and one more pass adds that, divided by the counts. For small
-    inputs (fewer than ``_SMALL`` numbers) it is the plain cumsum, which is
-    faster there. Sums are accumulated in at least float32. If ``x`` holds a nan
-    or inf, or a sum overflows, it falls back to the plain cumsum, so the result
-    is nan or inf exactly where the definition's is. Reverse-mode derivatives of
-    every order work; forward-mode AD and ``torch.func`` transforms are not
-    supported on the blocked path. With TF32 matrix products enabled on a GPU,
-    float32 inputs are rounded to TF32 in the product, so keep TF32 off where
-    these sums must be float32-accurate.
+    Built for large inputs, with a few operations over the whole input rather than many
+    small ones (the timing appendix measures how close it gets to ``x.clone()``): it
+    cuts time into blocks of 16 rows, one batched matrix product gives every block its
+    running sums divided by the counts, a cumsum of the block totals gives every block
+    the sum of the blocks before it, and one more pass adds that, divided by the counts.
+    For small inputs (fewer than ``_SMALL`` numbers) it is the plain cumsum, which is
+    faster there. Sums are accumulated in at least float32. From a nan or inf of ``x``
+    on, in its channel, it takes the plain cumsum (everywhere, if no value is bad but a
+    sum overflows), so the result is nan or inf exactly where the definition's is, and
+    what comes before a bad value is what it is without it. Reverse-mode derivatives of
+    every order work; forward-mode AD and ``torch.func`` transforms are not supported on
+    the blocked path. With TF32 matrix products enabled on a GPU, float32 inputs are
+    rounded to TF32 in the product, so keep TF32 off where these sums must be
+    float32-accurate.
 
     Examples:
         >>> x = torch.tensor([[2.0, 0.0], [4.0, 6.0], [6.0, 3.0]])

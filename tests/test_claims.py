@@ -108,14 +108,14 @@ def cpu_bandwidth_point_output_is_64_mib():
     assert B * T * C * 4 == 64 * 2**20  # float32
 
 
-def cpu_cumsum_takes_twice_a_copy_at_every_bandwidth_point():
+def cpu_cumsum_takes_many_copies_at_every_bandwidth_point():
     from bench import validate
 
     files = sorted((DOCS / "appendix/results").glob("cpu-*.json"))
     assert files
     for path in files:
         ms = {r.method: r.ms for r in validate.load(path).bandwidth if r.dtype == "float32"}
-        assert ms["prefix_mean_cumsum"] > 2 * ms["clone"], path.name
+        assert ms["prefix_mean_cumsum"] > 4 * ms["clone"], path.name  # "many times" 
 
 
 def clone_rates_in_the_sweep_and_at_the_bandwidth_point():
@@ -188,8 +188,8 @@ LEDGER = [
     Claim("appendix/timing.md", "starts at 128 KiB and rises as such\nblocks are freed, but never above 32 MiB",
           source="glibc mallopt(3), M_MMAP_THRESHOLD; malloc.c: DEFAULT_MMAP_THRESHOLD_MIN = 128 * 1024, "
                  "DEFAULT_MMAP_THRESHOLD_MAX = 4 * 1024 * 1024 * sizeof(long)"),
-    Claim("appendix/fast-prefix-mean.md", "every CPU results file of the [timing appendix](timing.md), it takes\nmore than twice as long as simply copying `x`",
-          cpu_cumsum_takes_twice_a_copy_at_every_bandwidth_point),
+    Claim("appendix/fast-prefix-mean.md", "still it takes many times as long\nas copying `x`",
+          cpu_cumsum_takes_many_copies_at_every_bandwidth_point),
     Claim("appendix/timing.md", "`clone` copies faster at\n  every $T$ of the sweep than at the bandwidth point", clone_rates_in_the_sweep_and_at_the_bandwidth_point),
     Claim("appendix/timing.md", "rate at the largest $T$ of the sweep is many times its rate at the smallest, the mark\n  of fixed costs per call, and still below its rate at the bandwidth point", clone_rates_in_the_sweep_and_at_the_bandwidth_point),
     Claim("appendix/timing.md", "yet many times `clone`'s time at the bandwidth point, and more still at\nmost of the sweep's shapes",

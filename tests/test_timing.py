@@ -691,13 +691,14 @@ def test_the_appendix_says_where_prefix_mean_fast_is_the_plain_cumsum():
     cfg, _ = cli.parse_config(["--device", "cpu", "--out", "/tmp/x.json"])
     assert _SMALL == 2**18 and (cfg.B, cfg.C) == (4, 64)
     assert cfg.B * 512 * cfg.C < _SMALL <= cfg.B * 1024 * cfg.C
-    # "with a 16-by-16 triangle": the one product the blocked path makes multiplies the full 16-row
-    # blocks by 16 x 16 matrices, whatever T is (the last T mod 16 rows take a cumsum); seen in what
+    # "with their triangles", "one 16-by-16 triangle per block": the one product the blocked path
+    # makes multiplies the n full 16-row blocks by n matrices of 16 x 16, whatever T is (the last T mod 16 rows take a cumsum); seen in what
     # it runs (torch's profiler), not read from its source.
     from snippets.linear import _SMALL, prefix_mean_fast
     from tests.counting import block_products
 
-    assert "one batched matrix product of the 16-row blocks with a 16-by-16 triangle" in " ".join(page.split())
+    said = " ".join(page.split())
+    assert "one 16-by-16 triangle per block" in said and "the 16-row blocks with their triangles" in said
     C = _SMALL // 16
     for T in (32, 35, 48):
         n = T // 16
@@ -760,6 +761,32 @@ def test_chapter_10_states_the_kernels_speed_from_the_results_files(tmp_path):
     empty = tmp_path / "results"
     empty.mkdir()
     assert hook.kernel_sentence(empty) == hook.UNMEASURED
+
+
+def test_the_fast_prefix_mean_appendix_states_its_times_from_the_cpu_files(tmp_path):
+    """The paragraph the appendix on prefix_mean_fast includes: each CPU file's float32 times at
+    the bandwidth point and their ratios, as computed here from the file, quiet and busy."""
+    from tests.scripts import load_file
+
+    hook = load_file("sitegen/timing.py")
+    assert hook.include_line("fast") in (DOCS / "appendix/fast-prefix-mean.md").read_text(encoding="utf-8")
+    said = hook.fast_sentence(RESULTS[0].parent)
+    cpu = [p for p in RESULTS if p.name.startswith("cpu-")]
+    assert cpu and said != hook.NO_CPU_FILE
+    for path in cpu:
+        res = validate.load(path)
+        quiet = {r.method: r.ms for r in res.bandwidth if r.dtype == "float32" and r.status == "ok"}
+        clone, cumsum, fast = quiet["clone"], quiet["prefix_mean_cumsum"], quiet["prefix_mean_fast"]
+        for part in (f"`x.clone()` took {summary.num(clone)} ms", f"({summary.num(cumsum / clone)} times as long)",
+                     f"({summary.num(fast / clone)} times as long: {summary.pct(clone / fast)} of `clone`'s speed)"):
+            assert part in said, (path.name, part, said)
+        busy = {r.method: r.ms for r in res.bandwidth_busy if r.dtype == "float32" and r.status == "ok"}
+        if busy:
+            ratio = busy["prefix_mean_cumsum"] / busy["prefix_mean_fast"]
+            assert f"{summary.num(ratio)} times faster" in said, (path.name, said)
+    empty = tmp_path / "results"
+    empty.mkdir()
+    assert hook.fast_sentence(empty) == hook.NO_CPU_FILE
 
 
 # ---- a harness that refuses noise: each kind of noise planted, and caught ----
