@@ -7,6 +7,8 @@ functions, classes and constants it names, in its own module or imported from
 another ``snippets`` module, followed transitively. Docstrings, comments and
 layout do not count, so editing an explanation does not flag a measurement;
 changing what runs does. The source is read, not imported: standard library only.
+``stale_methods`` names the methods of a results file whose fingerprint is no longer the
+code's.
 
 >>> fp = fingerprint("snippets.averaging:prefix_mean_cumsum")
 >>> len(fp), fp == fingerprint("snippets.averaging:prefix_mean_cumsum")
@@ -20,6 +22,8 @@ import hashlib
 import importlib.util
 from functools import cache
 from pathlib import Path
+
+from bench.schema import METHODS, Results, base_name
 
 
 def _package_dir() -> Path:
@@ -125,3 +129,22 @@ def fingerprint(code: str) -> str:
     for ref, dump in sorted(reached(code).items()):
         digest.update(f"{ref}\n{dump}\n".encode())
     return digest.hexdigest()
+
+
+def stale_methods(res: Results) -> dict[str, str]:
+    """{method: why} for every measured method whose code has changed since the file was
+    measured."""
+    out = {}
+    for name, fp in res.fingerprints.items():
+        code_ref = METHODS[base_name(name)].code
+        if code_ref is None:
+            continue
+        try:
+            now = fingerprint(code_ref)
+        except (OSError, SyntaxError, ValueError) as exc:
+            now = f"unreadable ({exc})"
+        if now != fp:
+            out[name] = (
+                f"the code of {code_ref.replace(':', '.')} has changed since it was measured"
+            )
+    return out

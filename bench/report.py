@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.escape import code, esc
-from bench.fingerprint import fingerprint
+from bench.fingerprint import stale_methods
 from bench.noise import flags, page_notes
 from bench.plots import plot
-from bench.schema import METHODS, PROFILE_CALLS, Results, ResultsError, base_name
+from bench.schema import PROFILE_CALLS, Results, ResultsError
 from bench.summary import (
     TABLE_STATUS,
     measured,
@@ -29,6 +29,7 @@ from bench.summary import (
     derived,
     grid,
     markdown_table,
+    method_cell,
     summary,
 )
 from bench.missing import not_measured
@@ -57,25 +58,6 @@ def scroll(table: str, label: str) -> list[str]:
         "</div>",
         "",
     ]
-
-
-def stale_methods(res: Results) -> dict[str, str]:
-    """{method: why} for every measured method whose code has changed since the file was
-    measured."""
-    out = {}
-    for name, fp in res.fingerprints.items():
-        code_ref = METHODS[base_name(name)].code
-        if code_ref is None:
-            continue
-        try:
-            now = fingerprint(code_ref)
-        except (OSError, SyntaxError, ValueError) as exc:
-            now = f"unreadable ({exc})"
-        if now != fp:
-            out[name] = (
-                f"the code of {code_ref.replace(':', '.')} has changed since it was measured"
-            )
-    return out
 
 
 def _meta(res: Results, stem: str) -> str:
@@ -167,7 +149,13 @@ def section(
     plots = {}
     for dtype in cfg.dtypes:
         span = f"T = {min(cfg.Ts)} to {max(cfg.Ts)}"
-        parts += [f"#### {name}, {dtype}", "", "Computed from this file:", "", *summary(res, dtype)]
+        parts += [
+            f"#### {name}, {dtype}",
+            "",
+            "Computed from this file:",
+            "",
+            *summary(res, dtype, stale=flagged),
+        ]
         for what, alt in (
             ("time", "median time per call in milliseconds"),
             ("memory", "peak memory per call in MiB"),
@@ -212,21 +200,21 @@ def section(
                 ),
             ]
     if res.checks:
-        parts += checks(res, name)
+        parts += checks(res, name, flagged)
     if notes := not_measured(res):
         parts += ['??? note "Points that were not measured, and why"', ""]
         parts += ["    " + line for line in notes] + [""]
     return "\n".join(parts), plots
 
 
-def checks(res: Results, name: str) -> list[str]:
+def checks(res: Results, name: str, stale: frozenset[str] = frozenset()) -> list[str]:
     """Markdown of a file's ``checks``: the do_bench cross-check and the kernel profiles."""
     c, parts = res.checks, [f"#### {name}: the timing method checked", ""]
     assert c is not None, "checks(): called only for a file that has checks"
     if c.do_bench:
         rows = [
             [
-                f"`{b.method}`",
+                method_cell(b.method, stale),
                 b.dtype,
                 f"({b.B}, {b.T}, {b.C})",
                 num(b.harness_ms),
@@ -263,7 +251,7 @@ def checks(res: Results, name: str) -> list[str]:
             )
             rows.append(
                 [
-                    f"`{p.method}`",
+                    method_cell(p.method, stale),
                     p.dtype,
                     f"({p.B}, {p.T}, {p.C})",
                     f"{p.kernels:.3g}",

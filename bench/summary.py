@@ -7,6 +7,7 @@ strings from the file go through an escaper (`escape.esc` on the page,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Container
 
 from bench.escape import esc, plain
@@ -166,7 +167,8 @@ def _cell(r: Point | None, key: str, scale: float = 1.0, floor: float = 0.0, mar
     return num(None if v is None else v * scale) + (f" ({mark.split(':')[0]})" if mark else "")
 
 
-def _name(method: str, stale: Container[str]) -> str:
+def method_cell(method: str, stale: Container[str]) -> str:
+    """A table's method cell: the name as code, marked (stale) if its code changed since."""
     return f"`{method}`" + (" (stale)" if method in stale else "")
 
 
@@ -188,7 +190,7 @@ def grid(
     return markdown_table(
         ["method", *(f"T = {T}" for T in Ts)],
         [
-            [_name(n, stale), *(_cell(at.get((n, T)), key, scale, floor, marks) for T in Ts)]
+            [method_cell(n, stale), *(_cell(at.get((n, T)), key, scale, floor, marks) for T in Ts)]
             for n in names
         ],
     )
@@ -206,7 +208,7 @@ def derived(
         header,
         [
             [
-                _name(r.method, stale),
+                method_cell(r.method, stale),
                 _cell(r, "ms", marks=marks),
                 num(res.gbps(r)),
                 pct(res.frac_clone(r, rows)),
@@ -217,7 +219,7 @@ def derived(
     )
 
 
-def growth_table(res: Results, dtype: str) -> str | None:
+def growth_table(res: Results, dtype: str, stale: Container[str] = ()) -> str | None:
     """Time and peak memory at the largest T over those at T/2, for the quadratic and linear
     versions."""
 
@@ -232,7 +234,7 @@ def growth_table(res: Results, dtype: str) -> str | None:
 
             rows.append(
                 [
-                    f"`{m}`",
+                    method_cell(m, stale),
                     "quadratic" if m in QUADRATIC else "linear",
                     f"{T // 2} -> {T}",
                     f"x{t[1]:.3g}" if t else "n/a",
@@ -246,18 +248,24 @@ def growth_table(res: Results, dtype: str) -> str | None:
     )
 
 
-def summary(res: Results, dtype: str, e=esc) -> list[str]:
+def _stale_mark(what: str, stale: Container[str]) -> str:
+    """`what` with " (stale)" after it if it names a stale method."""
+    words = set(re.findall(r"[\w+-]+", what))
+    return what + (" (stale)" if any(m in words for m in stale) else "")
+
+
+def summary(res: Results, dtype: str, e=esc, stale: frozenset[str] = frozenset()) -> list[str]:
     """Markdown lines of the figures computed from a file, for one dtype: the page's and the
-    command's."""
+    command's. Figures and rows of `stale` methods are marked (stale)."""
     marks = flags(res)
     parts = [
         "Each figure in this list comes from points that are not flagged as noisy or "
         "non-monotonic (flagged points are marked in the tables and listed below them):",
         "",
-        *(f"- {what}: **{value}**" for what, value in headline(res, dtype)),
+        *(f"- {_stale_mark(what, stale)}: **{value}**" for what, value in headline(res, dtype)),
         "",
     ]
-    if table := growth_table(res, dtype):
+    if table := growth_table(res, dtype, stale):
         parts += [
             "Growth per doubling of T: time and peak memory at the larger T over those at the "
             "smaller, at the largest T where both were measured (for memory: both above the "
@@ -283,7 +291,7 @@ def summary(res: Results, dtype: str, e=esc) -> list[str]:
             f"{_shape(rows[0])}, where `x` is {mib:.3g} MiB{cache}, a size meant to exceed the "
             "caches so that `clone` runs at memory speed:",
             "",
-            "\n".join(failed) or derived(res, rows, marks=marks),
+            "\n".join(failed) or derived(res, rows, stale, marks=marks),
             "",
         ]
     if rows := [r for r in res.bandwidth_busy if r.dtype == dtype and r.status == "ok"]:
@@ -294,14 +302,14 @@ def summary(res: Results, dtype: str, e=esc) -> list[str]:
             f"The same bandwidth point once more, while {res.env.busy_processes} busy processes "
             "(one single-threaded PyTorch loop per core, started by `--busy`) ran beside it:",
             "",
-            derived(res, rows, marks=marks),
+            derived(res, rows, stale, marks=marks),
             "",
         ]
         if fast and cumsum:
             ratio = cumsum.ms / fast.ms  # type: ignore[operator]  # measured: ms is set
+            what = _stale_mark("`prefix_mean_fast` against `prefix_mean_cumsum`, busy", stale)
             parts += [
-                f"- `prefix_mean_fast` against `prefix_mean_cumsum`, busy: **{ratio:.3g}x** "
-                "as fast",
+                f"- {what}: **{ratio:.3g}x** as fast",
                 "",
             ]
     return parts

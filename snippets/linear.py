@@ -73,8 +73,8 @@ def _running_sums(x: torch.Tensor, n_t: torch.Tensor) -> torch.Tensor:
 
 
 class _PrefixMean(torch.autograd.Function):
-    # Autograd would keep the float32 copy of the blocks, and its product with the
-    # triangle's zeros would carry a nan of the gradient to positions it does not reach,
+    # Autograd would keep matmul's broadcast copy of the triangles, and its product with
+    # the triangles' zeros would carry a nan of the gradient to positions it does not reach,
     # so the gradient is written out: out[t] = (x[0] + ... + x[t]) / (t + 1), hence
     # grad x[s] = g[s] / (s + 1) + ... + g[T - 1] / T, a running sum from the end.
     @staticmethod

@@ -440,6 +440,10 @@ def test_a_changed_method_is_flagged_stale_and_measuring_again_clears_it(tiny, t
     cpu = rendered.markdown["cpu"]
     assert '!!! warning "Stale numbers"' in cpu and "`prefix_mean_cumsum` (stale) |" in cpu
     assert "`prefix_mean_fast` (stale)" not in cpu
+    # every figure and table row of the method says so, not only the grids
+    said = [line for line in cpu.splitlines() if line.startswith(("| ", "- ")) and "prefix_mean_cumsum" in line]
+    assert len(said) > 4 and all("(stale)" in line for line in said), [x for x in said if "(stale)" not in x]
+    assert any(line.startswith("- ") for line in said)  # a headline figure, not only table rows
 
 
 def test_the_timing_step_fills_the_appendix_page():
@@ -782,8 +786,11 @@ def test_the_fast_prefix_mean_appendix_states_its_times_from_the_cpu_files(tmp_p
             assert part in said, (path.name, part, said)
         busy = {r.method: r.ms for r in res.bandwidth_busy if r.dtype == "float32" and r.status == "ok"}
         if busy:
-            ratio = busy["prefix_mean_cumsum"] / busy["prefix_mean_fast"]
-            assert f"{summary.num(ratio)} times faster" in said, (path.name, said)
+            lead = busy["prefix_mean_cumsum"] / busy["prefix_mean_fast"]
+            assert f"was {summary.num(lead)} times as fast as `prefix_mean_cumsum`, against " \
+                   f"{summary.num(cumsum / fast)} times on the quiet machine" in said, (path.name, said)
+            for m in ("clone", "prefix_mean_cumsum", "prefix_mean_fast"):
+                assert f"{summary.num(busy[m])} ms ({summary.num(busy[m] / quiet[m])} times its quiet time)" in said
     empty = tmp_path / "results"
     empty.mkdir()
     assert hook.fast_sentence(empty) == hook.NO_CPU_FILE
