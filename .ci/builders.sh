@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The builders' check (non-blocking: not part of .ci/run). Builds the site with MkDocs, the
 # reference, and with each successor named below, in an environment of its own, and lists what
-# differs from the reference (python -m sitegen.compare): pages, drawings, CSP, notebook page,
+# differs from the reference (python -m sitegen.compare): pages, drawings, CSP, notebook pages,
 # "tested with" line, other HTML. A builder that does not install or fails to build is reported
 # as such. Exit status: 0, unless the reference build itself fails.
 #

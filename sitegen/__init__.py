@@ -5,11 +5,11 @@ each called by MkDocs through the one hook in `hooks/mkdocs_adapter.py`:
 
 * `sitegen.pre` makes, from code and data, ordinary files the builder reads: the figures and their
   palette copies, the timing plots and the Markdown that `pymdownx.snippets` includes in the timing
-  appendix and the kernel chapter, the link-preview image and the notebook's `.ipynb` download;
+  appendix and the kernel chapter, the link-preview image and the notebooks' `.ipynb` downloads;
   it also refuses a notebook source that would put script or another host's content on a page.
 * `sitegen.post` changes the finished HTML in the site folder: both palette copies of each drawing,
-  the copy button's text, the interactive figures' numbers, the notebook page's links, formulas and
-  output check, focusable scrolling boxes, the "tested with" line, and last a
+  the copy button's text, the interactive figures' numbers, the notebooks' launch links, the notebook
+  pages' formulas and output check, focusable scrolling boxes, the "tested with" line, and last a
   Content-Security-Policy on every page, which refuses any inline script that is not on its list.
 
 Nothing here imports MkDocs or patches another package. The TeX-to-MathML step is a

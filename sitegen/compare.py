@@ -8,7 +8,8 @@ ProperDocs and Zensical. It lists, for OTHER against REFERENCE:
   whose file is missing from its own site;
 * CSP: the pages without a Content-Security-Policy `<meta>`, and those whose policy's directives
   (hashes left out) differ;
-* the notebook page: its cells, whether it ran (`In [1]:`), the `.ipynb` download and the Colab link;
+* the notebook pages: how many, their cells, how many ran (`In [1]:`), the `.ipynb` downloads and
+  the Colab links;
 * the "tested with" line: the pages without it;
 * the pages whose HTML differs in anything else, after leaving out what changes at every build
   (hashes, cell ids, the generator tag).
@@ -55,14 +56,17 @@ def _directives(policy: str) -> frozenset[str]:
 
 
 def _notebook(site: Path, pages: dict[str, str]) -> str:
-    page = pages.get("notebook/index.html")
-    if page is None:
-        return "no notebook/index.html" + (" (notebook.py copied as a file)" if (site / "notebook.py").is_file() else "")
-    cells = page.count('class="jp-Cell ')
-    ran = bool(re.search(r"In\s\[1\]:", page))
-    return (f"{cells} cells, {'executed' if ran else 'not executed'}, "
+    shown = {name: text for name, text in pages.items() if name.startswith("notebooks/")}
+    if not shown:
+        copied = sorted(p.name for p in (site / "notebooks").glob("*.py")) if (site / "notebooks").is_dir() else []
+        return "no notebooks/*/index.html" + (f" ({len(copied)} notebook sources copied as files)" if copied else "")
+    cells = sum(text.count('class="jp-Cell ') for text in shown.values())
+    ran = sum(bool(re.search(r"In\s\[1\]:", text)) for text in shown.values())
+    downloads = len(list((site / "notebooks").glob("*.ipynb")))
+    colab = sum("colab.research.google.com" in text for text in shown.values())
+    return (f"{len(shown)} notebook pages, {cells} cells, {ran} executed, {downloads} downloads in notebooks/, "
             f"{'with' if (site / 'notebook.ipynb').is_file() else 'without'} notebook.ipynb, "
-            f"{'with' if 'colab.research.google.com' in page else 'without'} the Colab link")
+            f"{colab} with the Colab link")
 
 
 def _normalised(text: str) -> str:

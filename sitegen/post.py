@@ -1,9 +1,11 @@
 """The post-build pass over the finished site: every `*.html` file in the site folder, changed in
 place (atomically), in this order:
 
-1. `notebook` (pages that hold nbconvert's markup): in the article, the scripts that would load
-   from another host removed, the download and "Open in Colab" links after the title, formulas as
-   MathML (`sitegen.notebook_links`, `sitegen.mathml`);
+1. `notebook`: on the pages that hold nbconvert's markup, in the article, the scripts that would
+   load from another host removed and formulas as MathML (`sitegen.notebook_links`,
+   `sitegen.mathml`); on every page that has a notebook (a notebook page, a chapter page, the
+   page `notebook/`), its launch links after the title: the download, "Open in Colab", and the
+   notebook's page or its chapter (`sitegen.notebook_links.launch_links`);
 2. `palettes`: each drawing's `<img>` as a light and a dark one (`sitegen.palettes`);
 3. `copy`: the copy button's text of `>>>` sessions (`sitegen.copy`);
 4. `widgets`: the interactive figures' numbers (`sitegen.widgets`);
@@ -51,22 +53,35 @@ def base_url(relative: str, site_url: str | None) -> str:
     return "/".join([".."] * depth) or "."
 
 
-def _notebook(page_html: str, relative: str, config: Config, site: Path) -> str:
+def _notebook(page_html: str, relative: str) -> str:
     from sitegen.mathml import render_notebook_math
-    from sitegen.notebook_links import IPYNB, strip_remote_scripts, with_links
+    from sitegen.notebook_links import strip_remote_scripts
 
-    m = _ARTICLE.search(page_html) or _BODY.search(page_html)
-    if m is None:
-        raise BuildError(f"{relative}: a notebook page without an <article> or a <body> for its content")
+    m = _content(page_html, relative)
     body = strip_remote_scripts(m.group(2))
-    if (site / IPYNB).is_file():
-        download = os.path.relpath(site / IPYNB, (site / relative).parent).replace(os.sep, "/")
-        body = with_links(body, download, config.repo_url or "")
     try:
         body = render_notebook_math(body)
     except Exception as exc:  # latex2mathml raises several exception types
         raise BuildError(f"{relative}: a formula could not be converted: {exc}") from exc
     return page_html[: m.start(2)] + body + page_html[m.end(2):]
+
+
+def _content(page_html: str, relative: str) -> re.Match:
+    m = _ARTICLE.search(page_html) or _BODY.search(page_html)
+    if m is None:
+        raise BuildError(f"{relative}: a page without an <article> or a <body> for its content")
+    return m
+
+
+def _launch_links(page_html: str, relative: str, config: Config, site: Path) -> str:
+    """The page's notebook links after its title, where it has a notebook (`sitegen.notebook_links`)."""
+    from sitegen.notebook_links import launch_links, with_links
+
+    links = launch_links(relative, site, config.repo_url or "")
+    if links is None:
+        return page_html
+    m = _content(page_html, relative)
+    return page_html[: m.start(2)] + with_links(m.group(2), links) + page_html[m.end(2):]
 
 
 def page(page_html: str, relative: str, config: Config, site: Path, *, csp: bool = True,
@@ -77,7 +92,9 @@ def page(page_html: str, relative: str, config: Config, site: Path, *, csp: bool
     steps = config.steps
     notebook = notebook_outputs.is_notebook(page_html)
     if notebook and "notebook" in steps:
-        page_html = _notebook(page_html, relative, config, site)
+        page_html = _notebook(page_html, relative)
+    if "notebook" in steps:
+        page_html = _launch_links(page_html, relative, config, site)
     if "palettes" in steps:
         page_html = palettes.both_palettes(page_html)
     if "copy" in steps:

@@ -5,8 +5,9 @@
 * `timing`: the plots of the committed results as `docs/appendix/plots/*.svg` (both palettes),
   and the Markdown the pages include as `build/sitegen/timing/*.md` (`sitegen.timing`);
 * `social`: the link-preview image, `docs/assets/social.png` (`sitegen.social`);
-* `notebook`: `docs/notebook.ipynb`, the download of the notebook (`sitegen.notebook_links`),
-  and the check of every notebook source in `docs/` (`sitegen.notebook_outputs.check_outputs`):
+* `notebook`: the downloads of the chapters' notebooks, `docs/notebooks/NN-topic.ipynb`, and of
+  all of them in one, `docs/notebook.ipynb` (`sitegen.notebook_links`), and the check of every
+  notebook source in `docs/` (`sitegen.notebook_outputs.check_outputs`):
   its Markdown cells and any outputs it stores. The outputs the build's own execution makes are
   checked in the finished page (`sitegen.post`).
 
@@ -22,7 +23,7 @@ from sitegen.files import write
 
 # What the step writes, below the project's root (`.gitignore` lists each).
 GENERATED = ("docs/figures/", "docs/appendix/plots/", "docs/assets/social.png", "docs/notebook.ipynb",
-             "build/sitegen/")
+             "docs/notebooks/*.ipynb", "build/sitegen/")
 
 
 def figures(config: Config) -> list[str]:
@@ -60,20 +61,32 @@ def social(config: Config) -> list[str]:
 def notebook(config: Config) -> list[str]:
     import jupytext
 
-    from sitegen.notebook_links import IPYNB, NOTEBOOK, pinned_commit, to_ipynb
+    from sitegen.notebook_links import IPYNB, NOTEBOOKS, chapter_notebooks, combined_ipynb, pinned_commit, to_ipynb
     from sitegen.notebook_outputs import check_outputs
 
-    source = config.docs_dir / NOTEBOOK
-    if source.is_file():
-        # Unpinned (the head of the default branch) where no commit holds these files as they
-        # are; the deploy workflow refuses to publish such a notebook.
-        write(config.docs_dir / IPYNB, to_ipynb(source.read_text(encoding="utf-8"), pinned_commit(config.root)))
-    for path in sorted([*config.docs_dir.rglob("*.ipynb"), *([source] if source.is_file() else [])]):
+    def check(path) -> None:
         try:
             nb = jupytext.read(path)
         except Exception as exc:  # jupytext and nbformat raise many types
             raise BuildError(f"{path.relative_to(config.root)}: cannot be read as a notebook: {exc}") from None
         check_outputs(nb, str(path.relative_to(config.root)))
+
+    sources = chapter_notebooks(config.docs_dir)
+    for path in sources:  # first, so that a refusal names the source, not a download made from it
+        check(path)
+    if sources:
+        # Unpinned (the head of the default branch) where no commit holds these files as they
+        # are; the deploy workflow refuses to publish such a notebook.
+        commit = pinned_commit(config.root)
+        texts = {str(p.relative_to(config.root)): p.read_text(encoding="utf-8") for p in sources}
+        for path, (name, text) in zip(sources, texts.items()):
+            write(path.with_suffix(".ipynb"), to_ipynb(text, config.repo_url, commit, name))
+        write(config.docs_dir / IPYNB, combined_ipynb(texts, config.repo_url, commit))
+    for stale in (config.docs_dir / NOTEBOOKS).glob("*.ipynb"):  # a download whose source is gone
+        if not stale.with_suffix(".py").is_file():
+            stale.unlink()
+    for path in sorted(config.docs_dir.rglob("*.ipynb")):
+        check(path)
     return []
 
 

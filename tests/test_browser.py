@@ -321,7 +321,7 @@ def test_the_sitemap_lists_every_built_page_and_the_nav_names_them(site):
     built = {str(p.parent.relative_to(site)) for p in site.rglob("index.html")}
     built = {"" if b == "." else b + "/" for b in built}
     assert set(site_pages(site)) == built == set(PAGES)
-    assert {"", "notebook/", "reference/", "03-softmax/"} <= built
+    assert {"", "notebook/", "notebooks/03-softmax/", "reference/", "03-softmax/"} <= built
 
 
 @pytest.mark.parametrize("visit", _visit_params(), indirect=True)
@@ -344,7 +344,7 @@ def test_no_raw_tex_in_the_text(visit):
     assert not bad, "\n".join(bad)
 
 
-@pytest.mark.parametrize("visit", _visit_params(["", "03-softmax/", "notebook/"]), indirect=True)
+@pytest.mark.parametrize("visit", _visit_params(["", "03-softmax/", "notebooks/03-softmax/"]), indirect=True)
 def test_formulas_are_mathml(visit):
     assert visit.facts["mathml"] > 0, "no <math> element"
 
@@ -513,12 +513,13 @@ def test_search_finds_softmax(server, playwright_browser, shots):
 def test_notebook_page_shows_executed_outputs(server, playwright_browser, shots):
     context = _context(playwright_browser, server, "light", [])
     page = context.new_page()
-    page.goto(server + "notebook/")
+    notebook = "notebooks/02-matrix-trick/"  # a notebook with a figure among its outputs
+    page.goto(server + notebook)
     prompts = page.locator(".jp-InputPrompt").all_inner_texts()
     outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
     errors = page.locator("[data-mime-type='application/vnd.jupyter.stderr']").count()
     figures = page.locator(".jp-OutputArea-output img[src^='data:image/svg+xml']").count()
-    download = page.get_by_role("link", name="Download notebook.ipynb").get_attribute("href")
+    download = page.get_by_role("link", name="Download 02-matrix-trick.ipynb").get_attribute("href")
     colab = page.get_by_role("link", name="Open in Colab").get_attribute("href")
     page.locator("clipboard-copy").first.click()  # the notebook's own copy button: an inline script
     page.wait_for_timeout(300)
@@ -531,7 +532,7 @@ def test_notebook_page_shows_executed_outputs(server, playwright_browser, shots)
     assert errors == 0, "the notebook printed to stderr or raised"
     assert figures >= 1, "the notebook's figure output is missing"
     assert colab.startswith("https://colab.research.google.com/github/")
-    with urllib.request.urlopen(server + "notebook/" + download, timeout=10) as r:
+    with urllib.request.urlopen(server + notebook + download, timeout=10) as r:
         assert r.status == 200 and b'"nbformat"' in r.read()
 
 

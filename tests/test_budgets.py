@@ -4,7 +4,7 @@ The main path is what a reader sees without opening anything: the page's article
 collapsed block (a `<details>` without `open`: the validated versions, the solutions, the
 engineering asides). On it a chapter has at most PROSE_WORDS words of prose and CODE_LINES
 non-blank lines of code. And no definition (a top-level `def NAME` or `class NAME` line in a
-code block, collapsed or not) is shown twice on the whole site, counting every page: the notebook
+code block, collapsed or not) is shown twice on the whole site, counting every page: the notebooks
 too, and the API reference, whose entries are signatures without `def` or `class` (mkdocstrings'
 `show_source: false`), so they show no definition and count for nothing. One exception: a block
 included from `snippets/` (its title names the file) shows its first definition and carries
@@ -57,8 +57,8 @@ class _Article(HTMLParser):
             return "title"
         if tag in ("math", "svg", "script", "style") or "headerlink" in classes:
             return "hidden"  # formulas, drawings, and the permalink's pilcrow are no words
-        if "md-content__button" in classes or "tested-with" in classes:
-            return "hidden"  # the edit button and the build footer belong to every page
+        if "md-content__button" in classes or "tested-with" in classes or "notebook-links" in classes:
+            return "hidden"  # the edit button, the build footer and the notebook's buttons are no prose
         return ""
 
     def _in(self, role: str) -> bool:
@@ -149,7 +149,8 @@ def test_the_parser_sees_collapsed_code_and_prose_apart(tmp_path):
         '<div class="highlight"><span class="filename">snippets/x.py</span><pre><code>def h(): pass\n'
         'def f(): pass\n</code></pre></div>'
         '<details class="note" open><summary>five</summary><pre><code>class G: pass\n</code></pre></details>'
-        '<p class="tested-with"><small>build</small></p></article><p>outside</p></body></html>',
+        '<p class="tested-with"><small>build</small></p><p class="notebook-links"><a href="n/">Its notebook</a></p>'
+        '</article><p>outside</p></body></html>',
         encoding="utf-8",
     )
     assert measure(tmp_path) == [("01-x", 5, 5, 2)]

@@ -135,7 +135,7 @@ def test_pages_show_existing_figures_with_alt_text():
 
 def test_every_figure_is_shown_somewhere():
     shown = {src.removeprefix("figures/").removesuffix(".svg") for _, src, _ in _page_images()}
-    notebook = (DOCS / "notebook.py").read_text(encoding="utf-8")
+    notebook = "".join(p.read_text(encoding="utf-8") for p in (DOCS / "notebooks").glob("*.py"))
     in_notebook = {name for name in figures.FIGURES if f"{name.replace('-', '_')}_svg(" in notebook}
     # a stacked copy (NAME-narrow) is shown wherever NAME is, through a <picture>
     narrow = {name + figures.NARROW for name in shown if name + figures.NARROW in figures.FIGURES}

@@ -29,7 +29,7 @@ def wheel(tmp_path_factory):
 def _imported_modules() -> set[str]:
     """Every snippets or bench module that a page, the notebook, a build step or a bench module imports."""
     found = set()
-    sources = [*(ROOT / "docs").rglob("*.md"), ROOT / "docs" / "notebook.py", *(ROOT / "bench").glob("*.py"),
+    sources = [*(ROOT / "docs").rglob("*.md"), *(ROOT / "docs" / "notebooks").glob("*.py"), *(ROOT / "bench").glob("*.py"),
                *(ROOT / "hooks").glob("*.py"), *(ROOT / "sitegen").glob("*.py")]
     for path in sources:
         for m in re.finditer(r"^\s*(?:>>> |\.\.\. )?(?:from|import) ((?:snippets|bench)(?:\.\w+)*)",

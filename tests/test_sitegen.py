@@ -75,18 +75,34 @@ def test_figures_are_written_with_a_copy_per_palette(tmp_path, monkeypatch):
     assert light.read_text() != dark.read_text()
 
 
-def test_the_notebook_step_writes_the_download_and_checks_each_notebook_source(tmp_path):
+def test_the_notebook_step_writes_the_downloads_and_checks_each_notebook_source(tmp_path):
     config = _project(tmp_path, "extra:\n  sitegen:\n    steps: [notebook]\n")
-    (tmp_path / "docs" / "notebook.py").write_text("# %% [markdown]\n# # Title\n\n# %%\nx = 1\n", encoding="utf-8")
+    (tmp_path / "docs" / "notebooks").mkdir()
+    for name, code in (("01-a", "x = 1"), ("02-b", "y = 2")):
+        (tmp_path / "docs" / "notebooks" / f"{name}.py").write_text(f"# %% [markdown]\n# # {name}\n\n# %%\n{code}\n",
+                                                                   encoding="utf-8")
+    (tmp_path / "docs" / "notebooks" / "00-gone.ipynb").write_text("{}")  # its source was removed
     pre.run(config)
-    written = nbformat.reads((tmp_path / "docs" / "notebook.ipynb").read_text(), as_version=4)
-    assert [c.cell_type for c in written.cells] == ["markdown", "code"] and written.cells[1].source == "x = 1"
+    written = nbformat.reads((tmp_path / "docs" / "notebooks" / "01-a.ipynb").read_text(), as_version=4)
+    assert [c.cell_type for c in written.cells] == ["markdown", "markdown", "code", "code"]
+    assert "git+https://github.com/o/r" in written.cells[2].source and written.cells[3].source == "x = 1"
+    combined = nbformat.reads((tmp_path / "docs" / "notebook.ipynb").read_text(), as_version=4)
+    assert [c.source for c in combined.cells if c.cell_type == "markdown"][-2:] == ["## 01-a", "## 02-b"]
+    assert [c.source for c in combined.cells][-1] == "y = 2"
+    assert not (tmp_path / "docs" / "notebooks" / "00-gone.ipynb").exists()
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("show()")
     cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": '<iframe src="https://h.example">'})]
     nb.cells = [nbformat.v4.new_markdown_cell("# A"), cell]
     nbformat.write(nb, tmp_path / "docs" / "stored.ipynb")
     with pytest.raises(BuildError, match=r"docs/stored\.ipynb: cell 1 .* <iframe> loads a frame"):
+        pre.run(config)
+    (tmp_path / "docs" / "stored.ipynb").unlink()
+    (tmp_path / "docs" / "notebooks" / "03-c.py").write_text("# %% [markdown]\n# Hello\n")
+    with pytest.raises(BuildError, match=r"docs/notebooks/03-c\.py: a chapter's notebook starts with a Markdown cell"):
+        pre.run(config)
+    (tmp_path / "docs" / "notebooks" / "03-c.py").write_text("# %% [markdown]\n# # C <img src=x onerror=alert(1)>\n")
+    with pytest.raises(BuildError, match=r"docs/notebooks/03-c\.py: cell 0 .*raw HTML"):
         pre.run(config)
 
 
@@ -160,15 +176,28 @@ def _notebook_page(output: str) -> str:
             '<script src="https://cdn.example/mathjax.js"></script>')
 
 
-def test_the_notebook_page_gets_its_links_and_mathml_and_no_remote_script(tmp_path):
+def test_the_notebook_pages_get_their_links_and_mathml_and_no_remote_script(tmp_path):
     config = _project(tmp_path, "extra:\n  sitegen:\n    steps: [notebook]\n")
-    site = _site(tmp_path, {"notebook/index.html": _notebook_page("<p>fine</p>")})
+    site = _site(tmp_path, {"notebook/index.html": "<article><h1>All</h1><p>$x$</p></article>",
+                            "notebooks/01-a/index.html": _notebook_page("<p>fine</p>"),
+                            "01-a/index.html": "<article><h1>A</h1><p>Text</p></article>",
+                            "02-b/index.html": "<article><h1>B</h1><p>Text</p></article>"})
     (site / "notebook.ipynb").write_text("{}")
+    (site / "notebooks" / "01-a.ipynb").write_text("{}")
     post.run(site, config)
-    page = (site / "notebook" / "index.html").read_text()
-    assert '</h1>\n<p class="notebook-links"><a class="md-button md-button--primary" href="../notebook.ipynb"' in page
-    assert "https://colab.research.google.com/github/o/r/blob/notebook/notebook.ipynb" in page
+    page = (site / "notebooks" / "01-a" / "index.html").read_text()
+    colab = "https://colab.research.google.com/github/o/r/blob/notebook/notebooks/01-a.ipynb"
+    assert ('</h1>\n<p class="notebook-links"><a class="md-button md-button--primary" href="../../01-a/">Read the '
+            'chapter</a> <a class="md-button md-button--primary" href="../01-a.ipynb" download>Download 01-a.ipynb'
+            f'</a> <a class="md-button md-button--primary" href="{colab}">Open in Colab</a></p>') in page
     assert "<math" in page and "$t$" not in page and "cdn.example" not in page
+    chapter = (site / "01-a" / "index.html").read_text()
+    assert 'href="../notebooks/01-a/">This chapter&#x27;s notebook</a>' in chapter and colab in chapter
+    assert "notebook-links" not in (site / "02-b" / "index.html").read_text(), "no notebook, no links"
+    combined = (site / "notebook" / "index.html").read_text()
+    assert 'href="../notebook.ipynb" download>' in combined
+    assert "https://colab.research.google.com/github/o/r/blob/notebook/notebook.ipynb" in combined
+    assert "$x$" in combined, "a Markdown page's formulas are the Markdown extension's, not the notebook step's"
 
 
 def test_a_notebook_output_the_browser_would_run_is_refused_naming_the_cell(tmp_path):

@@ -86,7 +86,7 @@ def test_every_page_has_a_csp_before_anything_it_loads(built_site):
         # Exactly the page's inline scripts are allowed: each one's hash, and no other.
         scripts = {_hash(s) for s in _inline_scripts(text)}
         assert scripts and set(d["script-src"][1:]) == scripts, page
-    notebook = _directives((built_site / "notebook" / "index.html").read_text(encoding="utf-8")
+    notebook = _directives((built_site / "notebooks" / "01-by-hand" / "index.html").read_text(encoding="utf-8")
                            .split('http-equiv="Content-Security-Policy" content="')[1].split('"')[0])
     assert len(notebook["style-src"]) > 1, "the notebook's <style> elements have no hashes"
 
@@ -108,7 +108,7 @@ def test_every_page_links_to_its_source_for_editing(built_site):
         source = _source_of(built_site, page)
         assert links == [f"{REPO_URL}/edit/main/{source}"], (page, links)
         seen[_page_path(built_site, page)] = source
-    assert seen["notebook/"] == "docs/notebook.py" and seen["reference/"] == "docs/reference.md"
+    assert seen["notebooks/01-by-hand/"] == "docs/notebooks/01-by-hand.py" and seen["reference/"] == "docs/reference.md"
     assert len(seen) >= 10
 
 
