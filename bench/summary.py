@@ -251,7 +251,7 @@ def growth_table(res: Results, dtype: str, stale: Container[str] = ()) -> str | 
 def _stale_mark(what: str, stale: Container[str]) -> str:
     """`what` with " (stale)" after it if it names a stale method."""
     words = set(re.findall(r"[\w+-]+", what))
-    return what + (" (stale)" if any(m in words for m in stale) else "")
+    return what + (" (stale)" if any(w in stale for w in words) else "")
 
 
 def summary(res: Results, dtype: str, e=esc, stale: frozenset[str] = frozenset()) -> list[str]:
