@@ -19,7 +19,7 @@ from tests.scripts import load_file
 
 copy = load_file("sitegen/copy.py")
 
-_BLOCK = re.compile(r'<div class="highlight"(?P<attrs>[^>]*)>.*?<code[^>]*>(?P<code>.*?)</code>', re.S)
+_BLOCK = re.compile(r'<div class="(?:language-[\w+-]+ )?highlight"(?P<attrs>[^>]*)>.*?<code[^>]*>(?P<code>.*?)</code>', re.S)
 
 
 def _blocks(page_html: str) -> list[tuple[str | None, str]]:
@@ -50,6 +50,11 @@ def test_the_copied_text_is_escaped_into_the_attribute_and_read_back_whole():
     assert copy.with_copy_text(out) == out  # once only
     ((copied, code),) = _blocks(out)
     assert copied == 's = "<b>&amp;\'x\'</b>"\ns' and code == source
+
+
+def test_a_block_keeps_the_language_class_it_is_given():
+    page = '<div class="language-pycon highlight"><pre><code>&gt;&gt;&gt; 1 + 1\n2\n</code></pre></div>'
+    assert copy.with_copy_text(page).startswith('<div class="language-pycon highlight" data-copy="1 + 1">')
 
 
 def _expected(fence) -> str:
