@@ -87,3 +87,29 @@ def test_the_reference_page_copies_sessions_that_compile(built_site):
     assert copied
     for i, text in enumerate(copied):
         compile(text, f"reference block {i + 1}", "exec")
+
+
+def test_the_runner_of_copied_code_reports_what_does_not_run():
+    """tests/run_copied.py, which runs what the browser test copied: a statement the page shows
+    raising must raise that exception and the session goes on; anything else that raises stops
+    the page; a definition must define its name."""
+    pytest.importorskip("sybil", reason="the runner sets pages up as tests/sybil_pages.py does")
+    from tests.run_copied import run
+
+    def example(shown: str) -> dict:
+        return {"where": shown.splitlines()[0], "shown": shown, "code": copy.session_input(shown).rstrip("\n")}
+
+    job = {"setup": "sybil", "definitions": [
+        {"where": "d1", "code": "def f():\n    pass\n", "name": "f"},
+        {"where": "d2", "code": "def g():\n    pass\n", "name": "h"},
+    ], "examples": [
+        example(">>> x = 1\n>>> 1 / 0\nTraceback (most recent call last):\nZeroDivisionError: division by zero\n>>> y = x + 1\n"),
+        example(">>> y\n2\n"),
+        example(">>> z = 2\n>>> z + 1\nTraceback (most recent call last):\nTypeError: ...\n"),
+        example(">>> never = 1\n"),
+    ]}
+    report = run(job)
+    assert (report["examples"], report["definitions"]) == (2, 1), report
+    assert [f["where"] for f in report["failures"]] == [">>> z = 2", "d2"], report
+    assert "shows it raising TypeError" in report["failures"][0]["error"]
+    assert "does not define h" in report["failures"][1]["error"]
