@@ -902,14 +902,19 @@ def test_the_scores_to_weights_widget_matches_torch_driven_by_keyboard(server, p
         assert "would overflow" in check("inf-before", "8")
 
 
-def test_without_javascript_the_widget_shows_its_static_figure(server, playwright_browser):
+WIDGET_PAGES = {"scores-to-weights": "03-softmax/", "online-softmax": "09-streaming/",
+                "who-sees-whom": "11-inference/", "kv-cache": "11-inference/"}
+
+
+def test_without_javascript_every_widget_shows_its_static_figure(server, playwright_browser):
     context = playwright_browser.new_context(java_script_enabled=False)
     try:
         page = context.new_page()
-        page.goto(server + "03-softmax/")
-        root = page.locator('[data-widget="scores-to-weights"]')
-        assert root.locator(".widget-static img").first.is_visible()
-        assert root.locator(".widget-live").count() == 0
+        for name, path in WIDGET_PAGES.items():
+            page.goto(server + path)
+            root = page.locator(f'[data-widget="{name}"]')
+            assert root.locator(".widget-static img").first.is_visible(), name
+            assert root.locator(".widget-live").count() == 0, name
     finally:
         context.close()
 
@@ -1004,6 +1009,117 @@ def test_the_online_softmax_stepper_shows_the_running_state_torch_computes(serve
             shown = float(re.search(r"Output acc / l = ([0-9]+\.[0-9]+)", said)[1])
             assert math.isclose(shown, expected, rel_tol=1e-4), (said, expected)
             assert ("nan (inf / inf)" in said) == (max(scores) > 88.72)
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(n) for n in re.findall(r"-?\d+\.\d+", text)]
+
+
+def test_the_kv_cache_stepper_shows_what_torch_computes_and_counts_what_it_multiplies(server, playwright_browser):
+    """Chapter 11's stepper, driven by the keyboard alone in both palettes, step by step: the cache
+    holds rows 0..t of the keys and values that the layer's projection makes for all the tokens at
+    once, the weights are torch.softmax's, their average of the values is what the layer's full
+    forward outputs (through proj), and the multiply-adds shown are PyTorch's FLOP counter's for
+    the step with the cache and for the whole forward without it (2 FLOPs per multiply-add), not
+    decode_macs's formula. Shown text and data-value agree to the 2 decimals shown. The new row's
+    flash is off under reduced motion; axe finds nothing serious in the stepped widget; no
+    console error, no CSP violation."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from snippets.attention import MultiHeadAttention
+    from snippets.figures import KV_STEPPER
+    from snippets.inference import KVCache
+
+    T, C = KV_STEPPER["T"], KV_STEPPER["n_embd"]
+    with torch.random.fork_rng(devices=[]):  # the layer and tokens the trace decodes
+        torch.manual_seed(KV_STEPPER["seed"])
+        layer = MultiHeadAttention(C, 1, block_size=T)
+        x = torch.randn(1, T, C)
+
+    def macs(f) -> int:
+        with FlopCounterMode(display=False) as counter:
+            f()
+        return counter.get_total_flops() // 2
+
+    with torch.no_grad():
+        q, k, v = layer.qkv(x)[0].split(C, dim=1)  # (T, C) each: every token at once, no cache
+        full = layer(x)[0]  # (T, C)
+        without = [macs(lambda t=t: layer(x[:, : t + 1])) for t in range(T)]
+        with_cache = []
+        for t in range(T):
+            cache = KVCache()
+            if t:
+                layer(x[:, :t], cache)
+            with_cache.append(macs(lambda t=t, cache=cache: layer(x[:, t : t + 1], cache)))
+
+    def values(locator) -> torch.Tensor:
+        """Its data-value, checked against its shown text (2 decimals)."""
+        got = torch.tensor([float(n) for n in locator.get_attribute("data-value").split()])
+        shown = torch.tensor(_numbers(locator.inner_text()))
+        torch.testing.assert_close(shown, got, atol=0.005 + 1e-6, rtol=0)
+        return got
+
+    axe = _axe()
+    for scheme in SCHEMES:
+        context = _new_context(playwright_browser, scheme)
+        errors: list[str] = []
+        try:
+            page = context.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server + "11-inference/", wait_until="load")
+            root = page.locator('[data-widget="kv-cache"]')
+            assert root.locator(".widget-static").is_hidden() and root.locator(".widget-live").is_visible()
+            prev, nxt = root.locator('button[data-control="previous"]'), root.locator('button[data-control="next"]')
+            out = root.locator(".widget-out")
+            assert out.get_attribute("aria-live") == "polite" and prev.is_disabled()
+            nxt.focus()
+            order = list(range(T)) + [T - 2]  # to the end, and one step back
+            for n, t in enumerate(order):
+                if n:
+                    page.keyboard.press("Enter")
+                active = page.evaluate("document.activeElement.getAttribute('data-control')")
+                # at the last step "next" is disabled and hands the focus to "previous"
+                assert active == ("previous" if n >= T - 1 else "next"), (t, active)
+                rows = root.locator("tr[data-row]")
+                assert rows.count() == t + 1
+                torch.testing.assert_close(values(root.locator(".widget-query")), q[t], atol=1e-5, rtol=0)
+                w = torch.softmax(q[t] @ k[: t + 1].T / C**0.5, dim=0)
+                got_w = torch.stack([values(rows.nth(j).locator('[data-name="w"]'))[0] for j in range(t + 1)])
+                torch.testing.assert_close(got_w, w, atol=1e-5, rtol=0)
+                for j in range(t + 1):
+                    torch.testing.assert_close(values(rows.nth(j).locator('[data-name="k"]')), k[j], atol=1e-5, rtol=0)
+                    torch.testing.assert_close(values(rows.nth(j).locator('[data-name="v"]')), v[j], atol=1e-5, rtol=0)
+                avg = values(root.locator('[data-name="avg"]'))
+                torch.testing.assert_close(avg, w @ v[: t + 1], atol=1e-5, rtol=0)
+                torch.testing.assert_close(layer.proj(avg), full[t], atol=1e-5, rtol=0)
+                said = out.inner_text()
+                assert re.search(rf"the cache holds {t + 1} rows?;", said), said
+                m = re.search(r"Multiply-adds of this step: (\d+) with the cache, (\d+) without; steps 0 to \d+: (\d+) and (\d+)\.", said)
+                assert m and [int(g) for g in m.groups()] == [with_cache[t], without[t], sum(with_cache[: t + 1]), sum(without[: t + 1])], (said, with_cache, without)
+                bars = {(b.get_attribute("data-macs"), int(b.get_attribute("data-step"))): int(b.text_content())
+                        for b in root.locator("text[data-macs]").all()}
+                assert bars == {**{("with", j): with_cache[j] for j in range(t + 1)},
+                                **{("without", j): without[j] for j in range(t + 1)}}, bars
+                if t == T - 1:
+                    assert nxt.is_disabled()
+            page.keyboard.press("Tab")  # to "next", enabled again one step before the end
+            assert page.evaluate("document.activeElement.getAttribute('data-control')") == "next"
+            page.keyboard.press("Tab")  # then the table, which scrolls by keyboard where it is wider
+            assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "The cache"
+            assert root.locator("tr.current").evaluate("e => getComputedStyle(e).animationName") == "widget-arrive"
+            page.emulate_media(reduced_motion="reduce")
+            assert root.locator("tr.current").evaluate("e => getComputedStyle(e).animationName") == "none"
+            if axe is not None:
+                found = axe.run(page, context='[data-widget="kv-cache"]', options={"resultTypes": ["violations"]}).response
+                bad = [f"{v['id']} ({v['impact']}): {v['help']}" for v in found["violations"] if v["impact"] in AXE_FAILING]
+                assert not bad, (scheme, bad)
+            assert not _csp_violations(page), _csp_violations(page)
+            assert not errors, errors
+        finally:
+            context.close()
+    _axe_or_skip()
 
 
 _FIGURES_SHOWN = """() => [...document.querySelectorAll('.md-content img[src*="figures/"]')]
