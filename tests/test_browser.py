@@ -1113,6 +1113,7 @@ def test_the_kv_cache_stepper_shows_what_torch_computes_and_counts_what_it_multi
             assert root.locator("tr.current").evaluate("e => getComputedStyle(e).animationName") == "none"
             if axe is not None:
                 found = axe.run(page, context='[data-widget="kv-cache"]', options={"resultTypes": ["violations"]}).response
+                assert found["testEngine"]["name"] == "axe-core" and found["passes"], "axe checked nothing"
                 bad = [f"{v['id']} ({v['impact']}): {v['help']}" for v in found["violations"] if v["impact"] in AXE_FAILING]
                 assert not bad, (scheme, bad)
             assert not _csp_violations(page), _csp_violations(page)
