@@ -14,9 +14,11 @@ import doctest
 import html
 import re
 
-# A code block as pymdownx.highlight writes it: <div class="highlight"> ... <code>...</code> ...
+# A code block as pymdownx.highlight writes it: <div class="language-NAME highlight"> ... <code>...</code> ...
+# (mkdocs.yml's pygments_lang_class names the language; a block without one has class="highlight")
 _BLOCK = re.compile(
-    r'<div class="highlight"(?P<attrs>(?![^>]*\bdata-copy=)[^>]*)>(?P<body>.*?</code>)', re.S
+    r'<div class="(?P<classes>(?:language-[\w+-]+ )?highlight)"(?P<attrs>(?![^>]*\bdata-copy=)[^>]*)>'
+    r'(?P<body>.*?</code>)', re.S
 )
 _CODE = re.compile(r"<code[^>]*>(?P<code>.*?)</code>", re.S)
 _TAG = re.compile(r"<[^>]*>")
@@ -54,6 +56,6 @@ def with_copy_text(page_html: str) -> str:
         if source is None:
             return m[0]
         value = html.escape(source.rstrip("\n"), quote=True).replace("\n", "&#10;")
-        return f'<div class="highlight"{m["attrs"]} data-copy="{value}">{m["body"]}'
+        return f'<div class="{m["classes"]}"{m["attrs"]} data-copy="{value}">{m["body"]}'
 
     return _BLOCK.sub(add, page_html)

@@ -1,7 +1,8 @@
 """The numbers an interactive figure shows, computed by the package at build time.
 
-A widget that steps through numbers the package computes (chapter 9's online softmax) gets them
-here as JSON in a ``data-trace`` attribute of its ``<div data-widget="NAME">``, HTML-escaped:
+A widget that steps through numbers the package computes (chapter 9's online softmax, chapter
+11's KV cache) gets them here as JSON in a ``data-trace`` attribute of its
+``<div data-widget="NAME">``, HTML-escaped:
 data, not code, so the site's Content-Security-Policy has nothing to allow. The script
 (docs/assets/widgets/widgets.js) only displays them; a browser test compares what it shows with
 torch.
@@ -14,7 +15,7 @@ import json
 import math
 import re
 
-from snippets.figures import STEPPER_SCORES, STEPPER_VALUES, online_softmax_trace
+from snippets.figures import KV_STEPPER, STEPPER_SCORES, STEPPER_VALUES, kv_cache_trace, online_softmax_trace
 
 
 def _finite_or_name(x: float) -> float | str:
@@ -32,7 +33,8 @@ def traces() -> dict[str, dict]:
                           for step in online_softmax_trace(scores, STEPPER_VALUES)],
             }
             for name, scores in STEPPER_SCORES.items()
-        }
+        },
+        "kv-cache": {"C": KV_STEPPER["n_embd"], "steps": kv_cache_trace(**KV_STEPPER)},
     }
 
 

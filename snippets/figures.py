@@ -70,6 +70,7 @@ __all__ = [
     "mask_alignment_svg",
     "online_softmax_trace",
     "online_softmax_svg",
+    "kv_cache_trace",
     "tiled_running_sums",
     "scan_tiles_svg",
 ]
@@ -1459,6 +1460,45 @@ def kv_cache_steps(T: int = 5, n_embd: int = 4, *, seed: int = 0) -> list[dict[s
                 }
             )
     return out
+
+
+# Chapter 11's stepper decodes the tokens of its static figure (kv_cache_svg): T and C the same.
+KV_STEPPER = {"T": 5, "n_embd": 4, "seed": 0}
+
+
+def kv_cache_trace(T: int = 5, n_embd: int = 4, *, seed: int = 0) -> list[dict]:
+    """What chapter 11's KV-cache stepper shows: one ``MultiHeadAttention`` layer with one head
+    (head size ``n_embd``) decodes T tokens one at a time through a ``KVCache``. Per step t: the
+    new token's query ``q``, the keys ``k`` and values ``v`` the cache holds after the step
+    (t + 1 rows), the query's weights ``w`` over them, their average of the values ``avg`` (the
+    head's output, before ``proj``), and the multiply-adds of the step by ``decode_macs``, with
+    the cache and without it.
+
+    >>> [len(step["k"]) for step in kv_cache_trace(3)]
+    [1, 2, 3]
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        layer = MultiHeadAttention(n_embd, 1, block_size=T)
+        x = torch.randn(1, T, n_embd)  # (B, T, C)
+    cache, steps = KVCache(), []
+    with torch.no_grad():
+        for t in range(T):
+            new = x[:, t : t + 1]  # (1, 1, C): only the new token goes in
+            q = layer.qkv(new).split(n_embd, dim=2)[0][0, 0]  # (C,): its query, as forward makes it
+            layer(new, cache)  # appends its key and value
+            assert cache.k is not None and cache.v is not None
+            k, v = cache.k[0, 0], cache.v[0, 0]  # (t + 1, C): one head
+            w = torch.softmax(k @ q * n_embd**-0.5, dim=0)  # (t + 1,)
+            shown = {"q": q, "k": k, "v": v, "w": w, "avg": w @ v}
+            steps.append(
+                {name: value.tolist() for name, value in shown.items()}
+                | {
+                    "with": decode_macs(t + 1, n_embd, cached=True),
+                    "without": decode_macs(t + 1, n_embd, cached=False),
+                }
+            )
+    return steps
 
 
 def kv_cache_svg(T: int = 5, n_embd: int = 4) -> str:

@@ -580,37 +580,210 @@ def test_appendix_plots_text_is_as_large_as_the_small_print_and_tables_scroll_by
     context.close()
 
 
-def test_every_copy_button_of_a_chapter_gives_runnable_code(server, playwright_browser):
-    """Material's button copies `data-copy` (sitegen/copy.py) where a block has it, else the block.
+# The code blocks of a page in page order: Material's (with its copy button) and the notebook's
+# cells (mkdocs-jupyter's <clipboard-copy>), with what the tests need to know of each.
+_CODE_BLOCKS_JS = """() => [...document.querySelectorAll('.md-content div.highlight, .md-content clipboard-copy')].map(e => ({
+  notebook: e.tagName === 'CLIPBOARD-COPY',
+  language: e.tagName === 'CLIPBOARD-COPY' ? 'python' : ((e.className.match(/\\blanguage-(\\S+)/) || [])[1] || ''),
+  signature: e.classList.contains('doc-signature'),
+  copy: e.getAttribute('data-copy'),
+  code: e.tagName === 'CLIPBOARD-COPY' ? null : e.querySelector('code').textContent,
+  module: e.closest('.doc-module')?.querySelector('.doc-heading')?.id || null,
+}))"""
+# Reads the clipboard until it holds something else than `sentinel` (a copy is asynchronous).
+_READ_CLIPBOARD_JS = """async sentinel => {
+  for (let i = 0; i < 100; i++) {
+    const text = await navigator.clipboard.readText();
+    if (text !== sentinel) return text;
+    await new Promise(r => setTimeout(r, 20));
+  }
+  return sentinel;
+}"""
+_SENTINEL = "\u2063nothing copied yet"
+_PYTHON = {"python", "py", "pycon"}
 
-    tests/test_copy.py checks every block's text against what Sybil runs; this checks, on one
-    chapter, that the button really copies that text, for every block of the page.
-    """
+
+def _markdown_source(path: str) -> Path | None:
+    """The Markdown file whose fences are a nav page's blocks; None for the notebook (made from
+    docs/notebook.py) and the API reference (whose blocks come from docstrings)."""
+    from tests.pages import DOCS
+
+    file = DOCS / ((path.rstrip("/") or "index") + ".md")
+    return file if file.exists() and path != "reference/" else None
+
+
+def _skip_reason(reason: str | None, namespace: dict) -> str | None:
+    """Why Sybil's Skipper skips after `skip: start REASON` or `skip: next REASON`, evaluated as it
+    does (`if(condition, reason=...)` or a plain expression); None where it runs the examples."""
+    from sybil.evaluators.skip import If
+
+    if not reason:
+        return "skipped, no reason given"  # a bare directive skips without a condition
+    reason = reason.lstrip()
+    if reason.startswith("if"):
+        return eval("if_" + reason[2:], namespace | {"if_": If(reason[2:])}) or None  # noqa: S307 (the page's own text)
+    return eval(reason, dict(namespace)) or None  # noqa: S307
+
+
+def _skipped_fences(source: Path) -> dict[int, str]:
+    """{fence index: reason} for the fences whose examples Sybil skips on this machine: inside a
+    `<!-- skip: start ... -->` ... `<!-- skip: end -->`, or the one example after a
+    `<!-- skip: next ... -->`, where the condition holds in the page's setup (CUDA, TRITON)."""
+    from sybil.evaluators.skip import Skipper
+
+    from tests.pages import fences
+    from tests.sybil_pages import DOCS, _setup
+
+    setup: dict = {}
+    _setup(setup)
+    examples = list(DOCS.parse(source))
+    ranges, opened = [], None  # (start, end, reason) of what is skipped
+    for n, example in enumerate(examples):
+        if not isinstance(example.region.evaluator, Skipper):
+            continue
+        action, reason = example.region.parsed
+        if action == "start":
+            opened = (example.start, _skip_reason(reason, setup))
+        elif action == "end":
+            ranges.append((opened[0], example.end, opened[1]))
+        else:  # next: the one example after it
+            ranges.append((examples[n + 1].start, examples[n + 1].end, _skip_reason(reason, setup)))
+    run = [e.start for e in examples if not isinstance(e.region.evaluator, Skipper)]
+    out = {}
+    for i, fence in enumerate(fences(source)):
+        inside = [s for s in run if fence.start <= s < fence.end]
+        why = {r for s in inside for a, b, r in ranges if a <= s < b and r}
+        if why:
+            assert len(why) == 1 and all(any(a <= s < b and r for a, b, r in ranges) for s in inside), (
+                f"{fence}: Sybil skips only some of its examples; this test runs a block whole or not")
+            out[i] = why.pop()
+    return out
+
+
+def _copy_and_run_job(path: str, blocks: list[dict], copied: list[str]) -> tuple[dict, list[str]]:
+    """The job for tests/run_copied.py (examples in page order, definitions), and what it leaves
+    out and why, for one page whose blocks gave `copied`."""
+    from tests.pages import CHECKS, fences
+
+    source = _markdown_source(path)
+    fence_list = fences(source) if source else []
+    skipped = _skipped_fences(source) if source else {}
+    if source:
+        assert len(fence_list) == len(blocks), f"{path}: {len(blocks)} blocks, {len(fence_list)} fences"
+    job = {"setup": "notebook" if path == "notebook/" else "sybil", "examples": [], "definitions": []}
+    left_out = []
+    for i, (block, text) in enumerate(zip(blocks, copied)):
+        where = f"{path or '/'} block {i + 1}"
+        if block["signature"]:
+            left_out.append(f"{where}: a signature, not code")
+        elif block["language"] not in _PYTHON:
+            left_out.append(f"{where}: {block['language'] or 'no language'}, not Python")
+        elif i in skipped:
+            left_out.append(f"{where}: skipped as Sybil skips it: {skipped[i]}")
+        elif source and fence_list[i].includes:
+            name = next(n for p, n in fence_list[i].includes if n != "imports" and p != CHECKS)
+            job["definitions"].append({"where": where, "code": text, "name": name})
+        else:
+            if source:  # the fence's language is the block's
+                assert fence_list[i].info.split()[0] == block["language"], (where, fence_list[i].info)
+            if not block["notebook"]:
+                assert block["copy"] is not None, f"{where}: an example without data-copy"
+            job["examples"].append({"where": where, "code": text, "module": block["module"],
+                                    "shown": None if block["notebook"] else block["code"]})
+    return job, left_out
+
+
+def test_every_copy_button_gives_code_that_runs(server, playwright_browser, tmp_path):
+    """On every page, a click on each code block's copy button (the collapsed ones opened first)
+    puts on the clipboard the block's `data-copy` (sitegen/copy.py), else its text, without
+    prompts; and what it copied runs (tests/run_copied.py, in one subprocess that runs each page
+    while the browser copies the next): the page's examples in page order in one namespace, as
+    Sybil runs them (a docstring's in its module's namespace, the notebook's cells in one of their
+    own), each definition alone. Blocks in a region Sybil skips here are skipped with its reason;
+    blocks that are not Python are only copied. tests/test_copy.py checks, block by block, that
+    the copy text is what Sybil runs."""
+    import json
+    import subprocess
+
+    from tests.run_copied import report_path
+
+    log = tmp_path / "runner.log"
+    with log.open("w") as out:
+        runner = subprocess.Popen([sys.executable, "-m", "tests.run_copied"], stdin=subprocess.PIPE,
+                                  stdout=out, stderr=subprocess.STDOUT, text=True,
+                                  cwd=Path(__file__).parent.parent, env=os.environ | {"OMP_NUM_THREADS": "1"})
     context = playwright_browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+    jobs = {}
     try:
         page = context.new_page()
-        page.goto(server + "01-by-hand/")
-        blocks = page.locator("div.highlight")
-        sessions = definitions = 0
-        for i in range(blocks.count()):
-            block = blocks.nth(i)
-            # a collapsed block (a solution, a validated version) is opened as a reader would
-            block.evaluate("e => { for (let d = e.closest('details'); d; d = d.parentElement.closest('details')) d.open = true; }")
-            expected = block.get_attribute("data-copy")
-            if expected is None:
-                expected = block.locator("code").inner_text()
-                definitions += 1
-            else:
-                sessions += 1
-            block.hover()
-            block.locator("button.md-code__button").click()
-            copied = page.evaluate("navigator.clipboard.readText()")
-            assert copied == expected.rstrip(), f"block {i + 1}"
-            assert not re.search(r"^>>> ", copied, re.M)
-            compile(copied, f"01-by-hand block {i + 1}", "exec")
-        assert sessions and definitions
+        for path in PAGES:
+            page.goto(server + path, wait_until="load")
+            page.evaluate("() => document.querySelectorAll('.md-content details').forEach(d => { d.open = true; })")
+            blocks = page.evaluate(_CODE_BLOCKS_JS)
+            if not blocks:
+                continue
+            elements = page.locator(".md-content div.highlight, .md-content clipboard-copy")
+            copied = []
+            for i, block in enumerate(blocks):
+                page.evaluate("t => navigator.clipboard.writeText(t)", _SENTINEL)
+                element = elements.nth(i)
+                button = element if block["notebook"] else element.locator("button.md-code__button")
+                button.click()  # Playwright scrolls to it and hovers first, as a reader's pointer
+                text = page.evaluate(_READ_CLIPBOARD_JS, _SENTINEL)
+                where = f"{path or '/'} block {i + 1}"
+                assert text != _SENTINEL, f"{where}: the copy button copied nothing"
+                if not block["notebook"]:
+                    expected = block["copy"] if block["copy"] is not None else block["code"]
+                    assert text == expected.rstrip(), f"{where}: the button copied something else"
+                assert not re.search(r"^>>> ", text, re.M), f"{where}: a prompt was copied"
+                copied.append(text)
+            job, left_out = _copy_and_run_job(path, blocks, copied)
+            file = tmp_path / f"{path.strip('/').replace('/', '-') or 'index'}.json"
+            file.write_text(json.dumps(job), encoding="utf-8")
+            runner.stdin.write(f"{file}\n")
+            runner.stdin.flush()
+            jobs[path] = (job, left_out, file)
     finally:
         context.close()
+        runner.stdin.close()
+        try:
+            runner.wait(timeout=600)
+        finally:
+            runner.kill()
+    totals, summary = {"pages": 0, "examples": 0, "definitions": 0, "left out": 0}, []
+    for path, (job, left_out, file) in jobs.items():
+        assert report_path(file).exists(), f"{path or '/'}: no report; the runner's output:\n{log.read_text()[-3000:]}"
+        report = json.loads(report_path(file).read_text(encoding="utf-8"))
+        failures = "\n".join(f"{f['where']}:\n{f['error']}" for f in report["failures"])
+        assert not failures, f"{path or '/'}: copied code that does not run:\n{failures}"
+        assert (report["examples"], report["definitions"]) == (len(job["examples"]), len(job["definitions"]))
+        totals["pages"] += 1
+        totals["examples"] += report["examples"]
+        totals["definitions"] += report["definitions"]
+        totals["left out"] += len(left_out)
+        summary += left_out
+    signatures = sum(s.endswith(": a signature, not code") for s in summary)
+    print(f"\ncopied and ran: {totals}, of which {signatures} signatures left out, and\n"
+          + "\n".join(s for s in summary if not s.endswith(": a signature, not code")))
+    # What ran is all there is, counted from the sources: every Python fence of the Markdown pages
+    # (a session is an example, an include block a definition) less those Sybil skips here, every
+    # code cell of the notebook, and one example per docstring example on the API reference.
+    from tests.pages import ROOT, fences
+
+    want = {"examples": 0, "definitions": 0}
+    for path in PAGES:
+        source = _markdown_source(path)
+        if source is None:
+            continue
+        skipped = _skipped_fences(source)
+        for i, fence in enumerate(fences(source)):
+            if fence.is_python and i not in skipped:
+                want["definitions" if fence.includes else "examples"] += 1
+    cells = len(re.findall(r"^# %%[ \t]*$", (ROOT / "docs" / "notebook.py").read_text(encoding="utf-8"), re.M))
+    on_reference = len(jobs["reference/"][0]["examples"])
+    assert on_reference >= 20 and cells >= 40 and want["definitions"] >= 20, (on_reference, cells, want)
+    assert totals["examples"] == want["examples"] + cells + on_reference, (totals, want, cells, on_reference)
+    assert totals["definitions"] == want["definitions"], (totals, want)
 
 
 _OVERFLOWING = """() => {
@@ -730,14 +903,19 @@ def test_the_scores_to_weights_widget_matches_torch_driven_by_keyboard(server, p
         assert "would overflow" in check("inf-before", "8")
 
 
-def test_without_javascript_the_widget_shows_its_static_figure(server, playwright_browser):
+WIDGET_PAGES = {"scores-to-weights": "03-softmax/", "online-softmax": "09-streaming/",
+                "who-sees-whom": "11-inference/", "kv-cache": "11-inference/"}
+
+
+def test_without_javascript_every_widget_shows_its_static_figure(server, playwright_browser):
     context = playwright_browser.new_context(java_script_enabled=False)
     try:
         page = context.new_page()
-        page.goto(server + "03-softmax/")
-        root = page.locator('[data-widget="scores-to-weights"]')
-        assert root.locator(".widget-static img").first.is_visible()
-        assert root.locator(".widget-live").count() == 0
+        for name, path in WIDGET_PAGES.items():
+            page.goto(server + path)
+            root = page.locator(f'[data-widget="{name}"]')
+            assert root.locator(".widget-static img").first.is_visible(), name
+            assert root.locator(".widget-live").count() == 0, name
     finally:
         context.close()
 
@@ -832,6 +1010,118 @@ def test_the_online_softmax_stepper_shows_the_running_state_torch_computes(serve
             shown = float(re.search(r"Output acc / l = ([0-9]+\.[0-9]+)", said)[1])
             assert math.isclose(shown, expected, rel_tol=1e-4), (said, expected)
             assert ("nan (inf / inf)" in said) == (max(scores) > 88.72)
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(n) for n in re.findall(r"-?\d+\.\d+", text)]
+
+
+def test_the_kv_cache_stepper_shows_what_torch_computes_and_counts_what_it_multiplies(server, playwright_browser):
+    """Chapter 11's stepper, driven by the keyboard alone in both palettes, step by step: the cache
+    holds rows 0..t of the keys and values that the layer's projection makes for all the tokens at
+    once, the weights are torch.softmax's, their average of the values is what the layer's full
+    forward outputs (through proj), and the multiply-adds shown are PyTorch's FLOP counter's for
+    the step with the cache and for the whole forward without it (2 FLOPs per multiply-add), not
+    decode_macs's formula. Shown text and data-value agree to the 2 decimals shown. The new row's
+    flash is off under reduced motion; axe finds nothing serious in the stepped widget; no
+    console error, no CSP violation."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from snippets.attention import MultiHeadAttention
+    from snippets.figures import KV_STEPPER
+    from snippets.inference import KVCache
+
+    T, C = KV_STEPPER["T"], KV_STEPPER["n_embd"]
+    with torch.random.fork_rng(devices=[]):  # the layer and tokens the trace decodes
+        torch.manual_seed(KV_STEPPER["seed"])
+        layer = MultiHeadAttention(C, 1, block_size=T)
+        x = torch.randn(1, T, C)
+
+    def macs(f) -> int:
+        with FlopCounterMode(display=False) as counter:
+            f()
+        return counter.get_total_flops() // 2
+
+    with torch.no_grad():
+        q, k, v = layer.qkv(x)[0].split(C, dim=1)  # (T, C) each: every token at once, no cache
+        full = layer(x)[0]  # (T, C)
+        without = [macs(lambda t=t: layer(x[:, : t + 1])) for t in range(T)]
+        with_cache = []
+        for t in range(T):
+            cache = KVCache()
+            if t:
+                layer(x[:, :t], cache)
+            with_cache.append(macs(lambda t=t, cache=cache: layer(x[:, t : t + 1], cache)))
+
+    def values(locator) -> torch.Tensor:
+        """Its data-value, checked against its shown text (2 decimals)."""
+        got = torch.tensor([float(n) for n in locator.get_attribute("data-value").split()])
+        shown = torch.tensor(_numbers(locator.inner_text()))
+        torch.testing.assert_close(shown, got, atol=0.005 + 1e-6, rtol=0)
+        return got
+
+    axe = _axe()
+    for scheme in SCHEMES:
+        context = _new_context(playwright_browser, scheme)
+        errors: list[str] = []
+        try:
+            page = context.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server + "11-inference/", wait_until="load")
+            root = page.locator('[data-widget="kv-cache"]')
+            assert root.locator(".widget-static").is_hidden() and root.locator(".widget-live").is_visible()
+            prev, nxt = root.locator('button[data-control="previous"]'), root.locator('button[data-control="next"]')
+            out = root.locator(".widget-out")
+            assert out.get_attribute("aria-live") == "polite" and prev.is_disabled()
+            nxt.focus()
+            order = list(range(T)) + [T - 2]  # to the end, and one step back
+            for n, t in enumerate(order):
+                if n:
+                    page.keyboard.press("Enter")
+                active = page.evaluate("document.activeElement.getAttribute('data-control')")
+                # at the last step "next" is disabled and hands the focus to "previous"
+                assert active == ("previous" if n >= T - 1 else "next"), (t, active)
+                rows = root.locator("tr[data-row]")
+                assert rows.count() == t + 1
+                torch.testing.assert_close(values(root.locator(".widget-query")), q[t], atol=1e-5, rtol=0)
+                w = torch.softmax(q[t] @ k[: t + 1].T / C**0.5, dim=0)
+                got_w = torch.stack([values(rows.nth(j).locator('[data-name="w"]'))[0] for j in range(t + 1)])
+                torch.testing.assert_close(got_w, w, atol=1e-5, rtol=0)
+                for j in range(t + 1):
+                    torch.testing.assert_close(values(rows.nth(j).locator('[data-name="k"]')), k[j], atol=1e-5, rtol=0)
+                    torch.testing.assert_close(values(rows.nth(j).locator('[data-name="v"]')), v[j], atol=1e-5, rtol=0)
+                avg = values(root.locator('[data-name="avg"]'))
+                torch.testing.assert_close(avg, w @ v[: t + 1], atol=1e-5, rtol=0)
+                torch.testing.assert_close(layer.proj(avg), full[t], atol=1e-5, rtol=0)
+                said = out.inner_text()
+                assert re.search(rf"the cache holds {t + 1} rows?;", said), said
+                m = re.search(r"Multiply-adds of this step: (\d+) with the cache, (\d+) without; steps 0 to \d+: (\d+) and (\d+)\.", said)
+                assert m and [int(g) for g in m.groups()] == [with_cache[t], without[t], sum(with_cache[: t + 1]), sum(without[: t + 1])], (said, with_cache, without)
+                bars = {(b.get_attribute("data-macs"), int(b.get_attribute("data-step"))): int(b.text_content())
+                        for b in root.locator("text[data-macs]").all()}
+                assert bars == {**{("with", j): with_cache[j] for j in range(t + 1)},
+                                **{("without", j): without[j] for j in range(t + 1)}}, bars
+                if t == T - 1:
+                    assert nxt.is_disabled()
+            page.keyboard.press("Tab")  # to "next", enabled again one step before the end
+            assert page.evaluate("document.activeElement.getAttribute('data-control')") == "next"
+            page.keyboard.press("Tab")  # then the table, which scrolls by keyboard where it is wider
+            assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "The cache"
+            assert root.locator("tr.current").evaluate("e => getComputedStyle(e).animationName") == "widget-arrive"
+            page.emulate_media(reduced_motion="reduce")
+            assert root.locator("tr.current").evaluate("e => getComputedStyle(e).animationName") == "none"
+            if axe is not None:
+                found = axe.run(page, context='[data-widget="kv-cache"]', options={"resultTypes": ["violations"]}).response
+                assert found["testEngine"]["name"] == "axe-core" and found["passes"], "axe checked nothing"
+                bad = [f"{v['id']} ({v['impact']}): {v['help']}" for v in found["violations"] if v["impact"] in AXE_FAILING]
+                assert not bad, (scheme, bad)
+            assert not _csp_violations(page), _csp_violations(page)
+            assert not errors, errors
+        finally:
+            context.close()
+    _axe_or_skip()
 
 
 _FIGURES_SHOWN = """() => [...document.querySelectorAll('.md-content img[src*="figures/"]')]

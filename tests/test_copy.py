@@ -19,7 +19,7 @@ from tests.scripts import load_file
 
 copy = load_file("sitegen/copy.py")
 
-_BLOCK = re.compile(r'<div class="highlight"(?P<attrs>[^>]*)>.*?<code[^>]*>(?P<code>.*?)</code>', re.S)
+_BLOCK = re.compile(r'<div class="(?:language-[\w+-]+ )?highlight"(?P<attrs>[^>]*)>.*?<code[^>]*>(?P<code>.*?)</code>', re.S)
 
 
 def _blocks(page_html: str) -> list[tuple[str | None, str]]:
@@ -52,6 +52,11 @@ def test_the_copied_text_is_escaped_into_the_attribute_and_read_back_whole():
     assert copied == 's = "<b>&amp;\'x\'</b>"\ns' and code == source
 
 
+def test_a_block_keeps_the_language_class_it_is_given():
+    page = '<div class="language-pycon highlight"><pre><code>&gt;&gt;&gt; 1 + 1\n2\n</code></pre></div>'
+    assert copy.with_copy_text(page).startswith('<div class="language-pycon highlight" data-copy="1 + 1">')
+
+
 def _expected(fence) -> str:
     """What the copy button must give for a Markdown fence: Sybil's sources, or the block."""
     text = expand(fence) if fence.includes else fence.body + "\n"
@@ -82,3 +87,29 @@ def test_the_reference_page_copies_sessions_that_compile(built_site):
     assert copied
     for i, text in enumerate(copied):
         compile(text, f"reference block {i + 1}", "exec")
+
+
+def test_the_runner_of_copied_code_reports_what_does_not_run():
+    """tests/run_copied.py, which runs what the browser test copied: a statement the page shows
+    raising must raise that exception and the session goes on; anything else that raises stops
+    the page; a definition must define its name."""
+    pytest.importorskip("sybil", reason="the runner sets pages up as tests/sybil_pages.py does")
+    from tests.run_copied import run
+
+    def example(shown: str) -> dict:
+        return {"where": shown.splitlines()[0], "shown": shown, "code": copy.session_input(shown).rstrip("\n")}
+
+    job = {"setup": "sybil", "definitions": [
+        {"where": "d1", "code": "def f():\n    pass\n", "name": "f"},
+        {"where": "d2", "code": "def g():\n    pass\n", "name": "h"},
+    ], "examples": [
+        example(">>> x = 1\n>>> 1 / 0\nTraceback (most recent call last):\nZeroDivisionError: division by zero\n>>> y = x + 1\n"),
+        example(">>> y\n2\n"),
+        example(">>> z = 2\n>>> z + 1\nTraceback (most recent call last):\nTypeError: ...\n"),
+        example(">>> never = 1\n"),
+    ]}
+    report = run(job)
+    assert (report["examples"], report["definitions"]) == (2, 1), report
+    assert [f["where"] for f in report["failures"]] == [">>> z = 2", "d2"], report
+    assert "shows it raising TypeError" in report["failures"][0]["error"]
+    assert "does not define h" in report["failures"][1]["error"]

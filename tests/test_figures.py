@@ -334,6 +334,39 @@ def test_the_cache_figure_decodes_with_the_cache():
     assert str(decode_macs(4, 4, cached=False)) in texts
 
 
+def test_the_cache_stepper_trace_is_the_cache_s_content_and_decode_macs():
+    """The numbers sitegen/widgets.py embeds for chapter 11's stepper: at step t the cache holds
+    t + 1 rows, the first rows of every later step are the same (the cache only appends), the
+    weights sum to 1, and the counts are decode_macs's (tests/test_browser.py compares all of
+    them, as shown, with torch and PyTorch's FLOP counter)."""
+    from snippets.inference import decode_macs
+
+    steps = figures.kv_cache_trace(**figures.KV_STEPPER)
+    C = figures.KV_STEPPER["n_embd"]
+    assert len(steps) == figures.KV_STEPPER["T"]
+    for t, step in enumerate(steps):
+        assert len(step["k"]) == len(step["v"]) == len(step["w"]) == t + 1
+        assert all(len(row) == C for row in step["k"] + step["v"] + [step["q"], step["avg"]])
+        assert step["k"] == steps[-1]["k"][: t + 1] and step["v"] == steps[-1]["v"][: t + 1]
+        assert abs(sum(step["w"]) - 1) < 1e-6
+        assert (step["with"], step["without"]) == (decode_macs(t + 1, C, cached=True), decode_macs(t + 1, C, cached=False))
+
+
+WIDGETS_JS = DOCS / "assets" / "widgets" / "widgets.js"
+MINIFIED_LIMIT = 25_000  # bytes: issue 20's bound for the whole module, minified
+
+
+def test_the_widget_module_is_under_its_size_limit_even_without_a_minifier():
+    """Issue 20: the widget module stays under 25 KB minified. The site ships it as written; this
+    measures it with its comments, indentation and blank lines removed, which every minifier
+    removes too (and more: it also shortens names), so a minified copy is smaller still."""
+    text = WIDGETS_JS.read_text(encoding="utf-8")
+    lines = [re.sub(r"\s+//\s.*$", "", line).strip() for line in text.splitlines()]  # "//" after a blank: a comment
+    stripped = "\n".join(line for line in lines if line and not line.startswith("//"))
+    assert "function kvCache" in stripped and len(stripped) < len(text)
+    assert len(stripped.encode()) < MINIFIED_LIMIT, f"{len(stripped.encode())} bytes without comments or indentation"
+
+
 def test_the_pitfall_figures_show_chapter_12s_tensors():
     p = figures.padding_nan()
     assert p["weights"][:2].isnan().all() and not p["weights"][2:].isnan().any()

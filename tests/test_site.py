@@ -214,4 +214,4 @@ def test_reference_examples_are_examples_sections_that_mkdocstrings_renders(buil
                 sections += _examples_sections(doc or "", f"snippets/{name}.py: {getattr(node, 'name', 'module')}")
     page = (built_site / "reference" / "index.html").read_text(encoding="utf-8")
     assert sections >= 20 and page.count('<span class="doc-section-title">Examples:</span>') == sections
-    assert page.count('<div class="highlight" data-copy="') >= sections
+    assert page.count('<div class="language-pycon highlight" data-copy="') >= sections

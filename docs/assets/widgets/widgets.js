@@ -295,7 +295,106 @@
     draw();
   }
 
-  var WIDGETS = { "scores-to-weights": scoresToWeights, "who-sees-whom": whoSeesWhom, "online-softmax": onlineSoftmax };
+  // KV cache, step by step (chapter 11): decoding one token at a time, from a trace the package
+  // computed when the site was built (sitegen/widgets.py): per step the new token's query, the
+  // keys and values the cache holds, the query's weights over them, and the multiply-adds of
+  // decode_macs with the cache and without it.
+  function vec(row) {
+    return row.map(function (x) { return x.toFixed(2).padStart(5); }).join(" ");
+  }
+
+  function kvCache(root) {
+    var data = JSON.parse(root.getAttribute("data-trace"));
+    var steps = data.steps, T = steps.length;
+    var live = el("div", { "class": "widget-live" });
+    var form = el("div", { "class": "widget-controls", role: "group", "aria-label": "Decoding steps" });
+    var prev = el("button", { type: "button", "data-control": "previous" }, "◀ previous token");
+    var next = el("button", { type: "button", "data-control": "next" }, "next token ▶");
+    form.appendChild(prev);
+    form.appendChild(next);
+    var query = el("p", { "class": "widget-query" });
+    var table = el("table", { "class": "widget-table widget-cache" });
+    var head = el("tr");
+    ["token", "weight", "key k, value v"].forEach(function (h) { head.appendChild(el("th", { scope: "col" }, h)); });
+    table.appendChild(head);
+    var wrap = el("div", { "class": "widget-scroll", tabindex: "0", role: "group", "aria-label": "The cache" });
+    wrap.appendChild(table);
+    var chart = svg("svg", { viewBox: "0 0 " + (30 + 48 * T) + " 136", "class": "widget-macs", role: "img" });
+    var out = el("p", { "class": "widget-out", "aria-live": "polite" });
+    var caption = el("p", {}, "Decoding " + T + " tokens through a KVCache (one layer, C = " + data.C + "), run when the site was built:");
+    [caption, form, query, wrap, chart, out].forEach(function (e) { live.appendChild(e); });
+    root.appendChild(live);
+    var step = 0, top = steps[T - 1].without;
+
+    function shown(tag, name, value, text) {
+      return el(tag, { "data-name": name, "data-value": [].concat(value).join(" ") }, text);
+    }
+
+    function column(parts) { // [name, label, vector] lines in one cell
+      var td = el("td");
+      parts.forEach(function (p) { td.appendChild(shown("div", p[0], p[2], p[1] + vec(p[2]))); });
+      return td;
+    }
+
+    function bar(x, value, kind, label) {
+      var h = 90 * value / top;
+      chart.appendChild(svg("rect", { x: x, y: 105 - h, width: 18, height: h, "class": kind }));
+      var t = svg("text", { x: x + 9, y: 101 - h, "text-anchor": "middle", "data-macs": kind, "data-step": label });
+      t.textContent = String(value);
+      chart.appendChild(t);
+    }
+
+    function draw() {
+      var s = steps[step];
+      while (table.rows.length > 1) table.deleteRow(1);
+      s.k.forEach(function (k, j) {
+        var tr = el("tr", { "data-row": String(j), "class": j === step ? "current" : "" });
+        tr.appendChild(el("th", { scope: "row" }, String(j)));
+        tr.appendChild(shown("td", "w", s.w[j], s.w[j].toFixed(2)));
+        tr.appendChild(column([["k", "k ", k], ["v", "v ", s.v[j]]]));
+        table.appendChild(tr);
+      });
+      var avg = el("tr", { "class": "widget-sum" });
+      avg.appendChild(el("th", { scope: "row" }, "Σ w v"));
+      avg.appendChild(el("td"));
+      avg.appendChild(column([["avg", "  ", s.avg]]));
+      table.appendChild(avg);
+      query.textContent = "Token " + step + " is new. Its query q = " + vec(s.q) + " reads every cached row:";
+      query.setAttribute("data-value", s.q.join(" "));
+      while (chart.firstChild) chart.removeChild(chart.firstChild);
+      var sums = [0, 0];
+      for (var j = 0; j <= step; j++) {
+        bar(28 + 48 * j, steps[j].with, "with", j);
+        bar(48 + 48 * j, steps[j].without, "without", j);
+        sums[0] += steps[j].with;
+        sums[1] += steps[j].without;
+        var label = svg("text", { x: 47 + 48 * j, y: 118, "text-anchor": "middle", "class": j === step ? "now" : "" });
+        label.textContent = "step " + j;
+        chart.appendChild(label);
+      }
+      var legend = svg("text", { x: 4, y: 132 });
+      legend.textContent = "multiply-adds: left with the cache, right without";
+      chart.appendChild(legend);
+      var text = "Step " + step + " (of 0 to " + (T - 1) + "): the cache holds " + (step + 1) + (step ? " rows" : " row") +
+        "; the new query's weights are " + s.w.map(function (w) { return w.toFixed(2); }).join(", ") +
+        ". Multiply-adds of this step: " + s.with + " with the cache, " + s.without + " without; " +
+        "steps 0 to " + step + ": " + sums[0] + " and " + sums[1] + ".";
+      out.textContent = text;
+      chart.setAttribute("aria-label", "Multiply-adds per step, with and without the cache: " +
+        steps.slice(0, step + 1).map(function (t, j) { return "step " + j + " " + t.with + " and " + t.without; }).join("; "));
+      var had = document.activeElement;
+      prev.disabled = step === 0;
+      next.disabled = step === T - 1;
+      // a button that becomes disabled loses the focus: hand it to the other one
+      if (had === next && next.disabled) prev.focus();
+      if (had === prev && prev.disabled) next.focus();
+    }
+    prev.addEventListener("click", function () { step = Math.max(0, step - 1); draw(); });
+    next.addEventListener("click", function () { step = Math.min(T - 1, step + 1); draw(); });
+    draw();
+  }
+
+  var WIDGETS = { "scores-to-weights": scoresToWeights, "who-sees-whom": whoSeesWhom, "online-softmax": onlineSoftmax, "kv-cache": kvCache };
 
   function init() {
     var found = document.querySelectorAll("[data-widget]");
