@@ -604,8 +604,8 @@ _PYTHON = {"python", "py", "pycon"}
 
 
 def _markdown_source(path: str) -> Path | None:
-    """The Markdown file whose fences are a nav page's blocks; None for the notebook (made from
-    docs/notebook.py) and the API reference (whose blocks come from docstrings)."""
+    """The Markdown file whose fences are a nav page's blocks; None for a chapter's notebook (made
+    from docs/notebooks/NN-topic.py) and the API reference (whose blocks come from docstrings)."""
     from tests.pages import DOCS
 
     file = DOCS / ((path.rstrip("/") or "index") + ".md")
@@ -670,7 +670,7 @@ def _copy_and_run_job(path: str, blocks: list[dict], copied: list[str]) -> tuple
     skipped = _skipped_fences(source) if source else {}
     if source:
         assert len(fence_list) == len(blocks), f"{path}: {len(blocks)} blocks, {len(fence_list)} fences"
-    job = {"setup": "notebook" if path == "notebook/" else "sybil", "examples": [], "definitions": []}
+    job = {"setup": "notebook" if path.startswith("notebooks/") else "sybil", "examples": [], "definitions": []}
     left_out = []
     for i, (block, text) in enumerate(zip(blocks, copied)):
         where = f"{path or '/'} block {i + 1}"
@@ -767,7 +767,7 @@ def test_every_copy_button_gives_code_that_runs(server, playwright_browser, tmp_
           + "\n".join(s for s in summary if not s.endswith(": a signature, not code")))
     # What ran is all there is, counted from the sources: every Python fence of the Markdown pages
     # (a session is an example, an include block a definition) less those Sybil skips here, every
-    # code cell of the notebook, and one example per docstring example on the API reference.
+    # code cell of the chapters' notebooks, and one example per docstring example on the API reference.
     from tests.pages import ROOT, fences
 
     want = {"examples": 0, "definitions": 0}
@@ -779,7 +779,8 @@ def test_every_copy_button_gives_code_that_runs(server, playwright_browser, tmp_
         for i, fence in enumerate(fences(source)):
             if fence.is_python and i not in skipped:
                 want["definitions" if fence.includes else "examples"] += 1
-    cells = len(re.findall(r"^# %%[ \t]*$", (ROOT / "docs" / "notebook.py").read_text(encoding="utf-8"), re.M))
+    cells = sum(len(re.findall(r"^# %%[ \t]*$", p.read_text(encoding="utf-8"), re.M))
+                for p in sorted((ROOT / "docs" / "notebooks").glob("*.py")))
     on_reference = len(jobs["reference/"][0]["examples"])
     assert on_reference >= 20 and cells >= 40 and want["definitions"] >= 20, (on_reference, cells, want)
     assert totals["examples"] == want["examples"] + cells + on_reference, (totals, want, cells, on_reference)
