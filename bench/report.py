@@ -302,12 +302,9 @@ GPU_MISSING = """\
     `docs/appendix/results/` and the next build of the site renders it here."""
 
 
-def render(results_dir: Path) -> Rendered:
-    """Markdown for the "cpu" and "gpu" markers of the appendix page, every plot, and what is stale.
-
-    Raises:
-        ResultsError: a file is malformed or badly named; the message names it.
-    """
+def results_files(results_dir: Path) -> list[tuple[Path, Results]]:
+    """Every results file in `results_dir` (hidden ones left out), read and validated, with its
+    path. Raises ResultsError, naming the file, for one that is malformed or badly named."""
     files = []
     for p in sorted(results_dir.iterdir() if results_dir.is_dir() else []):
         if p.name.startswith("."):
@@ -324,7 +321,17 @@ def render(results_dir: Path) -> Rendered:
                 f"{shown(p)}: $.env.device_type is {res.env.device_type!r}, "
                 "but the name says otherwise"
             )
-        files.append((p.stem, res))
+        files.append((p, res))
+    return files
+
+
+def render(results_dir: Path) -> Rendered:
+    """Markdown for the "cpu" and "gpu" markers of the appendix page, every plot, and what is stale.
+
+    Raises:
+        ResultsError: a file is malformed or badly named; the message names it.
+    """
+    files = [(p.stem, res) for p, res in results_files(results_dir)]
     markdown: dict[str, str] = {}
     plots: dict[str, str] = {}
     stale_lines: list[str] = []

@@ -291,8 +291,8 @@ def summary(res: Results, dtype: str, e=esc, stale: frozenset[str] = frozenset()
             f"{_shape(rows[0])}, where `x` is {mib:.3g} MiB{cache}, a size meant to exceed the "
             "caches so that `clone` runs at memory speed:",
             "",
-            "\n".join(failed) or derived(res, rows, stale, marks=marks),
-            "",
+            *([derived(res, rows, stale, marks=marks), ""] if len(failed) < len(rows) else []),
+            *(["\n".join(failed), ""] if failed else []),
         ]
     if rows := [r for r in res.bandwidth_busy if r.dtype == dtype and r.status == "ok"]:
         fast, cumsum = (

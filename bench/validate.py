@@ -231,7 +231,12 @@ def parse(doc: Any, source: str) -> Results:
             )
     c.num(doc["wall_s"], "$.wall_s", positive=True)
     checks = None if doc.get("checks") is None else _checks(c, doc["checks"], "$.checks")
-    lists = {"results": results, "bandwidth": bandwidth, "matmul_reference": refs}
+    lists = {
+        "results": results,
+        "bandwidth": bandwidth,
+        "bandwidth_busy": busy,
+        "matmul_reference": refs,
+    }
     lists |= {f"config.{k}": getattr(config, k) for k in ("Ts", "dtypes", "methods")}
     for name, items in lists.items():
         if twice := duplicate(items):
@@ -243,6 +248,14 @@ def parse(doc: Any, source: str) -> Results:
             )
         if p.status == "ok" and base_name(p.method) in METHODS and fps.get(p.method, "") == "":
             c.fail("$.fingerprints", f"no fingerprint for the measured method {p.method!r}")
+    for name, points in (("bandwidth", bandwidth), ("bandwidth_busy", busy)):
+        for i, p in enumerate(points):
+            if p.dtype not in config.dtypes or p.method not in config.methods:
+                c.fail(f"$.{name}[{i}]", f"({p.method}, {p.dtype}) is outside the run's config")
+    if busy and env.busy_processes is None:
+        c.fail(
+            "$.env.busy_processes", "expected the number of busy processes, given $.bandwidth_busy"
+        )
     wall = float(doc["wall_s"])
     return Results(env, config, refs, results, bandwidth, fps, wall, checks, doc["schema"], busy)
 

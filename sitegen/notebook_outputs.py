@@ -43,6 +43,7 @@ import re
 
 import html5lib
 
+from bench.safe_read import shown
 from sitegen import BuildError
 
 # Outputs that run script, or need a script from another host, whatever they hold.
@@ -71,10 +72,12 @@ _REFUSED_TAGS = {
     # html5lib drops what a <select> holds, a browser with customizable selects keeps it: what
     # this check cannot see, it refuses
     "select": "is read differently by this check's parser and by current browsers",
+    "plaintext": "cannot be closed: the rest of the page would show as text",
 }
 # Attributes whose URL the browser fetches (href only outside <a> and <area>: links are followed, not fetched).
 _FETCHED = {"src", "srcset", "data", "poster", "background", "action", "formaction", "ping", "manifest",
-            "codebase", "archive", "lowsrc", "dynsrc", "imagesrcset", "longdesc", "icon", "cite"}
+            "codebase", "archive", "lowsrc", "dynsrc", "imagesrcset", "longdesc", "icon", "cite",
+            "attributionsrc"}
 _LINKS = {"a", "area"}
 # After normalising: an absolute URL (a scheme other than data:, or //host); relative URLs and data: stay.
 _OTHER_HOST = re.compile(r"^(?:(?!data:)[a-z][a-z0-9+.-]*:|//)", re.I)
@@ -226,8 +229,8 @@ def element_problem(tag: str, attrs: dict[str, str]) -> str | None:
             return f"<{tag} {name}=...> runs script"
         if _SCRIPT_URL.match(url) or (name == "srcdoc"):
             return f"<{tag} {name}={value[:40]!r}> runs script"
-        if name == "style":
-            problem = css_problem(value, f"<{tag} style=...>")
+        if name == "style" or "url(" in url.lower():  # SVG's fill, cursor, mask, ... take url() too
+            problem = css_problem(value, f"<{tag} {name}=...>")
             if problem:
                 return problem
         elif name in _FETCHED or (name == "href" and tag not in _LINKS):
@@ -439,8 +442,14 @@ def output_problem(output: dict) -> str | None:
 
 def cell_problem(cell: dict) -> str | None:
     """Why a cell (its Markdown, each output, and its outputs read together) must not reach the page."""
+    if cell.get("cell_type") == "raw":
+        return "a raw cell, which nbconvert writes into the page as it is"
     if cell.get("cell_type") == "markdown":
-        problem = markdown_problem(_text(cell.get("source", "")))
+        source = _text(cell.get("source", ""))
+        heading = next((line for line in source.splitlines() if line.lstrip().startswith("#")), "")
+        if re.search(r"[<>&]", heading):  # mkdocs-jupyter puts the first heading, unescaped, in <title>
+            return f"a heading with <, > or & ({heading.strip()[:60]!r}), which reaches the page's <title> as markup"
+        problem = markdown_problem(source)
         return f"its Markdown: {problem}" if problem else None
     outputs = cell.get("outputs", [])
     for output in outputs:
@@ -454,7 +463,7 @@ def cell_problem(cell: dict) -> str | None:
 
 
 def _where(name: str, index: int, first: str) -> str:
-    return (f"{name}: cell {index} (counting from 0, markdown cells included), which starts "
+    return (f"{shown(name)}: cell {index} (counting from 0, markdown cells included), which starts "
             f"{first.strip()[:80]!r}")
 
 
@@ -486,6 +495,9 @@ def page_problem(page_html: str) -> tuple[int | None, str, str] | None:
         root = parser.parse(page_html, scripting=True)
     except _TooDeep:
         return (None, "", TOO_DEEP)
+    titles = sum(1 for e in root.iter() if isinstance(e.tag, str) and _local(e.tag) == "title")
+    if titles > 1:  # a notebook heading that closed the <title> the theme opened, and wrote on
+        return (None, "", f"{titles} <title> elements where the theme writes one")
     body = next((e for e in root.iter() if isinstance(e.tag, str) and _local(e.tag) == "body"), None)
     cells: dict[int, int] = {}  # id of a cell's <div> -> its index
     found: list = []

@@ -23,10 +23,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.escape import esc
-from bench.report import render
+from bench.report import render, results_files
 from bench.schema import ResultsError
 from bench.summary import num, pct
-from bench.validate import load
 from bench.validate import shown
 from sitegen import BuildError
 
@@ -66,8 +65,7 @@ def generate(docs_dir: Path) -> tuple[dict[str, str], dict[str, str], list[str]]
 def kernel_sentence(results: Path) -> str:
     """What the results files in `results` say of prefix_mean_triton, as a paragraph."""
     said = []
-    for path in sorted(results.glob("*.json")):
-        res = load(path)
+    for path, res in results_files(results):
 
         def speed(rows, dtypes=res.config.dtypes):  # clone's time over the kernel's, per dtype
             ms = {(r.method, r.dtype): r.ms for r in rows if r.status == "ok"}
@@ -107,8 +105,9 @@ def fast_sentence(results: Path) -> str:
     clone, prefix_mean_cumsum and prefix_mean_fast, quiet, and beside busy processes where it
     has that pass; as a paragraph."""
     said = []
-    for path in sorted(results.glob("cpu-*.json")):
-        res = load(path)
+    for path, res in results_files(results):
+        if res.env.device_type != "cpu":
+            continue
 
         def ms(rows):  # {method: median ms} of the float32 rows that were measured
             return {r.method: r.ms for r in rows if r.status == "ok" and r.dtype == "float32"}

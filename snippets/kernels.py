@@ -2,9 +2,10 @@
 
 ``prefix_mean_triton`` computes the same prefix mean as the chapter 2 and 8
 functions (``(B, T, C)`` or ``(T, C)`` in, same shape, dtype and device out,
-input untouched, differentiable), in one pass over ``x``: each program of the
-kernel reads its part of ``x`` once and writes the mean once, with a running
-sum carried from one tile of time steps to the next.
+input untouched, differentiable), in one pass over ``x`` when the batch fills
+the GPU (two when ``T`` is split): each program of the kernel reads its part of
+``x`` once and writes the mean once, with a running sum carried from one tile of
+time steps to the next.
 
 The module needs Triton. Compiled kernels run on a CUDA GPU; on a machine
 without one, set ``TRITON_INTERPRET=1`` before Triton is first imported (PyTorch

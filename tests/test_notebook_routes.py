@@ -122,7 +122,39 @@ ROUTES = {
     "a CDATA section in SVG that hides </svg>, so that an <img> breaks out of the SVG": (
         _code(_out("text/html", "<svg><![CDATA[</svg>]]><img src=x onerror=alert(1)></svg>")),
         "<img onerror=...> runs script", "<img onerror=...> runs script"),
+    # Round four (a third hostile review).
+    "an SVG attribute that takes url() from another host": (
+        _code(_out("text/html", '<svg><rect width="9" height="9" cursor="url(https://h.example/c.png), auto"/></svg>')),
+        "<rect cursor=...> loads 'https://h.example/c.png'", "<rect cursor=...> loads 'https://h.example/c.png'"),
+    "attributionsrc, which a browser fetches": (
+        _code(_out("text/html", '<img src="a.png" attributionsrc="https://h.example/r">')),
+        "<img attributionsrc='https://h.example/r'> loads from another host",
+        "<img attributionsrc='https://h.example/r'> loads from another host"),
+    "<plaintext>, which turns the rest of the page into text": (
+        _code(_out("text/html", "<p>a</p><plaintext>")), "<plaintext> cannot be closed",
+        "<plaintext> cannot be closed"),
+    "a raw cell, written into the page as it is": (
+        nbformat.v4.new_raw_cell("<style>.md-typeset { outline: 9px solid red }</style>"), "a raw cell",
+        None),  # a <style> of the site's own origin: nothing runs or loads, but it restyles the page
+    "a heading with escaped markup, which mkdocs-jupyter puts in <title> unescaped": (
+        nbformat.v4.new_markdown_cell("# Title &lt;/title&gt;&lt;style&gt;.md-content{display:none}&lt;/style&gt;"),
+        "a heading with <, > or &", None),  # not the first heading here: the next test plants it first
 }
+
+
+def test_a_first_heading_that_breaks_out_of_the_title_is_refused_on_the_final_page():
+    page = ("<!doctype html><html><head><title>Notebook 1 </title><style>.md-content{display:none}</style>"
+            "<title> - site</title></head><body><p>x</p></body></html>")
+    assert notebook_outputs.page_problem(page) == (None, "", "2 <title> elements where the theme writes one")
+    assert notebook_outputs.page_problem(page.replace("</title><style>.md-content{display:none}</style><title>", "")) is None
+
+
+def test_a_notebook_name_is_shown_on_one_line_without_terminal_escapes():
+    nb = _notebook(nbformat.v4.new_raw_cell("x"))
+    with pytest.raises(BuildError) as raised:
+        notebook_outputs.check_outputs(nb, "docs/notebooks/99-a\nfake: ok\x1b[31mRED.py")
+    message = str(raised.value)
+    assert "\n" not in message and "\x1b" not in message and message.startswith("docs/notebooks/99-a\\nfake"), message
 
 
 def _notebook(hostile) -> nbformat.NotebookNode:

@@ -174,3 +174,34 @@ def test_the_largest_accepted_file_renders_in_time(tmp_path, doc):
     rendered = report.render(tmp_path)
     took = time.monotonic() - start
     assert rendered.markdown["cpu"] and took < 120, f"{took:.0f} s"
+
+
+def test_the_busy_bandwidth_points_are_checked_like_the_quiet_ones(tmp_path, doc):
+    """Listed once each, inside the run's config, and only with the number of busy processes."""
+    busy = doc["bandwidth_busy"]
+    assert busy and doc["env"]["busy_processes"]
+    twice = json.loads(json.dumps(doc))
+    twice["bandwidth_busy"].append(dict(busy[0]))
+    n = len(twice["bandwidth_busy"]) - 1
+    assert_refused(tmp_path, json.dumps(twice), f"$.bandwidth_busy[{n}]: the same as $.bandwidth_busy[0]")
+    outside = json.loads(json.dumps(doc))
+    outside["config"]["methods"].remove(busy[0]["method"])
+    outside["fingerprints"].pop(busy[0]["method"], None)
+    outside["results"] = [r for r in outside["results"] if r["method"] != busy[0]["method"]]
+    outside["bandwidth"] = [r for r in outside["bandwidth"] if r["method"] != busy[0]["method"]]
+    assert_refused(tmp_path, json.dumps(outside), "$.bandwidth_busy[0]: (")
+    assert_refused(tmp_path, _with(doc, "env.busy_processes", None),
+                   "$.env.busy_processes: expected the number of busy processes")
+
+
+def test_a_hidden_file_is_left_out_of_every_sentence_made_from_the_files(tmp_path, doc):
+    """The appendix's tables, chapter 10's kernel sentence and the fast prefix mean's paragraph
+    read the same files: a hidden one (any name) is none of them, and crashes none."""
+    from tests.scripts import load_file
+
+    timing = load_file("sitegen/timing.py")
+    (tmp_path / ".\u202eNOSJ.x.json").write_text(json.dumps(doc), encoding="utf-8")
+    assert timing.kernel_sentence(tmp_path) == timing.UNMEASURED
+    assert timing.fast_sentence(tmp_path) == timing.NO_CPU_FILE
+    (tmp_path / "cpu-ok.json").write_text(json.dumps(doc), encoding="utf-8")
+    assert "\u202e" not in timing.fast_sentence(tmp_path) and "cpu&#45;ok" in timing.fast_sentence(tmp_path)

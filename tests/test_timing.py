@@ -960,3 +960,19 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+@pytest.mark.parametrize("path", RESULTS, ids=lambda p: p.name)
+def test_the_bandwidth_table_is_shown_beside_what_was_not_measured(path):
+    """A method skipped at the bandwidth point (Triton on a CPU) is listed under the table of the
+    ones measured; it does not replace it."""
+    res = validate.load(path)
+    for dtype in res.config.dtypes:
+        rows = [r for r in res.bandwidth if r.dtype == dtype]
+        text = "\n".join(summary.summary(res, dtype))
+        section = text[text.index("Bandwidth point:"):].split("The same bandwidth point once more")[0]
+        for r in rows:
+            if r.status == "ok":
+                assert f"| `{r.method}`" in section and summary.num(r.ms) in section, (path.name, r.method)
+            else:
+                assert f"`{r.method}`, " in section, (path.name, r.method)
