@@ -129,8 +129,8 @@ def decode_macs(T: int, n_embd: int, *, cached: bool) -> int:
     key and value projections and the output projection (4 * T * C * C), the
     scores q @ k^T and the product with v (2 * T * T * C, the full (T, T)
     matrices, as the code computes them). With a cache it runs them for the new
-    token only, against T keys (T - 1 cached and its own): 4 * C * C + 2 * T * C. Heads do not change
-    the count: n_head heads of size C // n_head.
+    token only, against T keys (T - 1 cached, and its own): 4 * C * C + 2 * T * C.
+    Heads do not change the count: n_head heads of size C // n_head.
 
     Examples:
         >>> decode_macs(1, 8, cached=False), decode_macs(1, 8, cached=True)

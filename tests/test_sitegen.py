@@ -101,8 +101,11 @@ def test_the_notebook_step_writes_the_downloads_and_checks_each_notebook_source(
     (tmp_path / "docs" / "notebooks" / "03-c.py").write_text("# %% [markdown]\n# Hello\n")
     with pytest.raises(BuildError, match=r"docs/notebooks/03-c\.py: a chapter's notebook starts with a Markdown cell"):
         pre.run(config)
-    (tmp_path / "docs" / "notebooks" / "03-c.py").write_text("# %% [markdown]\n# # C <img src=x onerror=alert(1)>\n")
+    (tmp_path / "docs" / "notebooks" / "03-c.py").write_text("# %% [markdown]\n# # C\n#\n# <img src=x onerror=alert(1)>\n")
     with pytest.raises(BuildError, match=r"docs/notebooks/03-c\.py: cell 0 .*raw HTML"):
+        pre.run(config)
+    (tmp_path / "docs" / "notebooks" / "03-c.py").write_text("# %% [markdown]\n# # C &lt;/title&gt;\n")
+    with pytest.raises(BuildError, match=r"docs/notebooks/03-c\.py: cell 0 .*a heading with <, > or &"):
         pre.run(config)
 
 
