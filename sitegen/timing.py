@@ -25,6 +25,7 @@ from pathlib import Path
 from bench.escape import esc
 from bench.report import render, results_files
 from bench.schema import ResultsError
+from bench.noise import flags
 from bench.summary import num, pct
 from bench.validate import shown
 from sitegen import BuildError
@@ -67,12 +68,15 @@ def kernel_sentence(results: Path) -> str:
     said = []
     for path, res in results_files(results):
 
-        def speed(rows, dtypes=res.config.dtypes):  # clone's time over the kernel's, per dtype
-            ms = {(r.method, r.dtype): r.ms for r in rows if r.status == "ok"}
+        def speed(rows, dtypes=res.config.dtypes, marks=flags(res)):
+            # clone's time over the kernel's, per dtype, as a percentage; "(noisy)" after it where
+            # either time is flagged by bench.noise
+            ok = {(r.method, r.dtype): r for r in rows if r.status == "ok"}
             return {
-                d: ms[("clone", d)] / ms[("prefix_mean_triton", d)]
+                d: pct(ok[("clone", d)].ms / ok[("prefix_mean_triton", d)].ms)
+                + (" (noisy)" if {id(ok[(m, d)]) for m in ("clone", "prefix_mean_triton")} & marks.keys() else "")
                 for d in dtypes
-                if ("clone", d) in ms and ("prefix_mean_triton", d) in ms
+                if ("clone", d) in ok and ("prefix_mean_triton", d) in ok
             }
 
         timed = [r.T for r in res.results if r.method == "prefix_mean_triton" and r.status == "ok"]
@@ -84,12 +88,12 @@ def kernel_sentence(results: Path) -> str:
         if at_bw:
             s = res.bandwidth[0]
             parts.append(
-                ", ".join(f"{pct(v)} of `clone`'s speed in {d}" for d, v in at_bw.items())
+                ", ".join(f"{v} of `clone`'s speed in {d}" for d, v in at_bw.items())
                 + f" at the bandwidth point (B, T, C) = ({s.B}, {s.T}, {s.C})"
             )
         if at_top:
             parts.append(
-                ", ".join(f"{pct(v)} in {d}" for d, v in at_top.items())
+                ", ".join(f"{v} in {d}" for d, v in at_top.items())
                 + f" at T = {top} of the sweep (B = {res.config.B}, C = {res.config.C})"
             )
         said.append(
@@ -112,7 +116,12 @@ def fast_sentence(results: Path) -> str:
         def ms(rows):  # {method: median ms} of the float32 rows that were measured
             return {r.method: r.ms for r in rows if r.status == "ok" and r.dtype == "float32"}
 
+        def noisy(rows):  # {method: " (noisy)"} of those flagged by bench.noise
+            return {r.method: " (noisy)" for r in rows if id(r) in marks and r.dtype == "float32"}
+
+        marks = flags(res)
         quiet, busy = ms(res.bandwidth), ms(res.bandwidth_busy)
+        nq, nb = noisy(res.bandwidth), noisy(res.bandwidth_busy)
         if not {"clone", "prefix_mean_cumsum", "prefix_mean_fast"} <= quiet.keys():
             continue
         s, clone, cumsum, fast = (
@@ -124,14 +133,14 @@ def fast_sentence(results: Path) -> str:
         text = (
             f"On the {esc(res.env.device_name)} (results file {esc(path.name)}), at the "
             f"bandwidth point (B, T, C) = ({s.B}, {s.T}, {s.C}) in float32, `x.clone()` took "
-            f"{num(clone)} ms, "
-            f"`prefix_mean_cumsum` {num(cumsum)} ms ({num(cumsum / clone)} times as long) and "
-            f"`prefix_mean_fast` {num(fast)} ms ({num(fast / clone)} times as long: "
-            f"{pct(clone / fast)} of `clone`'s speed)."
+            f"{num(clone)} ms{nq.get('clone', '')}, `prefix_mean_cumsum` {num(cumsum)} ms"
+            f"{nq.get('prefix_mean_cumsum', '')} ({num(cumsum / clone)} times as long) and "
+            f"`prefix_mean_fast` {num(fast)} ms{nq.get('prefix_mean_fast', '')} "
+            f"({num(fast / clone)} times as long: {pct(clone / fast)} of `clone`'s speed)."
         )
         if {"clone", "prefix_mean_cumsum", "prefix_mean_fast"} <= busy.keys():
             times = {  # each method beside busy processes, and how many times its quiet time
-                m: f"{num(busy[m])} ms ({num(busy[m] / quiet[m])} times its quiet time)"
+                m: f"{num(busy[m])} ms{nb.get(m, '')} ({num(busy[m] / quiet[m])} times its quiet time)"
                 for m in ("clone", "prefix_mean_cumsum", "prefix_mean_fast")
             }
             lead = busy["prefix_mean_cumsum"] / busy["prefix_mean_fast"]
@@ -141,6 +150,11 @@ def fast_sentence(results: Path) -> str:
                 f"`prefix_mean_fast` {times['prefix_mean_fast']}: `prefix_mean_fast` was "
                 f"{num(lead)} times as fast as `prefix_mean_cumsum`, against "
                 f"{num(cumsum / fast)} times on the quiet machine."
+            )
+        if nq or nb:
+            text += (
+                " A time marked noisy has an interquartile range over a tenth of its median "
+                "(bench.noise): read the ratios built on it as rough."
             )
         said.append(text)
     return " ".join(said) if said else NO_CPU_FILE

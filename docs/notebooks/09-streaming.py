@@ -31,7 +31,8 @@ torch.set_printoptions(precision=4, sci_mode=False)
 
 # %% [markdown]
 # The catch is the exponential: in float32 it overflows to infinity already for
-# scores of 100, and the line marked "naive" divides infinity by infinity. The fix
+# scores of 100: on the line marked "naive" every exponential is infinite, and
+# infinity times 0 and infinity over infinity are NaN. The fix
 # is to keep a running maximum $m$ of the scores and both sums relative to it;
 # when a new score raises the maximum, the sums so far are rescaled by
 # $e^{m - m_\text{new}}$. That is the online softmax behind FlashAttention:
