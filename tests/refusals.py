@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 
-def refuses(error: type[BaseException], arg: str, fn: Callable, *args, got: str | None = None,
+def assert_refuses(error: type[BaseException], arg: str, fn: Callable, *args, got: str | None = None,
             where: str | None = None, **kwargs) -> str:
     """Assert that fn(*args, **kwargs) raises `error` naming `arg` (and `got`); return the message.
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from snippets.attention import Head, MultiHeadAttention, causal_attention
 from snippets.averaging import causal_mean_weights, prefix_mean_loop
 from tests.marks import needs_cuda
-from tests.refusals import refuses
+from tests.refusals import assert_refuses
 from tests.strategies import attention_reference, qkvs
 
 TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float64: dict(rtol=1e-10, atol=1e-12)}
@@ -138,7 +138,7 @@ def test_modules_accept_float32_or_bfloat16_input_under_cpu_autocast(cls, args, 
 def test_autocast_does_not_excuse_dtypes_it_does_not_cast(cls, dtype):
     module = cls(4, 2, 8)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        refuses(TypeError, "x", module, torch.ones(1, 5, 4, dtype=dtype), got=f"x has dtype {dtype}")
+        assert_refuses(TypeError, "x", module, torch.ones(1, 5, 4, dtype=dtype), got=f"x has dtype {dtype}")
 
 
 # ---- bad input: the type, the argument named and what it got (tests/refusals.py) ----
@@ -157,7 +157,7 @@ def test_autocast_does_not_excuse_dtypes_it_does_not_cast(cls, dtype):
     ],
 )
 def test_causal_attention_bad_input(args, error, arg, got):
-    refuses(error, arg, causal_attention, *args, got=got)
+    assert_refuses(error, arg, causal_attention, *args, got=got)
 
 
 SECOND = {Head: "head_size", MultiHeadAttention: "n_head"}  # the second argument of each
@@ -177,7 +177,7 @@ SECOND = {Head: "head_size", MultiHeadAttention: "n_head"}  # the second argumen
     ],
 )
 def test_bad_constructor_arguments(cls, args, kwargs, error, arg, got):
-    refuses(error, arg[cls] if arg is SECOND else arg, cls, *args, got=got, **kwargs)
+    assert_refuses(error, arg[cls] if arg is SECOND else arg, cls, *args, got=got, **kwargs)
 
 
 def test_multihead_n_head_must_divide_n_embd():  # the whole sentence: it says what to change
@@ -200,7 +200,7 @@ def test_multihead_n_head_must_divide_n_embd():  # the whole sentence: it says w
 )
 def test_bad_x_is_refused_clearly(cls, x, error, got):
     torch.manual_seed(0)
-    refuses(error, "x", cls(4, 2, 8), x, got=got)
+    assert_refuses(error, "x", cls(4, 2, 8), x, got=got)
 
 
 @needs_cuda
@@ -210,4 +210,4 @@ def test_on_cuda_a_cpu_input_is_refused(make):  # the GPU's result is the CPU's:
     torch.manual_seed(0)
     module = make()
     x = torch.randn(2, 6, 4)
-    refuses(ValueError, "x", module.cuda(), x, got="x is on cpu but the weights are on cuda")
+    assert_refuses(ValueError, "x", module.cuda(), x, got="x is on cpu but the weights are on cuda")

@@ -14,7 +14,7 @@ from snippets.averaging import (
     prefix_mean_matmul,
     prefix_mean_softmax,
 )
-from tests.refusals import refuses
+from tests.refusals import assert_refuses
 from tests.strategies import batches, reference
 
 METHODS = [prefix_mean_loop, prefix_mean_matmul, prefix_mean_softmax, prefix_mean_cumsum]
@@ -76,7 +76,7 @@ BAD_X = [
 @pytest.mark.parametrize("f", METHODS, ids=lambda f: f.__name__)
 @pytest.mark.parametrize(("x", "error", "got"), BAD_X, ids=[g for *_, g in BAD_X])
 def test_bad_x_is_refused_clearly(f, x, error, got):
-    refuses(error, "x", f, x, got=got)
+    assert_refuses(error, "x", f, x, got=got)
 
 
 @pytest.mark.parametrize(
@@ -92,7 +92,7 @@ def test_bad_x_is_refused_clearly(f, x, error, got):
     ],
 )
 def test_bad_weights_arguments_are_refused_clearly(args, kwargs, error, arg, got):
-    refuses(error, arg, causal_mean_weights, *args, got=got, **kwargs)
+    assert_refuses(error, arg, causal_mean_weights, *args, got=got, **kwargs)
 
 
 @pytest.mark.parametrize("f", [prefix_mean_loop, prefix_mean_cumsum], ids=lambda f: f.__name__)
@@ -104,7 +104,7 @@ def test_scans_keep_a_late_inf_out_of_earlier_positions(f):
 
 @pytest.mark.parametrize("device", ["nope", "cuda:99"])
 def test_weights_on_an_unusable_device_are_refused_clearly(device):
-    refuses(ValueError, "device", causal_mean_weights, 3, device=device, got=f"'{device}'")
+    assert_refuses(ValueError, "device", causal_mean_weights, 3, device=device, got=f"'{device}'")
 
 
 @pytest.mark.parametrize("f", [prefix_mean_matmul, prefix_mean_softmax], ids=lambda f: f.__name__)

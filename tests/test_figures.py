@@ -12,7 +12,7 @@ import torch
 from snippets import figures
 from snippets.learning import OneHeadModel, lookback_batch, train
 from tests.pages import DOCS, pages
-from tests.refusals import refuses
+from tests.refusals import assert_refuses
 
 SVG = "{http://www.w3.org/2000/svg}"
 # Page backgrounds of Material's two schemes: "default" (white) and "slate".
@@ -168,7 +168,7 @@ def test_head_figure_shows_what_chapter_4_says():
     ],
 )
 def test_figure_functions_refuse_bad_arguments_clearly(f, args, kwargs, error, arg, got):
-    refuses(error, arg, getattr(figures, f), *args, got=got, **kwargs)
+    assert_refuses(error, arg, getattr(figures, f), *args, got=got, **kwargs)
 
 
 # Chapter 6's figure: the page's model, before and after training.
@@ -212,7 +212,7 @@ def test_learned_weights_svg_titles_both_panels():
     ],
 )
 def test_learned_weights_refuses_bad_arguments(kwargs, error, where, arg, got):
-    refuses(error, arg, figures.learned_weights, got=got, where=where, **kwargs)
+    assert_refuses(error, arg, figures.learned_weights, got=got, where=where, **kwargs)
 
 
 # The diagrams: their numbers are the package's, their inputs the pages' examples.

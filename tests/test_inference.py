@@ -13,7 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from snippets.attention import Head, MultiHeadAttention
 from snippets.inference import KVCache, decode_macs
 from tests.marks import needs_cuda
-from tests.refusals import refuses
+from tests.refusals import assert_refuses
 
 TIGHT = dict(rtol=1e-10, atol=1e-12)  # float64
 MODULES = {
@@ -230,7 +230,7 @@ def test_batch_size_dtype_and_device_must_match_the_cache(make):
 @each_module
 @pytest.mark.parametrize("cache", [[], {}, torch.zeros(3), "cache"], ids=lambda c: type(c).__name__)
 def test_a_cache_that_is_not_a_kvcache_is_refused(make, cache):
-    refuses(TypeError, "cache", make(4, 8), torch.randn(1, 3, 4), cache, got=f"got {type(cache).__name__}")
+    assert_refuses(TypeError, "cache", make(4, 8), torch.randn(1, 3, 4), cache, got=f"got {type(cache).__name__}")
 
 
 @each_module
@@ -238,7 +238,7 @@ def test_a_bad_x_is_refused_before_the_cache_is_touched(make):
     module = make(4, 8)
     cache = KVCache()
     module(torch.randn(1, 3, 4), cache)
-    refuses(ValueError, "x", module, torch.randn(1, 0, 4), cache, got="got shape (1, 0, 4)")
+    assert_refuses(ValueError, "x", module, torch.randn(1, 0, 4), cache, got="got shape (1, 0, 4)")
     assert len(cache) == 3
 
 
@@ -325,7 +325,7 @@ def test_decode_macs_without_a_cache_is_T_times_with_one(T, C):
     ],
 )
 def test_decode_macs_bad_input(args, kwargs, error, arg, got):
-    refuses(error, arg, decode_macs, *args, got=got, **kwargs)
+    assert_refuses(error, arg, decode_macs, *args, got=got, **kwargs)
 
 
 # ---- CUDA ----

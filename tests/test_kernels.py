@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from tests.marks import CUDA, needs_cuda
-from tests.refusals import refuses
+from tests.refusals import assert_refuses
 from tests.pages import ROOT
 
 if not CUDA:  # before the kernels are defined; conftest.py does it first in a pytest run
@@ -179,7 +179,7 @@ def test_a_bad_gradient_never_changes_a_later_input_gradient(block_t):
     ids=["list", "int", "1d", "T0"],
 )
 def test_bad_input_is_refused(x, error, got):
-    refuses(error, "x", prefix_mean_triton, x.to(DEVICE) if isinstance(x, torch.Tensor) else x, got=got)
+    assert_refuses(error, "x", prefix_mean_triton, x.to(DEVICE) if isinstance(x, torch.Tensor) else x, got=got)
 
 
 def test_empty_batch_or_channels():
@@ -192,7 +192,7 @@ def test_empty_batch_or_channels():
 def test_cpu_input_is_refused_by_the_compiled_kernel():
     if os.environ.get("TRITON_INTERPRET") == "1":
         pytest.skip("the interpreter runs CPU tensors")
-    refuses(ValueError, "x", prefix_mean_triton, torch.ones(3, 2), got="got cpu")
+    assert_refuses(ValueError, "x", prefix_mean_triton, torch.ones(3, 2), got="got cpu")
 
 
 # Compiles every variant of the kernel for sm_90 (H100, H200) in a process where @triton.jit

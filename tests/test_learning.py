@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from snippets.learning import IGNORE, OneHeadModel, lookback_batch, train
 from tests.marks import needs_cuda
-from tests.refusals import refuses
+from tests.refusals import assert_refuses
 from tests.strategies import attention_reference
 
 
@@ -82,7 +82,7 @@ def test_ignore_is_what_cross_entropy_skips():
     ],
 )
 def test_lookback_batch_refuses_bad_arguments_clearly(kwargs, error, arg, got):
-    refuses(error, arg, lookback_batch, **kwargs, got=got)
+    assert_refuses(error, arg, lookback_batch, **kwargs, got=got)
 
 
 # ---- OneHeadModel ----
@@ -162,7 +162,7 @@ def test_without_positions_the_past_is_a_bag_with_positions_it_is_not():
     ],
 )
 def test_model_refuses_bad_sizes_clearly(args, kwargs, error, arg, got):
-    refuses(error, arg, OneHeadModel, *args, got=got, **kwargs)
+    assert_refuses(error, arg, OneHeadModel, *args, got=got, **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -186,7 +186,7 @@ def test_model_refuses_bad_sizes_clearly(args, kwargs, error, arg, got):
     ],
 )
 def test_model_refuses_bad_tokens_clearly(idx, targets, error, arg, got):
-    refuses(error, arg, OneHeadModel(5, 4, 6), idx, targets, got=got)
+    assert_refuses(error, arg, OneHeadModel(5, 4, 6), idx, targets, got=got)
 
 
 def test_a_batch_without_any_target_has_a_nan_loss():
@@ -314,7 +314,7 @@ def test_train_refuses_bad_arguments_clearly_before_training(model, kwargs, erro
         torch.manual_seed(0)
         model = OneHeadModel(8, 4, 8)
     before = {k: v.clone() for k, v in model.state_dict().items()} if isinstance(model, torch.nn.Module) else None
-    refuses(error, arg, train, model, **kwargs, got=got)
+    assert_refuses(error, arg, train, model, **kwargs, got=got)
     if before is not None:
         assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
 
@@ -333,7 +333,7 @@ def test_trains_on_cuda_like_on_cpu():
     torch.testing.assert_close(b[:5], a, rtol=1e-4, atol=1e-4)  # the same run, up to rounding
     assert b[-10:].mean() < 0.05
     x, _ = lookback_batch(4, 8, 8, generator=gen(1))
-    refuses(ValueError, "idx", gpu, x, got="idx is on cpu but the weights are on cuda")
+    assert_refuses(ValueError, "idx", gpu, x, got="idx is on cpu but the weights are on cuda")
 
 
 class NoParameters(torch.nn.Module):
@@ -360,4 +360,4 @@ def _bool_vocab() -> OneHeadModel:
     (_bool_vocab, {}, TypeError, "model.vocab", "got bool"),  # was refused by lookback_batch
 ])
 def test_train_refuses_what_it_cannot_train_naming_the_argument(make, kwargs, error, arg, got):
-    refuses(error, arg, train, make(), **kwargs, got=got)
+    assert_refuses(error, arg, train, make(), **kwargs, got=got)

@@ -11,7 +11,7 @@ from snippets.attention import causal_attention
 from snippets.averaging import prefix_mean_cumsum
 from snippets.linear import causal_linear_attention, causal_linear_attention_quadratic, prefix_mean_fast
 from tests.counting import block_products
-from tests.refusals import refuses
+from tests.refusals import assert_refuses
 from tests.strategies import batches, qkvs, reference
 
 TOL = {torch.float32: dict(rtol=1e-5, atol=1e-6), torch.float64: dict(rtol=1e-12, atol=1e-13)}
@@ -128,7 +128,7 @@ BAD_X = [
 @fast_paths
 @pytest.mark.parametrize(("x", "error", "got"), BAD_X, ids=[g for *_, g in BAD_X])
 def test_fast_bad_x_is_refused_clearly(f, x, error, got):
-    refuses(error, "x", f, x, got=got, where="prefix_mean_fast")
+    assert_refuses(error, "x", f, x, got=got, where="prefix_mean_fast")
 
 
 # ---- causal linear attention ----
@@ -222,7 +222,7 @@ def test_linear_attention_is_not_softmax_attention():
     ],
 )
 def test_linear_attention_bad_input_is_refused_clearly(f, args, error, arg, got):
-    refuses(error, arg, f, *args, got=got)
+    assert_refuses(error, arg, f, *args, got=got)
 
 
 @fast_paths

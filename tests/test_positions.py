@@ -14,7 +14,7 @@ from snippets.attention import Head, MultiHeadAttention, causal_attention
 from snippets.averaging import prefix_mean_cumsum, prefix_mean_matmul
 from snippets.positions import apply_rotary, sinusoidal_positions
 from tests.marks import needs_cuda
-from tests.refusals import refuses
+from tests.refusals import assert_refuses
 
 # ---- references, written as differently from the module as possible ----
 
@@ -372,7 +372,7 @@ BAD_ROTARY = [
 
 @pytest.mark.parametrize(("args", "kwargs", "error", "arg", "got"), BAD_ROTARY, ids=[g for *_, g in BAD_ROTARY])
 def test_apply_rotary_refuses_bad_input_clearly(args, kwargs, error, arg, got):
-    refuses(error, arg, apply_rotary, *args, got=got, **kwargs)
+    assert_refuses(error, arg, apply_rotary, *args, got=got, **kwargs)
 
 
 BAD_SINUSOIDS = [
@@ -392,7 +392,7 @@ BAD_SINUSOIDS = [
 @pytest.mark.parametrize(("args", "kwargs", "error", "arg", "got"), BAD_SINUSOIDS,
                          ids=[f"{a}-{g}" for *_, a, g in BAD_SINUSOIDS])
 def test_sinusoidal_positions_refuses_bad_input_clearly(args, kwargs, error, arg, got):
-    refuses(error, arg, sinusoidal_positions, *args, got=got, **kwargs)
+    assert_refuses(error, arg, sinusoidal_positions, *args, got=got, **kwargs)
 
 
 # ---- GPU ----
@@ -407,7 +407,7 @@ def test_apply_rotary_on_cuda_matches_cpu_at_large_positions(dtype):
     got = apply_rotary(x.cuda(), positions.cuda())
     assert got.device.type == "cuda" and got.dtype == dtype
     torch.testing.assert_close(got.cpu(), apply_rotary(x, positions), rtol=1e-2, atol=1e-2)
-    refuses(ValueError, "positions", apply_rotary, x.cuda(), positions, got="positions is on cpu but x is on cuda:0")
+    assert_refuses(ValueError, "positions", apply_rotary, x.cuda(), positions, got="positions is on cpu but x is on cuda:0")
 
 
 @pytest.mark.parametrize(("args", "kwargs", "arg", "got"), [
@@ -419,7 +419,7 @@ def test_apply_rotary_on_cuda_matches_cpu_at_large_positions(dtype):
     ((2**20, 2048), dict(base=1e-35), "base", "base=1e-35 is out of range"),  # the angles would overflow
 ])
 def test_sinusoidal_positions_refuses_what_it_cannot_compute_naming_the_argument(args, kwargs, arg, got):
-    refuses(ValueError, arg, sinusoidal_positions, *args, got=got, **kwargs)
+    assert_refuses(ValueError, arg, sinusoidal_positions, *args, got=got, **kwargs)
 
 
 @pytest.mark.parametrize("base", [1e-30, 0.5, 1.0, 10000.0, 1e30])

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from snippets.attention import causal_attention
 from snippets.streaming import online_causal_attention
 from tests.marks import needs_cuda
-from tests.refusals import refuses
+from tests.refusals import assert_refuses
 from tests.strategies import attention_reference, qkvs
 
 F64 = dict(rtol=1e-10, atol=1e-12)
@@ -213,7 +213,7 @@ BAD = {
 def test_bad_input_is_refused_clearly(what):
     args = dict(q=torch.ones(3, 2), k=torch.ones(3, 2), v=torch.ones(3, 1))
     change, error, arg, got = BAD[what]
-    refuses(error, arg, online_causal_attention, **(args | change), got=got)
+    assert_refuses(error, arg, online_causal_attention, **(args | change), got=got)
 
 
 def test_block_is_keyword_only():
