@@ -2,9 +2,9 @@
 
 ``prefix_mean_fast`` computes the same prefix mean as the chapter 2 functions
 (same contract: ``(B, T, C)`` or ``(T, C)`` in, same shape, dtype and device
-out, input untouched, differentiable), in a few operations over the whole input
-rather than many small ones (the appendix on it says why that matters on a busy machine);
-the timing appendix measures it against ``x.clone()``. For small inputs it falls
+out, input untouched, differentiable), in a fixed number of operations, each on
+a large part of the input (the appendix on it says why that matters on a busy
+machine); the timing appendix measures it against ``x.clone()``. For small inputs it falls
 back to the plain cumsum.
 
 ``causal_linear_attention`` replaces the softmax of causal attention by a
@@ -31,65 +31,73 @@ from snippets.checks import causal_matmul, check_qkv, check_sequence
 
 
 # --8<-- [start:prefix_mean_fast]
-def _blocked_sums(x: torch.Tensor, n_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """out[:, t] = (x[:, 0] + ... + x[:, t]) / n_t[t] for x of shape (B, T, C), in n_t's
-    dtype, and whether all of it is finite. A few operations over the whole input."""
+def _blocked_means(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """out[:, t] = (x[:, 0] + ... + x[:, t]) / (t + 1) for x of shape (B, T, C), in x's dtype,
+    and whether the last means and the sum of all the full blocks are finite."""
     B, T, C = x.shape
-    L = 16  # block length
+    L = 64  # block length
     n = T // L  # full blocks; the last T - n * L rows are summed by cumsum
-    acc, dev = n_t.dtype, x.device
-    xb = x[:, : n * L].reshape(B, n, L, C).to(acc)  # (B, n, L, C)
-    # Row i of a block: its rows 0..i summed and divided by the count, as the product of
-    # a lower triangle of ones, each row divided by its count, with the block.
-    W = torch.ones(L, L, dtype=acc, device=dev).tril() / n_t[: n * L].view(n, L, 1)  # (n, L, L)
-    out = W @ xb  # (B, n, L, C), one batched product
-    # A block's last row times its count is the block's total; a cumsum of the totals,
-    # L times fewer numbers than x, gives every block the sum of the blocks before it.
-    carry = (out[:, :, L - 1] * n_t[L - 1 : n * L : L].view(n, 1)).cumsum(dim=1)  # (B, n, C)
-    if n > 1:  # each block after the first adds its carry / count, in one pass
-        out[:, 1:].addcmul_(carry[:, :-1].unsqueeze(2), 1 / n_t[L : n * L].view(n - 1, L, 1))
-    out = out.view(B, n * L, C)
+    out = torch.empty_like(x, memory_format=torch.contiguous_format)  # (B, T, C)
+    total = x.new_zeros(B, C)  # the sum of the n * L rows of the full blocks
+    if n:
+        xb, ob = x[:, : n * L].reshape(B, n, L, C), out[:, : n * L].view(B, n, L, C)
+        # 1. A running mean within each block, one row of every block per operation:
+        # lerp(a, b, w) = a + w * (b - a), the mean so far moved 1 / (i + 1) of the way to row i.
+        rows, means = xb.unbind(2), ob.unbind(2)  # L views of shape (B, n, C)
+        means[0].copy_(rows[0])
+        for i in range(1, L):
+            if torch.compiler.is_compiling():  # a graph cannot write into a slice with out=
+                means[i].copy_(torch.lerp(means[i - 1], rows[i], 1 / (i + 1)))
+            else:
+                torch.lerp(means[i - 1], rows[i], 1 / (i + 1), out=means[i])
+        # 2. Block totals, L times fewer numbers than x, and the sum of the blocks before each.
+        totals = ob[:, :, L - 1] * L  # (B, n, C)
+        before = totals[:, :-1].cumsum(dim=1)  # (B, n - 1, C), for blocks 1 .. n - 1
+        total = totals[:, -1] + (before[:, -1] if n > 1 else 0)
+    if n > 1:
+        # 3. One pass over blocks 1 .. n - 1: row i of a block that starts at row s is the mean
+        # of its own rows 0..i, moved toward the mean of the s rows before it by s / (s + i + 1).
+        start = torch.arange(L, n * L, L, dtype=x.dtype, device=x.device)[:, None]  # (n - 1, 1)
+        own = torch.arange(1, L + 1, dtype=x.dtype, device=x.device)  # (L,) i + 1, the block's rows
+        ob[:, 1:].lerp_((before / start).unsqueeze(2), (start / (start + own)).unsqueeze(-1))
     if n * L < T:  # the last, partial block
-        rest = x[:, n * L :].cumsum(dim=1, dtype=acc)  # (B, T - n * L, C)
-        if n:
-            rest += carry[:, -1:]
-        out = torch.cat([out, rest / n_t[n * L :]], dim=1)
-    # Every number of x is in the last output (or the last carry), with a weight > 0.
-    return out, (out[:, -1] if n * L < T else carry[:, -1]).isfinite().all()
+        counts = torch.arange(n * L + 1, T + 1, dtype=x.dtype, device=x.device).unsqueeze(-1)
+        out[:, n * L :] = (x[:, n * L :].cumsum(dim=1) + total.unsqueeze(1)) / counts
+    # Every number of x is in the total or in the last means, with a weight > 0.
+    return out, out[:, -1].isfinite().all() & total.isfinite().all()
 
 
-def _running_sums(x: torch.Tensor, n_t: torch.Tensor) -> torch.Tensor:
-    out, finite = _blocked_sums(x, n_t)
+def _means(x: torch.Tensor) -> torch.Tensor:
+    out, finite = _blocked_means(x)
     if not torch.compiler.is_compiling() and finite:
         return out
-    # A nan or inf in x (or a sum that overflows). The triangle's zeros times a nan are
-    # nan, which would reach the rows before it in its block: so the blocks are summed
-    # with 0 in its place, and from it on (in its channel) the plain cumsum is taken.
+    # A nan or inf in x, or a sum that overflows. lerp(inf, b, w) = inf + w * (b - inf) is nan,
+    # not inf: so the blocks are averaged with 0 in place of each bad value, and from it on
+    # (in its channel) the plain cumsum is taken.
     bad = ~x.isfinite()
-    clean, _ = _blocked_sums(x.masked_fill(bad, 0), n_t)
-    sums = x.cumsum(dim=1, dtype=n_t.dtype) / n_t
-    fixed = torch.where((bad.cumsum(dim=1) > 0) | ~bad.any(), sums, clean)
+    clean, _ = _blocked_means(x.masked_fill(bad, 0))
+    counts = torch.arange(1, x.shape[1] + 1, dtype=x.dtype, device=x.device).unsqueeze(-1)  # (T, 1)
+    plain = x.cumsum(dim=1) / counts
+    fixed = torch.where((bad.cumsum(dim=1) > 0) | ~bad.any(), plain, clean)
     return torch.where(finite, out, fixed)  # a graph (torch.compile) computes both
 
 
 class _PrefixMean(torch.autograd.Function):
-    # Autograd would keep matmul's broadcast copy of the triangles, and its product with
-    # the triangles' zeros would carry a nan of the gradient to positions it does not reach,
-    # so the gradient is written out: out[t] = (x[0] + ... + x[t]) / (t + 1), hence
-    # grad x[s] = g[s] / (s + 1) + ... + g[T - 1] / T, a running sum from the end.
+    # The blocked path writes into slices of one output (out=), which autograd cannot
+    # differentiate, so the gradient is written out: out[t] = (x[0] + ... + x[t]) / (t + 1),
+    # hence grad x[s] = g[s] / (s + 1) + ... + g[T - 1] / T, a running sum from the end.
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
         acc = torch.promote_types(x.dtype, torch.float32)
-        counts = torch.arange(1, x.shape[1] + 1, dtype=acc, device=x.device).unsqueeze(-1)  # (T, 1)
-        ctx.counts = counts
-        return _running_sums(x, counts).to(x.dtype)
+        ctx.counts = torch.arange(1, x.shape[1] + 1, dtype=acc, device=x.device)[:, None]  # (T, 1)
+        return _means(x.to(acc)).to(x.dtype)
 
     @staticmethod
     def backward(ctx, g: torch.Tensor) -> torch.Tensor:
         counts = ctx.counts
         if torch.is_grad_enabled():  # create_graph=True: ordinary ops, differentiable again
             return (g / counts).flip(1).cumsum(1, dtype=counts.dtype).flip(1).to(g.dtype)
-        sums = _running_sums((g / counts).flip(1), torch.ones_like(counts))  # (B, T, C), reversed
+        sums = _means((g / counts).flip(1)) * counts  # (B, T, C), running sums from the end
         return sums.flip(1).to(g.dtype)
 
 
@@ -100,22 +108,20 @@ _SMALL = 2**18
 
 
 def prefix_mean_fast(x: torch.Tensor) -> torch.Tensor:
-    """Prefix mean in O(T): running sums of 16-row blocks by one matrix product, and their carries.
+    """Prefix mean in O(T): running means of 64-row blocks, then the blocks before each.
 
-    Built for large inputs, with a few operations over the whole input rather than many
-    small ones (the timing appendix measures how close it gets to ``x.clone()``): it
-    cuts time into blocks of 16 rows, one batched matrix product gives every block its
-    running sums divided by the counts, a cumsum of the block totals gives every block
-    the sum of the blocks before it, and one more pass adds that, divided by the counts.
-    For small inputs (fewer than ``_SMALL`` numbers) it is the plain cumsum, which is
-    faster there. Sums are accumulated in at least float32. From a nan or inf of ``x``
-    on, in its channel, it takes the plain cumsum (everywhere, if no value is bad but a
-    sum overflows), so the result is nan or inf exactly where the definition's is, and
-    what comes before a bad value is what it is without it. Reverse-mode derivatives of
-    every order work; forward-mode AD and ``torch.func`` transforms are not supported on
-    the blocked path. With TF32 matrix products enabled on a GPU, float32 inputs are
-    rounded to TF32 in the product, so keep TF32 off where these sums must be
-    float32-accurate.
+    Built for large inputs (the timing appendix measures how close it gets to
+    ``x.clone()``): it cuts time into blocks of 64 rows and takes a running mean in
+    every block at once, one row of all the blocks per operation (63 of them); the
+    block totals give every block the mean of the blocks before it, and one more pass
+    over the output combines the two. For small inputs (fewer than ``_SMALL`` numbers)
+    it is the plain cumsum, which is faster there. It computes in at least float32.
+    From a nan or inf of ``x`` on, in its channel, it takes the plain cumsum, so the
+    result is nan or inf exactly where the definition's is, and what comes before a bad
+    value is what it is without it; if every value is finite but the sum of the full
+    blocks or a last mean is not (a sum overflowed), the whole result is the plain
+    cumsum. Reverse-mode derivatives of every order work; forward-mode AD and
+    ``torch.func`` transforms are not supported on the blocked path.
 
     Examples:
         >>> x = torch.tensor([[2.0, 0.0], [4.0, 6.0], [6.0, 3.0]])

@@ -706,18 +706,21 @@ def test_the_appendix_says_where_prefix_mean_fast_is_the_plain_cumsum():
     cfg, _ = cli.parse_config(["--device", "cpu", "--out", "/tmp/x.json"])
     assert _SMALL == 2**18 and (cfg.B, cfg.C) == (4, 64)
     assert cfg.B * 512 * cfg.C < _SMALL <= cfg.B * 1024 * cfg.C
-    # "with their triangles", "one 16-by-16 triangle per block": the one product the blocked path
-    # makes multiplies the n full 16-row blocks by n matrices of 16 x 16, whatever T is (the last T mod 16 rows take a cumsum); seen in what
-    # it runs (torch's profiler), not read from its source.
-    from snippets.linear import _SMALL, prefix_mean_fast
-    from tests.counting import block_products
+    # "63 small kernels each write one row of every 64-row block": the blocked path's running
+    # means are 63 lerps, each over row i of all n full blocks of the batch, whatever T is (the
+    # last T mod 64 rows take a cumsum); seen in what it runs (torch's profiler), not read from
+    # its source.
+    from snippets.linear import prefix_mean_fast
+    from tests.counting import row_lerps
 
     said = " ".join(page.split())
-    assert "one 16-by-16 triangle per block" in said and "the 16-row blocks with their triangles" in said
-    C = _SMALL // 16
-    for T in (32, 35, 48):
-        n = T // 16
-        assert block_products(prefix_mean_fast, torch.randn(1, T, C)) == [[[n, 16, 16], [n, 16, C]]], T
+    assert "63 small kernels each write one row of every 64-row block" in said
+    assert "goes over 64 times fewer numbers" in said
+    C = _SMALL // 64
+    for T in (64, 130, 192):
+        n = T // 64
+        calls = row_lerps(prefix_mean_fast, torch.randn(1, T, C))
+        assert len(calls) == 63 and all(c[0] == c[1] == [1, n, C] for c in calls), T
 
 
 @pytest.mark.skipif(memory.unavailable() is not None, reason="needs Linux with glibc")
