@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+import random
 import re
 import statistics
 import time
@@ -95,10 +96,12 @@ class _Timing:
 def interleaved(
     fns: dict, *, device: str, repeats: int, warmup: int, budget: float, flush=None, on_error=None
 ) -> dict[str, dict]:
-    """Time several methods at one point: each is warmed up, then their samples alternate
-    round-robin (A B C A B C ...), so that a machine getting slower or faster during the point
-    affects every method alike. `budget` (seconds) is each method's. Returns the fields of a
-    `schema.Point` per name; a method that raises gets what `on_error(exc)` returns."""
+    """Time several methods at one point: each is warmed up, then they take their samples in
+    rounds, one sample of each per round, so that a machine getting slower or faster during the
+    point affects every method alike. Each round is in a new order (shuffled, from a fixed
+    seed), so that no method always runs right after the same other one: on a busy machine a
+    method can pay for the one before it. `budget` (seconds) is each method's. Returns the
+    fields of a `schema.Point` per name; a method that raises gets what `on_error(exc)` returns."""
     out, timings = {}, {}
     for name, fn in fns.items():
         try:
@@ -109,8 +112,12 @@ def interleaved(
             if on_error is None:
                 raise
             out[name] = on_error(exc)
+    order = random.Random(0)
     for i in range(max((t.n for t in timings.values() if not t.over), default=0)):
-        for name, t in list(timings.items()):
+        names = list(timings)
+        order.shuffle(names)
+        for name in names:
+            t = timings[name]
             if t.over or i >= t.n:
                 continue
             try:

@@ -2,10 +2,10 @@
 
 ``prefix_mean_fast`` computes the same prefix mean as the chapter 2 functions
 (same contract: ``(B, T, C)`` or ``(T, C)`` in, same shape, dtype and device
-out, input untouched, differentiable), in a fixed number of operations, each on
-a large part of the input (the appendix on it says why that matters on a busy
-machine); the timing appendix measures it against ``x.clone()``. For small inputs it falls
-back to the plain cumsum.
+out, input untouched, differentiable), in a few operations per factor of 16 in T,
+each over the whole batch (the appendix on it says why few operations matter on
+a busy machine); the timing appendix measures it against ``x.clone()``. For small
+inputs it falls back to the plain cumsum.
 
 ``causal_linear_attention`` replaces the softmax of causal attention by a
 positive feature map, which turns the weighted average into two running sums;
@@ -31,51 +31,55 @@ from snippets.checks import causal_matmul, check_qkv, check_sequence
 
 
 # --8<-- [start:prefix_mean_fast]
-def _blocked_means(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """out[:, t] = (x[:, 0] + ... + x[:, t]) / (t + 1) for x of shape (B, T, C), in x's dtype,
-    and whether the last means and the sum of all the full blocks are finite."""
+def _blocked_means(x: torch.Tensor) -> torch.Tensor:
+    """out[:, t] = (x[:, 0] + ... + x[:, t]) / (t + 1) for x of shape (B, T, C), in x's dtype."""
     B, T, C = x.shape
-    L = 64  # block length
-    n = T // L  # full blocks; the last T - n * L rows are summed by cumsum
+    L = 16  # block length
+    n = T // L  # full blocks
+    if n < 2:  # fewer than 2 * L rows: one triangle over all of them
+        W = torch.ones(T, T, dtype=x.dtype, device=x.device).tril()
+        return (W / W.sum(dim=1, keepdim=True)) @ x  # (B, T, C)
+    own = torch.arange(1, L + 1, dtype=x.dtype, device=x.device)  # (L,) i + 1, rows 0..i of a block
+    W = torch.ones(L, L, dtype=x.dtype, device=x.device).tril() / own[:, None]  # (L, L)
     out = torch.empty_like(x, memory_format=torch.contiguous_format)  # (B, T, C)
-    total = x.new_zeros(B, C)  # the sum of the n * L rows of the full blocks
-    if n:
-        xb, ob = x[:, : n * L].reshape(B, n, L, C), out[:, : n * L].view(B, n, L, C)
-        # 1. A running mean within each block, one row of every block per operation:
-        # lerp(a, b, w) = a + w * (b - a), the mean so far moved 1 / (i + 1) of the way to row i.
-        rows, means = xb.unbind(2), ob.unbind(2)  # L views of shape (B, n, C)
-        means[0].copy_(rows[0])
-        for i in range(1, L):
-            if torch.compiler.is_compiling():  # a graph cannot write into a slice with out=
-                means[i].copy_(torch.lerp(means[i - 1], rows[i], 1 / (i + 1)))
-            else:
-                torch.lerp(means[i - 1], rows[i], 1 / (i + 1), out=means[i])
-        # 2. Block totals, L times fewer numbers than x, and the sum of the blocks before each.
-        totals = ob[:, :, L - 1] * L  # (B, n, C)
-        before = totals[:, :-1].cumsum(dim=1)  # (B, n - 1, C), for blocks 1 .. n - 1
-        total = totals[:, -1] + (before[:, -1] if n > 1 else 0)
-    if n > 1:
-        # 3. One pass over blocks 1 .. n - 1: row i of a block that starts at row s is the mean
-        # of its own rows 0..i, moved toward the mean of the s rows before it by s / (s + i + 1).
-        start = torch.arange(L, n * L, L, dtype=x.dtype, device=x.device)[:, None]  # (n - 1, 1)
-        own = torch.arange(1, L + 1, dtype=x.dtype, device=x.device)  # (L,) i + 1, the block's rows
-        ob[:, 1:].lerp_((before / start).unsqueeze(2), (start / (start + own)).unsqueeze(-1))
-    if n * L < T:  # the last, partial block
-        counts = torch.arange(n * L + 1, T + 1, dtype=x.dtype, device=x.device).unsqueeze(-1)
-        out[:, n * L :] = (x[:, n * L :].cumsum(dim=1) + total.unsqueeze(1)) / counts
-    # Every number of x is in the total or in the last means, with a weight > 0.
-    return out, out[:, -1].isfinite().all() & total.isfinite().all()
+    ob = out[:, : n * L].view(B, n, L, C)
+    # 1. Each block's own running means, all blocks in one batched product.
+    if torch.compiler.is_compiling():  # a graph cannot write into a slice with out=
+        ob.copy_(W @ x[:, : n * L].reshape(B, n, L, C))
+    else:
+        torch.matmul(W, x[:, : n * L].reshape(B, n, L, C), out=ob)
+    # 2. The last row of a block is its mean; the prefix means of those n block means, by this
+    # same function on L times fewer rows, are the means of all the rows up to each block's end.
+    upto = _blocked_means(ob[:, :, L - 1])  # (B, n, C)
+    # 3. One pass over blocks 1 .. n - 1: row i of a block that starts at row s holds the mean
+    # of its own i + 1 rows; the mean of all s + i + 1 rows is the mean of the s rows before,
+    # moved (i + 1) / (s + i + 1) of the way toward it (at most half way: rounded once).
+    start = torch.arange(L, n * L, L, dtype=x.dtype, device=x.device)[:, None]  # (n - 1, 1)
+    rest, before = ob[:, 1:], upto[:, :-1].unsqueeze(2)  # (B, n - 1, L, C), (B, n - 1, 1, C)
+    w = (own / (start + own)).unsqueeze(-1)  # (n - 1, L, 1)
+    if torch.compiler.is_compiling():
+        rest.copy_(torch.lerp(before, rest, w))
+    else:
+        torch.lerp(before, rest, w, out=rest)  # in place
+    if n * L < T:  # the last rows: the same, with the mean of the n * L rows before them
+        k = torch.arange(1, T - n * L + 1, dtype=x.dtype, device=x.device)[:, None]  # (T - nL, 1)
+        out[:, n * L :] = torch.lerp(upto[:, -1:], _blocked_means(x[:, n * L :]), k / (n * L + k))
+    return out
 
 
 def _means(x: torch.Tensor) -> torch.Tensor:
-    out, finite = _blocked_means(x)
+    out = _blocked_means(x)
+    # Every number of x is in the last mean with a weight > 0, so a nan or inf in x makes the
+    # last mean, or the sum of all T rows, not finite; so does a sum of x that overflows.
+    finite = (out[:, -1] * x.shape[1]).isfinite().all()
     if not torch.compiler.is_compiling() and finite:
         return out
-    # A nan or inf in x, or a sum that overflows. lerp(inf, b, w) = inf + w * (b - inf) is nan,
-    # not inf: so the blocks are averaged with 0 in place of each bad value, and from it on
-    # (in its channel) the plain cumsum is taken.
+    # A nan or inf in x, or a sum that overflows. A block's product spreads a nan to the rows
+    # before it in the block (0 * nan is nan), and lerp(inf, b, w) = inf + w * (b - inf) is nan,
+    # not inf: so the blocks are averaged with 0 in place of each bad value, and from it on (in
+    # its channel) the plain cumsum is taken.
     bad = ~x.isfinite()
-    clean, _ = _blocked_means(x.masked_fill(bad, 0))
+    clean = _blocked_means(x.masked_fill(bad, 0))
     counts = torch.arange(1, x.shape[1] + 1, dtype=x.dtype, device=x.device).unsqueeze(-1)  # (T, 1)
     plain = x.cumsum(dim=1) / counts
     fixed = torch.where((bad.cumsum(dim=1) > 0) | ~bad.any(), plain, clean)
@@ -108,20 +112,20 @@ _SMALL = 2**18
 
 
 def prefix_mean_fast(x: torch.Tensor) -> torch.Tensor:
-    """Prefix mean in O(T): running means of 64-row blocks, then the blocks before each.
+    """Prefix mean in O(T): a triangle per 16-row block, then the blocks before each.
 
     Built for large inputs (the timing appendix measures how close it gets to
-    ``x.clone()``): it cuts time into blocks of 64 rows and takes a running mean in
-    every block at once, one row of all the blocks per operation (63 of them); the
-    block totals give every block the mean of the blocks before it, and one more pass
-    over the output combines the two. For small inputs (fewer than ``_SMALL`` numbers)
-    it is the plain cumsum, which is faster there. It computes in at least float32.
-    From a nan or inf of ``x`` on, in its channel, it takes the plain cumsum, so the
-    result is nan or inf exactly where the definition's is, and what comes before a bad
-    value is what it is without it; if every value is finite but the sum of the full
-    blocks or a last mean is not (a sum overflowed), the whole result is the plain
-    cumsum. Reverse-mode derivatives of every order work; forward-mode AD and
-    ``torch.func`` transforms are not supported on the blocked path.
+    ``x.clone()``): it cuts time into blocks of 16 rows and gives every block its own
+    running means in one batched product with a 16-by-16 triangle; the prefix means of
+    the block means, taken by the same steps on 16 times fewer rows, give every block the
+    mean of the rows before it, and one more pass over the output combines the two. For
+    small inputs (fewer than ``_SMALL`` numbers) it is the plain cumsum, which is faster
+    there. It computes in at least float32. From a nan or inf of ``x`` on, in its
+    channel, it takes the plain cumsum, so the result is nan or inf exactly where the
+    definition's is, and what comes before a bad value is what it is without it; if
+    every value is finite but the sum of all of them is not (a sum overflowed), the
+    whole result is the plain cumsum. Reverse-mode derivatives of every order work;
+    forward-mode AD and ``torch.func`` transforms are not supported on the blocked path.
 
     Examples:
         >>> x = torch.tensor([[2.0, 0.0], [4.0, 6.0], [6.0, 3.0]])

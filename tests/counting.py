@@ -1,5 +1,5 @@
 """What a function runs, seen through torch's profiler: for tests of what a page says a function
-does ("63 operations, each on one row of every block"), without naming its internals."""
+does ("one batched product with a 16-by-16 triangle"), without naming its internals."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ def aten_calls(fn, *args) -> list[tuple[str, list]]:
     return [(e.name, e.input_shapes) for e in prof.events() if e.name.startswith("aten::")]
 
 
-def row_lerps(fn, x) -> list[list]:
-    """The input shapes of each aten::lerp call that fn(x) makes with a number as its weight
-    (the running means of prefix_mean_fast's blocks, one row of every block per call)."""
-    return [shapes for name, shapes in aten_calls(fn, x) if name == "aten::lerp" and shapes[2] == []]
+def block_products(fn, x) -> list[list]:
+    """The input shapes of each batched matrix product (aten::bmm) that fn(x) makes."""
+    return [shapes for name, shapes in aten_calls(fn, x) if name == "aten::bmm"]

@@ -10,7 +10,7 @@ from snippets import linear
 from snippets.attention import causal_attention
 from snippets.averaging import prefix_mean_cumsum
 from snippets.linear import causal_linear_attention, causal_linear_attention_quadratic, prefix_mean_fast
-from tests.counting import row_lerps
+from tests.counting import block_products
 from tests.refusals import assert_refuses
 from tests.strategies import batches, qkvs, reference
 
@@ -42,23 +42,24 @@ def test_fast_agrees_with_the_definition(x):
 @pytest.mark.parametrize("shape", [(4, 1023, 64), (1023, 256), (4, 1024, 64), (1024, 256)], ids=str)
 def test_fast_uses_the_blocked_path_from_SMALL_numbers_on(shape):
     x = torch.randn(shape, requires_grad=True)
-    scans = row_lerps(prefix_mean_fast, x)  # the blocked path's running means, one row per call
-    assert bool(scans) == (x.numel() >= linear._SMALL), scans
+    products = block_products(prefix_mean_fast, x)  # the blocked path's triangles
+    assert bool(products) == (x.numel() >= linear._SMALL), products
     torch.testing.assert_close(prefix_mean_fast(x), prefix_mean_cumsum(x))
 
 
-# 1, primes, one less and one more than a multiple of the block, long enough for many blocks.
+# 1, primes, one less and one more than a block (16 rows), two blocks and 16 blocks (whose 16 means
+# are a block again), long enough for three levels of blocks.
 @fast_paths
-@pytest.mark.parametrize("T", [1, 2, 3, 5, 13, 63, 64, 65, 127, 128, 129, 191, 193, 1031, 4099])
+@pytest.mark.parametrize("T", [1, 2, 3, 5, 13, 15, 16, 17, 31, 32, 33, 63, 64, 65, 255, 256, 257, 1031, 4099])
 def test_fast_at_awkward_lengths(f, T):
     x = torch.randn(3, T, 4, dtype=torch.float64)
     torch.testing.assert_close(f(x), reference(x), **TOL[torch.float64])
     torch.testing.assert_close(f(x[1]), reference(x[1]), **TOL[torch.float64])
 
 
-def test_fast_blocked_path_with_fewer_rows_than_a_block():
-    # T < 64: no full block, only the last, partial one (a cumsum), on the blocked path's autograd.
-    x = torch.randn(5, 35, 10_000, dtype=torch.float64, requires_grad=True)
+def test_fast_blocked_path_with_fewer_rows_than_two_blocks():
+    # T < 32: one triangle over all T rows, on the blocked path's autograd.
+    x = torch.randn(5, 31, 10_000, dtype=torch.float64, requires_grad=True)
     assert x.numel() >= linear._SMALL
     out = prefix_mean_fast(x)
     assert type(out.grad_fn).__name__ == "_PrefixMeanBackward"
@@ -76,7 +77,7 @@ def test_fast_keeps_bfloat16_totals_exact_for_long_sequences(f):
 def test_fast_blocked_path_is_not_finite_exactly_where_the_definition_is(bad, j):
     # The docstring's rule: a nan or inf stays in its channel, from its position on, as in
     # cumsum; the outputs before it (and in other channels) are what they are without it.
-    # T = 200: three blocks of 64 and a partial one of 8.
+    # T = 200: twelve blocks of 16 and a partial one of 8.
     x = torch.randn(2, 200, 3)
     dirty = x.clone()
     dirty[1, j, 2] = bad
@@ -87,18 +88,18 @@ def test_fast_blocked_path_is_not_finite_exactly_where_the_definition_is(bad, j)
     torch.testing.assert_close(out[:, :j], clean_out[:, :j])
 
 
-@pytest.mark.parametrize("T", [64, 128, 130])  # one block, two, two and a partial one
+@pytest.mark.parametrize("T", [16, 31, 64, 130])  # one triangle; blocks; blocks and a partial one
 def test_fast_blocked_path_falls_back_when_a_sum_overflows(T):
-    # Every number finite, the sums not: the running means within a block stay at 3e38, so
-    # the check must see the total of the blocks, not only the last means.
+    # Every number finite, the sums not: the means stay at 3e38, so the check must see the
+    # sum of all the rows, not only the last mean.
     x = torch.full((1, T, 2), 3e38)
     out = prefix_mean_blocked(x)
     assert torch.equal(out, prefix_mean_cumsum(x)) and out[0, 0].isfinite().all() and out[0, 1:].isinf().all()
 
 
 def test_fast_blocked_path_runs_the_same_operations_whatever_the_batch():
-    # A fixed number of operations, not a loop over pieces of the input: the count of
-    # operations does not grow with B (nor with T; see the appendix on busy machines).
+    # A few operations per level of blocks, not a loop over pieces of the input: the count of
+    # operations does not grow with B or C, and each factor of 16 in T adds one level.
     from torch.utils._python_dispatch import TorchDispatchMode
 
     class Count(TorchDispatchMode):
@@ -112,12 +113,11 @@ def test_fast_blocked_path_runs_the_same_operations_whatever_the_batch():
             prefix_mean_blocked(torch.randn(shape))
         return c.n
 
-    one = count((1, 64, 8))  # a single block: no pass over the blocks after the first
-    full = [count(s) for s in [(1, 128, 8), (64, 128, 8), (1, 4096, 8), (3, 512, 1000)]]
-    partial = [count(s) for s in [(1, 129, 8), (64, 129, 8), (1, 4097, 8), (3, 575, 1000)]]
-    assert len(set(full)) == 1 and len(set(partial)) == 1, (full, partial)
-    assert one < full[0] < partial[0] <= full[0] + 15, (one, full, partial)  # the last block
-    assert full[0] < 2 * 64, full  # 63 rows of running means, and fewer other calls (views included)
+    same = [count(s) for s in [(1, 512, 8), (64, 512, 8), (3, 512, 1000)]]
+    assert len(set(same)) == 1, same
+    levels = [count((1, T, 8)) for T in (32, 512, 8192)]  # 2, 32 and 512 blocks of 16
+    assert levels[0] < levels[1] and levels[2] - levels[1] == levels[1] - levels[0], levels
+    assert levels[1] - levels[0] < 32, levels  # a level is a few calls, most of them views
 
 
 # (x, exception, what the message shows it got); the argument named is x.

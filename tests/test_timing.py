@@ -706,21 +706,20 @@ def test_the_appendix_says_where_prefix_mean_fast_is_the_plain_cumsum():
     cfg, _ = cli.parse_config(["--device", "cpu", "--out", "/tmp/x.json"])
     assert _SMALL == 2**18 and (cfg.B, cfg.C) == (4, 64)
     assert cfg.B * 512 * cfg.C < _SMALL <= cfg.B * 1024 * cfg.C
-    # "63 small kernels each write one row of every 64-row block": the blocked path's running
-    # means are 63 lerps, each over row i of all n full blocks of the batch, whatever T is (the
-    # last T mod 64 rows take a cumsum); seen in what it runs (torch's profiler), not read from
-    # its source.
+    # "one batched product of the 16-row blocks with a 16-by-16 triangle": the blocked path's
+    # first product multiplies the n full 16-row blocks by one 16 x 16 matrix, whatever T is;
+    # seen in what it runs (torch's profiler), not read from its source.
     from snippets.linear import prefix_mean_fast
-    from tests.counting import row_lerps
+    from tests.counting import block_products
 
     said = " ".join(page.split())
-    assert "63 small kernels each write one row of every 64-row block" in said
-    assert "goes over 64 times fewer numbers" in said
-    C = _SMALL // 64
-    for T in (64, 130, 192):
-        n = T // 64
-        calls = row_lerps(prefix_mean_fast, torch.randn(1, T, C))
-        assert len(calls) == 63 and all(c[0] == c[1] == [1, n, C] for c in calls), T
+    assert "one batched product of the 16-row blocks with a 16-by-16 triangle" in said
+    assert "on 16 times fewer rows" in said
+    C = _SMALL // 32
+    for T in (32, 35, 48):
+        n = T // 16
+        first = block_products(prefix_mean_fast, torch.randn(1, T, C))[0]
+        assert first[0][0] == n and first[0][1:] == [16, 16] and first[1] == [n, 16, C], (T, first)
 
 
 @pytest.mark.skipif(memory.unavailable() is not None, reason="needs Linux with glibc")
@@ -915,10 +914,15 @@ def test_samples_of_the_methods_at_a_point_alternate():
         calls.append(name)
         time.sleep(0.002)  # over a millisecond: one call per sample
 
-    got = interleaved({n: (lambda n=n: method(n)) for n in "abc"}, device="cpu", repeats=4, warmup=0,
+    got = interleaved({n: (lambda n=n: method(n)) for n in "abc"}, device="cpu", repeats=6, warmup=0,
                       budget=10.0)
-    assert all(got[n]["status"] == "ok" and len(got[n]["samples_ms"]) == 4 for n in "abc"), got
-    assert calls == list("abc") + list("abc") * 4  # one warm-up call each, then a b c a b c ...
+    assert all(got[n]["status"] == "ok" and len(got[n]["samples_ms"]) == 6 for n in "abc"), got
+    warm, rounds = calls[:3], [calls[3 + 3 * i: 6 + 3 * i] for i in range(6)]
+    assert warm == list("abc") and len(calls) == 3 + 18  # one warm-up call each, then the rounds
+    assert all(sorted(r) == list("abc") for r in rounds), rounds  # one sample of each per round
+    # and not always in one order: no method always runs right after the same other one
+    before = {n: {calls[i - 1] for i in range(4, len(calls)) if calls[i] == n} for n in "abc"}
+    assert all(len(b) > 1 for b in before.values()), (rounds, before)
 
 
 def test_flagged_points_are_measured_once_more(tiny):
