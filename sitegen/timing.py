@@ -144,8 +144,10 @@ def fast_sentence(results: Path) -> str:
                 for m in ("clone", "prefix_mean_cumsum", "prefix_mean_fast")
             }
             lead = busy["prefix_mean_cumsum"] / busy["prefix_mean_fast"]
+            n_busy, cores = res.env.busy_processes, res.env.cpu_count
+            per_core = " (one per core)" if n_busy == cores else f" (on {cores} cores)"
             text += (
-                f" With {res.env.busy_processes} busy processes beside it, `x.clone()` took "
+                f" With {n_busy} busy processes{per_core} beside it, `x.clone()` took "
                 f"{times['clone']}, `prefix_mean_cumsum` {times['prefix_mean_cumsum']} and "
                 f"`prefix_mean_fast` {times['prefix_mean_fast']}: `prefix_mean_fast` was "
                 f"{num(lead)} times as fast as `prefix_mean_cumsum`, against "

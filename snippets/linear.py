@@ -53,7 +53,8 @@ def _blocked_means(x: torch.Tensor) -> torch.Tensor:
     upto = _blocked_means(ob[:, :, L - 1])  # (B, n, C)
     # 3. One pass over blocks 1 .. n - 1: row i of a block that starts at row s holds the mean
     # of its own i + 1 rows; the mean of all s + i + 1 rows is the mean of the s rows before,
-    # moved (i + 1) / (s + i + 1) of the way toward it (at most half way: rounded once).
+    # moved (i + 1) / (s + i + 1) of the way toward the block's own mean (w <= 1/2: a weight
+    # near 1 would lose digits in the 1 - w that lerp computes for it).
     start = torch.arange(L, n * L, L, dtype=x.dtype, device=x.device)[:, None]  # (n - 1, 1)
     rest, before = ob[:, 1:], upto[:, :-1].unsqueeze(2)  # (B, n - 1, L, C), (B, n - 1, 1, C)
     w = (own / (start + own)).unsqueeze(-1)  # (n - 1, L, 1)
@@ -70,14 +71,14 @@ def _blocked_means(x: torch.Tensor) -> torch.Tensor:
 def _means(x: torch.Tensor) -> torch.Tensor:
     out = _blocked_means(x)
     # Every number of x is in the last mean with a weight > 0, so a nan or inf in x makes the
-    # last mean, or the sum of all T rows, not finite; so does a sum of x that overflows.
+    # last mean, or the sum of all T rows, not finite; so does a total of x that overflows.
     finite = (out[:, -1] * x.shape[1]).isfinite().all()
     if not torch.compiler.is_compiling() and finite:
         return out
-    # A nan or inf in x, or a sum that overflows. A block's product spreads a nan to the rows
-    # before it in the block (0 * nan is nan), and lerp(inf, b, w) = inf + w * (b - inf) is nan,
-    # not inf: so the blocks are averaged with 0 in place of each bad value, and from it on (in
-    # its channel) the plain cumsum is taken.
+    # A nan or inf in x, or a total that overflows. The triangles spread a nan to earlier rows
+    # (0 * nan is nan), within its block and, through the block means, to earlier blocks; and
+    # lerp(inf, b, w) can be nan (inf - inf), not inf. So the blocks are averaged with 0 in
+    # place of each bad value, and from it on (in its channel) the plain cumsum is taken.
     bad = ~x.isfinite()
     clean = _blocked_means(x.masked_fill(bad, 0))
     counts = torch.arange(1, x.shape[1] + 1, dtype=x.dtype, device=x.device).unsqueeze(-1)  # (T, 1)
@@ -119,8 +120,8 @@ def prefix_mean_fast(x: torch.Tensor) -> torch.Tensor:
     running means in one batched product with a 16-by-16 triangle; the prefix means of
     the block means, taken by the same steps on 16 times fewer rows, give every block the
     mean of the rows before it, and one more pass over the output combines the two. For
-    small inputs (fewer than ``_SMALL`` numbers) it is the plain cumsum, which is faster
-    there. It computes in at least float32. From a nan or inf of ``x`` on, in its
+    small inputs (fewer than ``_SMALL`` numbers) it is the plain cumsum, whose fixed costs
+    are lower. It computes in at least float32. From a nan or inf of ``x`` on, in its
     channel, it takes the plain cumsum, so the result is nan or inf exactly where the
     definition's is, and what comes before a bad value is what it is without it; if
     every value is finite but the sum of all of them is not (a sum overflowed), the

@@ -805,6 +805,8 @@ def test_the_fast_prefix_mean_appendix_states_its_times_from_the_cpu_files(tmp_p
         busy = {r.method: r.ms for r in res.bandwidth_busy if r.dtype == "float32" and r.status == "ok"}
         if busy:
             lead = busy["prefix_mean_cumsum"] / busy["prefix_mean_fast"]
+            n, cores = res.env.busy_processes, res.env.cpu_count
+            assert f"With {n} busy processes {'(one per core)' if n == cores else f'(on {cores} cores)'}" in said
             assert f"was {summary.num(lead)} times as fast as `prefix_mean_cumsum`, against " \
                    f"{summary.num(cumsum / fast)} times on the quiet machine" in said_plain, (path.name, said)
             for m in ("clone", "prefix_mean_cumsum", "prefix_mean_fast"):
