@@ -127,6 +127,8 @@ def prefix_mean_fast(x: torch.Tensor) -> torch.Tensor:
     every value is finite but the sum of all of them is not (a sum overflowed), the
     whole result is the plain cumsum. Reverse-mode derivatives of every order work;
     forward-mode AD and ``torch.func`` transforms are not supported on the blocked path.
+    With TF32 matrix products enabled on a GPU, float32 inputs are rounded to TF32 in
+    the products, so keep TF32 off where these means must be float32-accurate.
 
     Examples:
         >>> x = torch.tensor([[2.0, 0.0], [4.0, 6.0], [6.0, 3.0]])
