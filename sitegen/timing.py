@@ -145,7 +145,9 @@ def fast_sentence(results: Path) -> str:
             }
             lead = busy["prefix_mean_cumsum"] / busy["prefix_mean_fast"]
             n_busy, cores = res.env.busy_processes, res.env.cpu_count
-            per_core = " (one per core)" if n_busy == cores else f" (on {cores} cores)"
+            per_core = (  # cpu_count may be unknown (None) in a valid file
+                "" if cores is None else " (one per core)" if n_busy == cores else f" (on {cores} cores)"
+            )
             text += (
                 f" With {n_busy} busy processes{per_core} beside it, `x.clone()` took "
                 f"{times['clone']}, `prefix_mean_cumsum` {times['prefix_mean_cumsum']} and "

@@ -36,11 +36,12 @@ def _blocked_means(x: torch.Tensor) -> torch.Tensor:
     B, T, C = x.shape
     L = 16  # block length
     n = T // L  # full blocks
-    if n < 2:  # fewer than 2 * L rows: one triangle over all of them
-        W = torch.ones(T, T, dtype=x.dtype, device=x.device).tril()
-        return (W / W.sum(dim=1, keepdim=True)) @ x  # (B, T, C)
+    m = T if n < 2 else L  # fewer than 2 * L rows: one triangle over all of them
+    W = torch.ones(m, m, dtype=x.dtype, device=x.device).tril()
+    W = W / W.sum(dim=1, keepdim=True)  # (m, m): row i holds 1 / (i + 1) in columns 0..i
+    if n < 2:
+        return W @ x  # (B, T, C)
     own = torch.arange(1, L + 1, dtype=x.dtype, device=x.device)  # (L,) i + 1, rows 0..i of a block
-    W = torch.ones(L, L, dtype=x.dtype, device=x.device).tril() / own[:, None]  # (L, L)
     out = torch.empty_like(x, memory_format=torch.contiguous_format)  # (B, T, C)
     ob = out[:, : n * L].view(B, n, L, C)
     # 1. Each block's own running means, all blocks in one batched product.

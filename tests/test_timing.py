@@ -806,7 +806,8 @@ def test_the_fast_prefix_mean_appendix_states_its_times_from_the_cpu_files(tmp_p
         if busy:
             lead = busy["prefix_mean_cumsum"] / busy["prefix_mean_fast"]
             n, cores = res.env.busy_processes, res.env.cpu_count
-            assert f"With {n} busy processes {'(one per core)' if n == cores else f'(on {cores} cores)'}" in said
+            where = "" if cores is None else " (one per core)" if n == cores else f" (on {cores} cores)"
+            assert f"With {n} busy processes{where} beside it" in said
             assert f"was {summary.num(lead)} times as fast as `prefix_mean_cumsum`, against " \
                    f"{summary.num(cumsum / fast)} times on the quiet machine" in said_plain, (path.name, said)
             for m in ("clone", "prefix_mean_cumsum", "prefix_mean_fast"):
@@ -814,6 +815,12 @@ def test_the_fast_prefix_mean_appendix_states_its_times_from_the_cpu_files(tmp_p
     empty = tmp_path / "results"
     empty.mkdir()
     assert hook.fast_sentence(empty) == hook.NO_CPU_FILE
+    # A valid file may not know its cores: the sentence then says nothing of them.
+    doc = json.loads(cpu[0].read_text(encoding="utf-8"))
+    doc["env"]["cpu_count"] = None
+    (empty / cpu[0].name).write_text(json.dumps(doc), encoding="utf-8")
+    unknown = hook.fast_sentence(empty)
+    assert f"With {doc['env']['busy_processes']} busy processes beside it" in unknown and "None" not in unknown
 
 
 # ---- a harness that refuses noise: each kind of noise planted, and caught ----
